@@ -1,0 +1,121 @@
+"""Container images `{registry}/{service}:{tag}`, one asset per service.
+
+Tags are immutable here whatever the registry allows: a tag that exists with a digest we did
+not record for these bytes is refused, never overwritten. Bytes already pushed under another
+tag (same content key) are promoted by a registry-side retag of the same manifest digest.
+"""
+
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_assets.assets.binaries import binary_key
+from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
+from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.history import asset_key_for, find_by_content_key
+from deploy_assets.partitions import release_partitions
+from deploy_assets.plan import Service
+from deploy_assets.resources.docker import DockerResource
+from deploy_assets.resources.registry import RegistryResource
+
+PUSH_CONCURRENCY = 3
+
+
+class ImageTagConflict(RuntimeError):
+    pass
+
+
+def image_key(service: Service) -> dg.AssetKey:
+    return asset_key_for("image", service.name)
+
+
+def build_images_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
+    with_dockerfile = [s for s in services if config.source.kinds[s.kind].dockerfile]
+    by_key = {image_key(s): s for s in with_dockerfile}
+    platform = config.platforms[0]
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(key, deps=[binary_key(s)], group_name="images", kinds={"docker"},
+                            partitions_def=release_partitions, skippable=True,
+                            description=f"image {s.name} ({config.source.kinds[s.kind].dockerfile})")
+               for key, s in by_key.items()],
+        can_subset=True, name="images", partitions_def=release_partitions,
+    )
+    def images(context: dg.AssetExecutionContext, docker: DockerResource, registry: RegistryResource):
+        workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
+        source, builds = workspace.source(), workspace.builds()
+        selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
+        docker.ping()
+        registry.ping()
+        for service in selected:
+            registry.ensure_repository(service.name)
+        prefer = _preferred_source(context)
+
+        def publish(service: Service) -> dict:
+            built: BuiltBinary = builds[(service.name, platform)]
+            ref = registry.ref(service.name, release.tag)
+            existing = registry.manifest_digest(service.name, release.tag)
+            previous = find_by_content_key(context.instance, image_key(service), "content_key",
+                                           built.content_key, prefer_partition=prefer)
+            if existing:
+                if previous and previous.metadata.get("digest") == existing:
+                    return {"digest": existing, "action": "already pushed", "reused_from": previous.partition}
+                raise ImageTagConflict(
+                    f"{ref} already exists with digest {existing}; these bytes (content key "
+                    f"{built.content_key[:16]}) were recorded with digest "
+                    f"{previous.metadata.get('digest') if previous else 'none'}. Tags are immutable: not overwriting")
+            if previous and registry.manifest_digest(service.name, previous.metadata["digest"]):
+                digest = registry.retag(service.name, previous.metadata["digest"], release.tag)
+                return {"digest": digest, "action": f"retagged from {previous.partition}",
+                        "reused_from": previous.partition}
+            dockerfile = config.source.kinds[service.kind].dockerfile_path
+            docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels={
+                "org.opencontainers.image.revision": source["commit"],
+                "org.opencontainers.image.title": service.name,
+                "io.deploy-assets.content-key": built.content_key,
+            })
+            digest = docker.push(f"{settings.registry}/{service.name}", release.tag)
+            served = registry.manifest_digest(service.name, release.tag)
+            if served != digest:
+                raise RuntimeError(f"{ref}: push reported {digest} but the registry serves {served}")
+            return {"digest": digest, "action": "built and pushed", "reused_from": ""}
+
+        results, errors = {}, {}
+        with ThreadPoolExecutor(max_workers=PUSH_CONCURRENCY) as pool:
+            futures = {s.name: pool.submit(publish, s) for s in selected}
+            for n, service in enumerate(selected, 1):
+                try:
+                    results[service.name] = futures[service.name].result()
+                    context.log.info(f"images {n}/{len(selected)} {service.name}: "
+                                     f"{results[service.name]['action']} {results[service.name]['digest']}")
+                except Exception as exc:  # collect all, then fail once naming every service
+                    errors[service.name] = exc
+        for service in selected:
+            if service.name not in results:
+                continue
+            built = builds[(service.name, platform)]
+            result = results[service.name]
+            yield dg.MaterializeResult(asset_key=image_key(service), metadata={
+                "image": f"{registry.ref(service.name, release.tag)}@{result['digest']}",
+                "ref": registry.ref(service.name, release.tag), "digest": result["digest"],
+                "platform": f"linux/{platform}", "content_key": built.content_key,
+                "binary_sha256": built.sha256, "commit": source["commit"], "action": result["action"],
+                "reused_from": result["reused_from"],
+            })
+        if errors:
+            raise RuntimeError(f"images not published to {settings.registry}: " + "; ".join(
+                f"{name}: {exc}" for name, exc in errors.items()))
+
+    return images
+
+
+def _preferred_source(context: dg.AssetExecutionContext) -> str | None:
+    """For prod, the staging release the promotion gate named (recorded by the source asset)."""
+    from deploy_assets.assets.source import SOURCE_KEY
+    from deploy_assets.history import latest_for_partition
+
+    record = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
+    tag = record.metadata.get("staging_release") if record else None
+    return f"staging|{tag}" if tag else None

@@ -1,0 +1,83 @@
+"""Per-release working folder and the records stages hand to each other.
+
+Stages of one release run as separate steps (maybe separate processes), so what one stage
+learned (the commit, the services, each build's content key) is written next to the release's
+files, and the durable facts also go into Dagster metadata, where later releases find them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_assets.partitions import split_partition_key
+from deploy_assets.plan import Service
+from deploy_assets.release import Release, check_partition
+
+
+@dataclass(frozen=True)
+class BuiltBinary:
+    service: str
+    kind: str
+    platform: str
+    path: str  # bin_arm64/ms/ms_core
+    sha256: str
+    size: int
+    content_key: str
+    reused_from: str | None
+
+
+class ReleaseWorkspace:
+    def __init__(self, work_dir: Path, env: str, tag: str):
+        self.root = Path(work_dir) / env / tag
+        self.src = self.root / "src"
+        self.out = self.root / "out"
+
+    @classmethod
+    def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple["ReleaseWorkspace", Release]:
+        env, tag = split_partition_key(context.partition_key)
+        release = check_partition(tag, env)
+        return cls(Path(work_dir), env, tag), release
+
+    def _write(self, name: str, data: object) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.tmp"
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(self.root / name)
+
+    def _read(self, name: str, produced_by: str) -> dict:
+        path = self.root / name
+        if not path.exists():
+            raise RuntimeError(f"{path} is missing: materialize {produced_by} of this release first")
+        return json.loads(path.read_text())
+
+    def write_source(self, commit: str, module_dir: Path, services: list[Service], go_mod: str | None,
+                     toolchain: str) -> None:
+        self._write("source.json", {
+            "commit": commit, "module_dir": str(module_dir), "go_mod_version": go_mod,
+            "toolchain": toolchain, "services": [asdict(s) for s in services],
+        })
+
+    def source(self) -> dict:
+        return self._read("source.json", "the source asset")
+
+    def services(self) -> list[Service]:
+        return [Service(**s) for s in self.source()["services"]]
+
+    def write_builds(self, builds: list[BuiltBinary]) -> None:
+        current = {f"{b['service']}/{b['platform']}": b for b in self._builds_raw()}
+        current.update({f"{b.service}/{b.platform}": asdict(b) for b in builds})
+        self._write("builds.json", list(current.values()))
+
+    def _builds_raw(self) -> list[dict]:
+        path = self.root / "builds.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def builds(self) -> dict[tuple[str, str], BuiltBinary]:
+        return {(b["service"], b["platform"]): BuiltBinary(**b) for b in self._read("builds.json", "the binaries")}
+
+    def routes_file(self) -> Path:
+        return self.out / "routes.json"

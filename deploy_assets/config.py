@@ -1,0 +1,188 @@
+"""Pipeline configuration (misc/configs/pipeline.yaml) and deployment settings (env vars).
+
+Two kinds of input live here on purpose: the *pipeline* config says what a release of this
+monorepo is (layout, platforms, which kinds each env gets) and is reviewed like code; the
+*settings* say where things go (registry, bucket, repos) and differ per machine, so they come
+from the environment with the old system's variable names where it had them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILES_DIR = REPO_ROOT / "misc" / "dockerfiles"
+DEFAULT_CONFIG = REPO_ROOT / "misc" / "configs" / "pipeline.yaml"
+LOCAL_DIR = Path(os.environ.get("DEPLOY_ASSETS_LOCAL_DIR", REPO_ROOT / ".local"))
+
+Kind = Literal["ms", "lambdas", "cli"]
+Env = Literal["dev", "staging", "prod"]
+Platform = Literal["arm64", "amd64"]
+ENVS: tuple[Env, ...] = ("dev", "staging", "prod")
+KINDS: tuple[Kind, ...] = ("ms", "lambdas", "cli")
+
+
+def apply_env_file(path: str | Path | None = None) -> None:
+    """Load KEY=VALUE lines (default misc/envs/local.env) for keys not already in the environment."""
+    path = Path(path or os.environ.get("DEPLOY_ASSETS_ENV_FILE") or REPO_ROOT / "misc" / "envs" / "local.env")
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KindLayout(_Strict):
+    """Where services of one kind live and how their image is built."""
+
+    glob: str
+    dockerfile: str | None = None
+
+    @field_validator("dockerfile")
+    @classmethod
+    def _dockerfile_inside_templates(cls, value: str | None) -> str | None:
+        # Templates come from misc/dockerfiles/ only: a path elsewhere could pull arbitrary
+        # files of the host into an image build context.
+        if value is None:
+            return value
+        resolved = (DOCKERFILES_DIR / value).resolve()
+        if not resolved.is_relative_to(DOCKERFILES_DIR.resolve()):
+            raise ValueError(f"dockerfile template {value!r} is outside misc/dockerfiles/")
+        return value
+
+    @property
+    def dockerfile_path(self) -> Path | None:
+        return (DOCKERFILES_DIR / self.dockerfile).resolve() if self.dockerfile else None
+
+
+class SourceLayout(_Strict):
+    module_root: str = "."
+    vendored: bool = False
+    kinds: dict[Kind, KindLayout]
+
+
+class GitOpsLayout(_Strict):
+    """How a version bump is written into an env's GitOps repo (git mode)."""
+
+    layout: Literal["kustomize", "image_ref", "version_file"] = "kustomize"
+    path_template: str = "apps/{project}/kustomization.yaml"
+    routes_path_template: str = "apps/{project}/routes.json"
+
+    @field_validator("path_template", "routes_path_template")
+    @classmethod
+    def _stays_inside_repo(cls, value: str) -> str:
+        probe = value.replace("{project}", "p").replace("{env}", "e").replace("{version}", "v")
+        if probe.startswith("/") or ".." in Path(probe).parts:
+            raise ValueError(f"path template {value!r} escapes the GitOps repo")
+        return value
+
+
+class EnvRule(_Strict):
+    """What one environment's release builds, pushes, uploads and bumps (the old matrix)."""
+
+    build: list[Kind]
+    images: list[Kind]
+    upload: list[Kind]
+    deploy: list[Kind] = Field(default_factory=lambda: ["ms"])  # projects in the GitOps bump
+    gitops_repo: str
+    updates_routes: bool = True
+    api_gateway_repo: str | None = None
+    gitops_mode: Literal["git", "dispatch"] = "git"
+    gitops: GitOpsLayout = GitOpsLayout()
+
+
+class PromotionRule(_Strict):
+    require_staging: bool = True
+    same_commit: bool = True
+
+
+class PipelineConfig(_Strict):
+    source: SourceLayout
+    platforms: list[Platform] = Field(default_factory=lambda: ["arm64"])
+    go_version: str = "1.24"
+    build_flags: list[str] = Field(default_factory=lambda: ["-trimpath", "-buildvcs=false"])
+    envs: dict[Env, EnvRule]
+    promotion: PromotionRule = PromotionRule()
+
+    @field_validator("build_flags")
+    @classmethod
+    def _no_version_stamping(cls, flags: list[str]) -> list[str]:
+        # Build once, promote the same bytes: a version stamped into the binary would make the
+        # rc and prod binaries differ.
+        for flag in flags:
+            if not re.fullmatch(r"-[a-z][a-z0-9=.,_-]*", flag):
+                raise ValueError(f"build flag {flag!r} is not allowed")
+        return flags
+
+
+def load_pipeline_config(path: str | Path | None = None) -> PipelineConfig:
+    path = Path(path or os.environ.get("DEPLOY_ASSETS_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"pipeline config {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"pipeline config {path} is not valid YAML: {exc}") from None
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"pipeline config {path}: {problems}") from None
+
+
+class Settings(BaseModel):
+    """Where releases go. Defaults are the local stack (`make stack-up`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_repo: str
+    registry: str
+    s3_endpoint: str | None
+    aws_region: str
+    bucket: str
+    s3_path: str
+    git_root: str
+    work_dir: Path
+    cache_dir: Path
+    github_api: str
+    github_owner: str
+    allow_prod_without_staging: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        local = Path(env.get("DEPLOY_ASSETS_LOCAL_DIR", LOCAL_DIR))
+        return cls(
+            source_repo=env.get("DEPLOY_ASSETS_SOURCE_REPO", str(local / "git" / "monorepo.git")),
+            registry=env.get("DEPLOY_ASSETS_REGISTRY", "127.0.0.1:5000"),
+            s3_endpoint=env.get("DEPLOY_ASSETS_S3_ENDPOINT", "http://127.0.0.1:9000") or None,
+            aws_region=env.get("APP_ARCHIVER_AWS_REGION", "eu-west-1"),
+            bucket=env.get("APP_ARCHIVER_BUCKET", "app-artifacts"),
+            s3_path=env.get("APP_ARCHIVER_PATH", "binaries"),
+            git_root=env.get("DEPLOY_ASSETS_GITOPS_ROOT", str(local / "git")),
+            work_dir=Path(env.get("DEPLOY_ASSETS_WORK_DIR", local / "work")),
+            cache_dir=Path(env.get("DEPLOY_ASSETS_CACHE_DIR", local / "cache")),
+            github_api=env.get("DEPLOY_ASSETS_GITHUB_API", "https://api.github.com"),
+            github_owner=env.get("DEPLOY_ASSETS_GITHUB_OWNER", "example-org"),
+            allow_prod_without_staging=env.get("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING", "")
+            .lower()
+            in ("1", "true", "yes"),
+        )

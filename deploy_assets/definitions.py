@@ -1,0 +1,87 @@
+"""Wiring only: assets, checks, jobs, sensor and resources of the code location.
+
+Per-service assets need the service list when the code location loads; it is read from the
+source repo's default branch (through the local mirror). A service that appears later shows up
+after a code-location reload; a release that needs it before then fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+
+from deploy_assets.assets.artifacts import build_artifacts_asset
+from deploy_assets.assets.binaries import build_binaries_asset
+from deploy_assets.assets.gitops import build_api_gateway_asset, build_gitops_asset
+from deploy_assets.assets.images import build_images_asset
+from deploy_assets.assets.routes import build_routes_asset
+from deploy_assets.assets.source import build_source_asset
+from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
+from deploy_assets.jobs import build_release_jobs
+from deploy_assets.plan import Service, discover_services
+from deploy_assets.resources.docker import DockerResource
+from deploy_assets.resources.git import GitError, GitSourceResource
+from deploy_assets.resources.github import GitHubResource
+from deploy_assets.resources.gitops import GitOpsResource
+from deploy_assets.resources.go import GoResource
+from deploy_assets.resources.registry import RegistryResource
+from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.sensors.release_tags import build_release_tags_sensor
+
+log = logging.getLogger(__name__)
+
+
+def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "git": GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir)),
+        "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored),
+        "docker": DockerResource(),
+        "registry": RegistryResource(host=settings.registry),
+        "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,
+                         endpoint_url=settings.s3_endpoint or ""),
+        "gitops": GitOpsResource(root=settings.git_root),
+        "github": GitHubResource(api_url=settings.github_api, owner=settings.github_owner,
+                                 token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else ""),
+    }
+
+
+def _has_pat() -> bool:
+    import os
+    return bool(os.environ.get("WORKFLOW_PAT"))
+
+
+def discover_default_services(settings: Settings, config: PipelineConfig) -> list[Service]:
+    git = GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir))
+    try:
+        git.fetch()
+        return discover_services(git.list_files(git.resolve("HEAD")), config.source)
+    except (GitError, OSError) as exc:
+        log.warning("no services discovered from %s: %s", settings.source_repo, exc)
+        return []
+
+
+def build_definitions(settings: Settings | None = None, config: PipelineConfig | None = None,
+                      services: list[Service] | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    config = config or load_pipeline_config()
+    services = discover_default_services(settings, config) if services is None else services
+    assets = [
+        build_source_asset(config, settings),
+        build_routes_asset(settings),
+        build_binaries_asset(services, config, settings),
+        build_images_asset(services, config, settings),
+        build_artifacts_asset(services, config, settings),
+        build_api_gateway_asset(services, config, settings),
+        build_gitops_asset(services, config, settings),
+    ]
+    jobs = build_release_jobs(services, config)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        sensors=[build_release_tags_sensor(jobs)],
+        resources=build_resources(settings, config),
+    )
+
+
+defs = build_definitions()

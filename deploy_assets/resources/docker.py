@@ -1,0 +1,98 @@
+"""The Docker engine: build an image from one binary and push it.
+
+The build context is a temp folder holding only the Dockerfile template and the binary, so a
+build sends kilobytes of context, not the monorepo, and can't pick up stray files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import dagster as dg
+import docker
+from docker.errors import APIError, BuildError, DockerException
+
+
+class DockerEngineError(RuntimeError):
+    pass
+
+
+class DockerPushError(DockerEngineError):
+    pass
+
+
+class DockerResource(dg.ConfigurableResource):
+    """Docker engine via the docker SDK (DOCKER_HOST or the local socket)."""
+
+    base_url: str = ""
+    timeout_s: int = 300
+    registry_username: str = ""
+    registry_password: str = ""
+
+    def _client(self) -> docker.DockerClient:
+        try:
+            if self.base_url:
+                return docker.DockerClient(base_url=self.base_url, timeout=self.timeout_s)
+            return docker.from_env(timeout=self.timeout_s)
+        except DockerException as exc:
+            raise DockerEngineError(f"no Docker engine answers: {exc}") from None
+
+    def ping(self) -> str:
+        """Engine version; raises a clear error when no engine answers (before any side effect)."""
+        try:
+            client = self._client()
+            client.ping()
+            return client.version().get("Version", "?")
+        except (DockerException, OSError) as exc:
+            raise DockerEngineError(f"no Docker engine answers: {exc}") from None
+
+    def build_image(self, binary: Path, dockerfile: Path, platform: str, tag: str,
+                    labels: dict[str, str]) -> str:
+        """Build `tag` from the template; the binary is the context's only file, named `service`."""
+        if not dockerfile.is_file():
+            raise DockerEngineError(f"Dockerfile template {dockerfile} does not exist")
+        with tempfile.TemporaryDirectory(prefix="deploy-assets-ctx-") as ctx:
+            shutil.copyfile(dockerfile, Path(ctx) / "Dockerfile")
+            shutil.copy2(binary, Path(ctx) / "service")
+            try:
+                image, _ = self._client().images.build(
+                    path=ctx, dockerfile="Dockerfile", tag=tag, platform=f"linux/{platform}",
+                    labels=labels, rm=True, pull=False,
+                )
+            except BuildError as exc:
+                log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+                raise DockerEngineError(f"docker build of {tag} failed: {exc.msg}\n{log[-2000:]}") from None
+            except (APIError, DockerException) as exc:
+                raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
+        return image.id
+
+    def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None) -> str:
+        """Push repository:tag; returns the manifest digest the registry acknowledged."""
+        auth = None
+        if self.registry_username:
+            auth = {"username": self.registry_username, "password": self.registry_password}
+        digest = None
+        try:
+            for chunk in self._client().images.push(repository, tag=tag, stream=True, decode=True,
+                                                    auth_config=auth):
+                if "error" in chunk:
+                    raise DockerPushError(f"push of {repository}:{tag} failed: {chunk['error']}")
+                aux = chunk.get("aux") or {}
+                if aux.get("Digest"):
+                    digest = aux["Digest"]
+                if progress and chunk.get("status") in ("Pushed", "Layer already exists"):
+                    progress(f"{repository}:{tag} layer {chunk.get('id')} {chunk['status'].lower()}")
+        except (APIError, DockerException) as exc:
+            raise DockerPushError(f"push of {repository}:{tag} failed: {exc}") from None
+        if not digest:
+            raise DockerPushError(f"push of {repository}:{tag} returned no digest")
+        return digest
+
+    def remove_tag(self, ref: str) -> None:
+        try:
+            self._client().images.remove(ref, noprune=True)
+        except DockerException:
+            pass

@@ -1,0 +1,136 @@
+"""The image registry, spoken to directly over the distribution v2 HTTP API.
+
+We ask the registry itself (not our records) what a tag points to, and promote by re-PUTting the
+same manifest under a new tag: the prod tag then has the rc's digest, byte for byte, with no
+build and no layer upload. ECR is the production registry: auth and repository checks go
+through boto3, the manifest calls are the same API.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+
+import boto3
+import dagster as dg
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+_ECR_HOST = re.compile(r"^(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+class RegistryResource(dg.ConfigurableResource):
+    """A registry host[:port]; plain HTTP for loopback, HTTPS otherwise."""
+
+    host: str
+    ecr_endpoint_url: str = ""  # moto in tests; empty means AWS
+    ecr_create_missing: bool = False
+    retries: int = 3
+    timeout_s: float = 30
+
+    @property
+    def is_ecr(self) -> bool:
+        return _ECR_HOST.match(self.host) is not None
+
+    @property
+    def ecr_region(self) -> str:
+        match = _ECR_HOST.match(self.host)
+        return match.group(2) if match else ""
+
+    def _base(self) -> str:
+        loopback = self.host.startswith(("127.0.0.1", "localhost", "[::1]"))
+        return f"{'http' if loopback else 'https'}://{self.host}/v2"
+
+    def ref(self, name: str, tag: str) -> str:
+        return f"{self.host}/{name}:{tag}"
+
+    def _ecr(self):
+        return boto3.client("ecr", region_name=self.ecr_region or None,
+                            endpoint_url=self.ecr_endpoint_url or None)
+
+    def ecr_credentials(self) -> tuple[str, str]:
+        """(username, password) from ECR's get_authorization_token."""
+        try:
+            data = self._ecr().get_authorization_token()["authorizationData"][0]
+        except (ClientError, BotoCoreError) as exc:
+            raise RegistryError(f"ECR login in {self.ecr_region} failed: {exc}") from None
+        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        return user, password
+
+    def ensure_repository(self, name: str) -> None:
+        """Fail early (before any push) when an ECR repository is missing, or create it."""
+        if not self.is_ecr:
+            return
+        ecr = self._ecr()
+        try:
+            ecr.describe_repositories(repositoryNames=[name])
+        except ecr.exceptions.RepositoryNotFoundException:
+            if not self.ecr_create_missing:
+                raise RegistryError(f"repository {name} not found in ECR {self.ecr_region}") from None
+            ecr.create_repository(repositoryName=name,
+                                  imageTagMutability="IMMUTABLE")
+        except (ClientError, BotoCoreError) as exc:
+            raise RegistryError(f"ECR {self.ecr_region}: cannot check repository {name}: {exc}") from None
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        url = f"{self._base()}/{path}"
+        if self.is_ecr:
+            kwargs.setdefault("auth", self.ecr_credentials())
+        last: Exception | None = None
+        for attempt in range(self.retries):
+            try:
+                response = requests.request(method, url, timeout=self.timeout_s, **kwargs)
+                if response.status_code < 500:
+                    return response
+                last = RegistryError(f"HTTP {response.status_code}")
+            except requests.RequestException as exc:
+                last = exc
+            time.sleep(0.5 * 2**attempt)
+        raise RegistryError(f"registry {self.host} unreachable ({method} {path}): {last}")
+
+    def ping(self) -> None:
+        response = self._request("GET", "")
+        if response.status_code not in (200, 401):
+            raise RegistryError(f"registry {self.host} answered HTTP {response.status_code} on /v2/")
+
+    def manifest_digest(self, name: str, reference: str) -> str | None:
+        """The digest the registry serves for name:reference, or None if it has no such tag."""
+        response = self._request("HEAD", f"{name}/manifests/{reference}",
+                                 headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(f"registry {self.host}: HEAD {name}:{reference} gave HTTP {response.status_code}")
+        return response.headers.get("Docker-Content-Digest")
+
+    def retag(self, name: str, source_reference: str, new_tag: str) -> str:
+        """Put the manifest of name@source_reference under new_tag; returns its digest."""
+        got = self._request("GET", f"{name}/manifests/{source_reference}", headers={"Accept": MANIFEST_TYPES})
+        if got.status_code != 200:
+            raise RegistryError(f"registry {self.host}: {name}@{source_reference} not found (HTTP {got.status_code})")
+        put = self._request("PUT", f"{name}/manifests/{new_tag}", data=got.content,
+                            headers={"Content-Type": got.headers["Content-Type"]})
+        if put.status_code not in (200, 201):
+            raise RegistryError(f"registry {self.host}: retag {name}:{new_tag} failed: HTTP {put.status_code} {put.text[:200]}")
+        return put.headers.get("Docker-Content-Digest") or got.headers["Docker-Content-Digest"]
+
+    def delete_tag_manifest(self, name: str, digest: str) -> None:
+        """Used by tests and repair: drop a manifest (all tags pointing at it)."""
+        self._request("DELETE", f"{name}/manifests/{digest}")
+
+    def manifest_platform(self, name: str, reference: str) -> str:
+        """os/arch from the image config, so a check can say what was actually pushed."""
+        manifest = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}).json()
+        config = self._request("GET", f"{name}/blobs/{manifest['config']['digest']}").json()
+        return f"{config.get('os')}/{config.get('architecture')}"

@@ -1,0 +1,83 @@
+"""Run a release in-process on the configured Dagster instance: the CLI's and the demo's path.
+
+It executes the very job the sensor requests, with the same partition key, tags and instance,
+so a release started from a terminal or an existing CI is indistinguishable in the UI from one
+the sensor launched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from deploy_assets.config import LOCAL_DIR
+from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.plan import job_name
+from deploy_assets.release import parse_tag
+from deploy_assets.sensors.release_tags import SENSOR_NAME
+
+
+def get_instance() -> dg.DagsterInstance:
+    """The instance at DAGSTER_HOME (default .local/dagster_home, sqlite)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(LOCAL_DIR / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.get()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    tag: str
+    env: str
+    run_id: str
+    success: bool
+    error: str
+
+
+def _first_error(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            err = event.step_failure_data.error
+            return f"step {event.step_key}: {err.message.strip() if err else 'failed'}"
+    return "run failed" if not result.success else ""
+
+
+def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
+                extra_tags: dict[str, str] | None = None) -> RunOutcome:
+    release = parse_tag(tag)
+    if not instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):
+        instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
+    job = defs.resolve_job_def(job_name(release.env))
+    result = job.execute_in_process(
+        instance=instance, partition_key=release_partition_key(release.env, tag),
+        tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag, **(extra_tags or {})},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},
+    )
+    return RunOutcome(tag, release.env, result.run_id, result.success, _first_error(result))
+
+
+def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor_file: Path) -> list[dg.RunRequest]:
+    """Evaluate the tag sensor once (cursor kept in cursor_file) and register its partitions."""
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                 resources=dict(defs.resources or {})) as context:
+        result = sensor(context)
+    if isinstance(result, dg.SkipReason) or result is None:
+        return []
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    if result.cursor:
+        cursor_file.parent.mkdir(parents=True, exist_ok=True)
+        cursor_file.write_text(result.cursor)
+    return list(result.run_requests or [])
+
+
+def outcome_json(outcome: RunOutcome) -> str:
+    return json.dumps(outcome.__dict__)
