@@ -17,7 +17,7 @@ from deploy_assets.assets.gitops import build_api_gateway_asset, build_gitops_as
 from deploy_assets.assets.images import build_images_asset
 from deploy_assets.assets.routes import build_routes_asset
 from deploy_assets.assets.source import build_source_asset
-from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
+from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
 from deploy_assets.jobs import build_release_jobs
 from deploy_assets.plan import Service, discover_services
 from deploy_assets.resources.docker import DockerResource
@@ -84,4 +84,5 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
     )
 
 
+apply_env_file()  # misc/envs/local.env unless DEPLOY_ASSETS_ENV_FILE says otherwise; env vars win
 defs = build_definitions()

@@ -16,7 +16,6 @@ from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.config import PipelineConfig
 from deploy_assets.history import GITOPS_KEY
-from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service, job_name, services_for
 
 JOB_DESCRIPTIONS = {
@@ -42,7 +41,7 @@ def build_release_jobs(services: list[Service], config: PipelineConfig) -> list[
     return [
         dg.define_asset_job(
             name=job_name(env), selection=dg.AssetSelection.assets(*env_selection(env, services, config)),
-            partitions_def=release_partitions, description=JOB_DESCRIPTIONS.get(env, env),
+            description=JOB_DESCRIPTIONS.get(env, env),
             tags={"deploy_assets/env": env},
         )
         for env in config.envs

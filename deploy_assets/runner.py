@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.config import LOCAL_DIR
+from deploy_assets.config import LOCAL_DIR, REPO_ROOT
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.plan import job_name
 from deploy_assets.release import parse_tag
@@ -26,7 +27,7 @@ def get_instance() -> dg.DagsterInstance:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(LOCAL_DIR / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml")
     return dg.DagsterInstance.get()
 
 

@@ -64,7 +64,7 @@ def build_gitops_asset(services: list[Service], config: PipelineConfig, settings
         images = {p: f"{settings.registry}/{p}" for p in projects}
         result = gitops.commit_and_push(
             rule.gitops_repo, bump_edit(rule.gitops, release.env, images, release.tag, routes),
-            commit_message(release.env, release.tag, source["commit"], projects, context.run_id),
+            commit_message(release.env, release.tag, source["commit"], projects, context.run.run_id),
             log=context.log.info)
         metadata.update({"gitops_commit": result.commit, "changed": result.changed,
                          "push_attempts": result.attempts, "remote": gitops.url(rule.gitops_repo)})
@@ -100,7 +100,7 @@ def build_api_gateway_asset(services: list[Service], config: PipelineConfig, set
         source = workspace.source()
         result = gitops.commit_and_push(
             rule.api_gateway_repo, edit,
-            commit_message(release.env, release.tag, source["commit"], ["api-gateway-routes"], context.run_id),
+            commit_message(release.env, release.tag, source["commit"], ["api-gateway-routes"], context.run.run_id),
             log=context.log.info)
         metadata.update({"gitops_commit": result.commit, "changed": result.changed})
         return dg.MaterializeResult(metadata=metadata)

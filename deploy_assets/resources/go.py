@@ -73,7 +73,8 @@ class GoResource(dg.ConfigurableResource):
             "GOTOOLCHAIN": "local",
             "GOPROXY": "off",
             "GOFLAGS": "-mod=vendor" if self.vendored else "-mod=mod",
-            "GOCACHE": str(Path(self.cache_dir) / "go-build"),
+            # The compiler cache only speeds builds up; it may be shared (DEPLOY_ASSETS_GOCACHE).
+            "GOCACHE": os.environ.get("DEPLOY_ASSETS_GOCACHE") or str(Path(self.cache_dir) / "go-build"),
             "GOMODCACHE": str(Path(self.cache_dir) / "go-mod"),
         }
 

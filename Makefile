@@ -1,0 +1,61 @@
+# deploy_assets — tags of the Go monorepo become releases. `make demo` and `make test` are all
+# a fresh machine needs. Settings: misc/envs/local.env (env vars win), misc/configs/pipeline.yaml.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+CLI := $(BIN)/deploy-assets
+export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
+export GOTOOLCHAIN := local
+export GOPROXY := off
+N ?= 20
+
+.PHONY: setup demo dev test test-reliability bench stack-up stack-down clean \
+        parse-ms-routes get-ms-names get-cli-names build-pipeline-ms build-pipeline-lambdas \
+        build-pipeline push-ms-dockers push-cli-dockers
+
+setup:
+	@misc/scripts/setup.sh
+
+demo: setup
+	$(CLI) demo
+
+stack-up: setup
+	$(CLI) stack up
+
+stack-down:
+	@if [ -x $(CLI) ]; then $(CLI) stack down; fi
+
+dev: setup stack-up
+	@mkdir -p $(DAGSTER_HOME) && cp -n misc/configs/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	set -a; . misc/envs/local.env; set +a; \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-reliability: setup
+	$(BIN)/python -m pytest -q -m reliability
+
+bench: setup
+	$(BIN)/python -m misc.bench.run --services $(N)
+
+clean: stack-down
+	rm -rf .local
+
+# --- the old Makefile's vocabulary, on top of the same code -------------------------------------
+parse-ms-routes: setup
+	$(CLI) legacy parse-ms-routes
+get-ms-names: setup
+	@$(CLI) legacy get-ms-names
+get-cli-names: setup
+	@$(CLI) legacy get-cli-names
+build-pipeline-ms: setup
+	$(CLI) legacy build-pipeline-ms
+build-pipeline-lambdas: setup
+	$(CLI) legacy build-pipeline-lambdas
+build-pipeline: setup
+	$(CLI) legacy build-pipeline
+push-ms-dockers: setup
+	$(CLI) legacy push-ms-dockers --registry "$(ECR_REGISTRY)"
+push-cli-dockers: setup
+	$(CLI) legacy push-cli-dockers --registry "$(ECR_REGISTRY)"

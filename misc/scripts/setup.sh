@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine: Debian packages (as root, when missing) and the venv.
+# Idempotent: re-running only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need_apt=()
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: apt-get install ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.deploy-assets-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  # The dagster family is pinned as one set in pyproject.toml (dagster 1.13.27 + 0.29.27 libraries).
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+.venv/bin/go version >/dev/null
