@@ -8,6 +8,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 export GOTOOLCHAIN := local
 export GOPROXY := off
 N ?= 20
+# the monorepo checkout that the old-vocabulary targets work on
+SOURCE ?= .
 
 .PHONY: setup demo dev test test-reliability bench stack-up stack-down clean \
         parse-ms-routes get-ms-names get-cli-names build-pipeline-ms build-pipeline-lambdas \
@@ -44,18 +46,18 @@ clean: stack-down
 
 # --- the old Makefile's vocabulary, on top of the same code -------------------------------------
 parse-ms-routes: setup
-	$(CLI) legacy parse-ms-routes
+	$(CLI) legacy parse-ms-routes --source "$(SOURCE)"
 get-ms-names: setup
-	@$(CLI) legacy get-ms-names
+	@$(CLI) legacy get-ms-names --source "$(SOURCE)"
 get-cli-names: setup
-	@$(CLI) legacy get-cli-names
+	@$(CLI) legacy get-cli-names --source "$(SOURCE)"
 build-pipeline-ms: setup
-	$(CLI) legacy build-pipeline-ms
+	$(CLI) legacy build-pipeline --source "$(SOURCE)"-ms --source "$(SOURCE)"
 build-pipeline-lambdas: setup
-	$(CLI) legacy build-pipeline-lambdas
+	$(CLI) legacy build-pipeline --source "$(SOURCE)"-lambdas --source "$(SOURCE)"
 build-pipeline: setup
-	$(CLI) legacy build-pipeline
+	$(CLI) legacy build-pipeline --source "$(SOURCE)"
 push-ms-dockers: setup
-	$(CLI) legacy push-ms-dockers --registry "$(ECR_REGISTRY)"
+	$(CLI) legacy push-ms-dockers --source "$(SOURCE)" --registry "$(ECR_REGISTRY)"
 push-cli-dockers: setup
-	$(CLI) legacy push-cli-dockers --registry "$(ECR_REGISTRY)"
+	$(CLI) legacy push-cli-dockers --source "$(SOURCE)" --registry "$(ECR_REGISTRY)"

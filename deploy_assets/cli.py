@@ -1,6 +1,7 @@
 """`deploy-assets`: plan, release, demo and the local stack, from a terminal or an existing CI.
 
-Exit codes: 0 done, 1 the release failed, 2 the input was refused (bad tag, bad config).
+Exit codes: 0 done, 1 the release failed, 2 the input was refused (bad tag, bad config),
+3 `plan` only: the promotion gate would refuse the release (the plan is printed all the same).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from deploy_assets import legacy, record_cli
 from deploy_assets.config import LOCAL_DIR, ConfigError, apply_env_file, Settings, load_pipeline_config
 from deploy_assets.plan import PlanError
 from deploy_assets.release import TagRejected, parse_tag
@@ -43,7 +45,7 @@ def cmd_plan(args) -> int:
                       staging_records(get_instance()))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
-        return 0
+        return 0 if plan.gate.passes else 3
     print(f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\ncommit   {plan.commit} from {plan.commit_source}")
     print(f"gate     {'PASS' if plan.gate.passes else 'FAIL'}: {plan.gate.reason}")
     print("binaries " + "\n         ".join(plan.binaries))
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(func=cmd_release)
     sub.choices["demo"].set_defaults(func=cmd_demo)
     stack.set_defaults(func=cmd_stack)
+    legacy.register(sub)
+    record_cli.register(sub)  # status, lineage, rollback
     return parser
 
 

@@ -11,15 +11,17 @@ import logging
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import build_artifacts_asset
+from deploy_assets.assets.api_gateway import build_api_gateway_asset
+from deploy_assets.assets.artifacts import build_artifacts_asset, build_manifest_asset
 from deploy_assets.assets.binaries import build_binaries_asset
-from deploy_assets.assets.gitops import build_api_gateway_asset, build_gitops_asset
+from deploy_assets.assets.gitops import build_gitops_asset
 from deploy_assets.assets.images import build_images_asset
 from deploy_assets.assets.routes import build_routes_asset
 from deploy_assets.assets.source import build_source_asset
+from deploy_assets.checks import build_release_checks
 from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
 from deploy_assets.jobs import build_release_jobs
-from deploy_assets.plan import Service, discover_services
+from deploy_assets.plan import PlanError, Service, discover_services
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.github import GitHubResource
@@ -27,6 +29,7 @@ from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.rollback import build_rollback_job
 from deploy_assets.sensors.release_tags import build_release_tags_sensor
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ def discover_default_services(settings: Settings, config: PipelineConfig) -> lis
     except (GitError, OSError) as exc:
         log.warning("no services discovered from %s: %s", settings.source_repo, exc)
         return []
+    except PlanError as exc:  # the code location still loads (sensor, UI); every release refuses
+        log.error("services of %s cannot be released: %s", settings.source_repo, exc)
+        return []
 
 
 def build_definitions(settings: Settings | None = None, config: PipelineConfig | None = None,
@@ -67,22 +73,27 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
     config = config or load_pipeline_config()
     services = discover_default_services(settings, config) if services is None else services
     assets = [
-        build_source_asset(config, settings),
+        build_source_asset(config, settings, services),
         build_routes_asset(settings),
         build_binaries_asset(services, config, settings),
         build_images_asset(services, config, settings),
         build_artifacts_asset(services, config, settings),
+        build_manifest_asset(services, config, settings),
         build_api_gateway_asset(services, config, settings),
         build_gitops_asset(services, config, settings),
     ]
     jobs = build_release_jobs(services, config)
     return dg.Definitions(
         assets=assets,
-        jobs=jobs,
+        asset_checks=build_release_checks(services, config, settings),
+        jobs=[*jobs, build_rollback_job(config, settings)],
         sensors=[build_release_tags_sensor(jobs)],
         resources=build_resources(settings, config),
     )
 
 
-apply_env_file()  # misc/envs/local.env unless DEPLOY_ASSETS_ENV_FILE says otherwise; env vars win
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev` / the code server, not at import: importing this module is free."""
+    apply_env_file()  # misc/envs/local.env unless DEPLOY_ASSETS_ENV_FILE says otherwise; env vars win
+    return build_definitions()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import ROUTES_OBJECT_KEY, artifact_key
+from deploy_assets.assets.api_gateway import API_GATEWAY_KEY
+from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key
 from deploy_assets.assets.binaries import binary_key
-from deploy_assets.assets.gitops import API_GATEWAY_KEY
 from deploy_assets.assets.images import image_key
 from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.assets.source import SOURCE_KEY
+from deploy_assets.checks.promotion import PROMOTED_ENV, promotion_check_keys
 from deploy_assets.config import PipelineConfig
 from deploy_assets.history import GITOPS_KEY
 from deploy_assets.plan import Service, job_name, services_for
@@ -28,7 +29,7 @@ JOB_DESCRIPTIONS = {
 def env_selection(env: str, services: list[Service], config: PipelineConfig) -> list[dg.AssetKey]:
     rule = config.envs[env]
     built = services_for(services, rule.build)
-    keys = [SOURCE_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY, GITOPS_KEY]
+    keys = [SOURCE_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY, MANIFEST_KEY, GITOPS_KEY]
     keys += [binary_key(s) for s in built]
     keys += [image_key(s) for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile]
     keys += [artifact_key(s) for s in services_for(built, rule.upload)]
@@ -37,10 +38,19 @@ def env_selection(env: str, services: list[Service], config: PipelineConfig) -> 
     return keys
 
 
+def env_job_selection(env: str, services: list[Service], config: PipelineConfig) -> dg.AssetSelection:
+    """The env's assets with their checks (the checklist runs inside the release); the checks
+    against a staging release only where a release is promoted from one."""
+    selection = dg.AssetSelection.assets(*env_selection(env, services, config))
+    if env != PROMOTED_ENV:
+        selection = selection - dg.AssetSelection.checks(*promotion_check_keys(services, config))
+    return selection
+
+
 def build_release_jobs(services: list[Service], config: PipelineConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
-            name=job_name(env), selection=dg.AssetSelection.assets(*env_selection(env, services, config)),
+            name=job_name(env), selection=env_job_selection(env, services, config),
             description=JOB_DESCRIPTIONS.get(env, env),
             tags={"deploy_assets/env": env},
         )

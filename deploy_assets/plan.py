@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Iterable
 
+import semver
+
 from deploy_assets.config import KINDS, EnvRule, PipelineConfig, Settings, SourceLayout
-from deploy_assets.release import Release
+from deploy_assets.release import Release, TagRejected, parse_tag
 
 _SAFE_NAME = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*", re.ASCII)
 
@@ -30,6 +32,10 @@ class Service:
 
     def binary_path(self, platform: str) -> str:
         return f"bin_{platform}/{self.kind}/{self.name}"
+
+    def s3_object_name(self, platform: str, primary: str) -> str:
+        """The old layout (`{version}/{name}`) for the primary platform; others get a suffix."""
+        return self.name if platform == primary else f"{self.name}_{platform}"
 
 
 def _matches(path: str, glob: str) -> bool:
@@ -59,14 +65,29 @@ def discover_services(files: Iterable[str], source: SourceLayout) -> list[Servic
                     "(lowercase letters, digits and single . _ - between them)"
                 )
             services.append(Service(name=name, kind=kind, path=directory))
-    by_name: dict[str, Service] = {}
-    for service in services:
-        if service.name in by_name:
-            raise PlanError(
-                f"two services are named {service.name!r}: {by_name[service.name].path} and {service.path}"
-            )
-        by_name[service.name] = service
+    _refuse_clashes(services)
     return sorted(services, key=lambda s: (KINDS.index(s.kind), s.name))
+
+
+def _refuse_clashes(services: list[Service]) -> None:
+    """One name, one service: binaries share one output folder and assets are keyed by name.
+
+    Asset keys spell '-' and '.' as '_', so `ms-core` and `ms_core` would be one asset too.
+    """
+    by_key: dict[str, Service] = {}
+    for service in services:
+        key = service.name.replace("-", "_").replace(".", "_")
+        other = by_key.get(key)
+        if other is None:
+            by_key[key] = service
+        elif other.path == service.path:
+            raise PlanError(f"service directory {service.path!r} matches the globs of two kinds, "
+                            f"{other.kind} and {service.kind}")
+        elif other.name == service.name:
+            raise PlanError(f"two services are named {service.name!r}: {other.path} and {service.path}")
+        else:
+            raise PlanError(f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) "
+                            f"would share the asset name {key!r}; rename one")
 
 
 @dataclass(frozen=True)
@@ -86,22 +107,40 @@ class PromotionGate:
 
 def promotion_gate(release: Release, commit: str, config: PipelineConfig, settings: Settings,
                    staging: Iterable[StagingRecord]) -> PromotionGate:
-    """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default)."""
+    """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default).
+
+    The only way around it is an explicit switch, and the reason then says so in capitals and
+    names the switch, so the bypass is visible in the run's log and metadata.
+    """
     if not release.is_prod:
         return PromotionGate(True, f"{release.env} releases need no staging validation")
-    candidates = [s for s in staging if s.tag.startswith(release.staging_tag_prefix())]
-    if config.promotion.same_commit:
-        matching = [s for s in candidates if s.commit == commit]
-    else:
-        matching = candidates
+    candidates = [(s, _staging_version(s.tag)) for s in staging]
+    candidates = [(s, v) for s, v in candidates if v is not None and v.finalize_version() == release.version]
+    matching = [(s, v) for s, v in candidates if s.commit == commit or not config.promotion.same_commit]
     if matching:
-        best = max(matching, key=lambda s: int(s.tag.rsplit(".", 1)[1]))
+        best, _ = max(matching, key=lambda pair: pair[1])
         return PromotionGate(True, f"staging release {best.tag} validated commit {best.commit[:12]}", best.tag)
     want = f"v{release.base_version}-rc.N" + (f" on commit {commit[:12]}" if config.promotion.same_commit else "")
-    seen = ", ".join(f"{s.tag}@{s.commit[:12]}" for s in candidates) or "none"
-    if not config.promotion.require_staging or settings.allow_prod_without_staging:
-        return PromotionGate(True, f"ALLOWED WITHOUT STAGING by explicit switch: no successful {want} (seen: {seen})")
-    return PromotionGate(False, f"no successful staging release {want} (staging releases of {release.base_version}: {seen})")
+    seen = ", ".join(f"{s.tag}@{s.commit[:12]}" for s, _ in candidates) or "none"
+    switches = []
+    if not config.promotion.require_staging:
+        switches.append("promotion.require_staging=false")
+    if settings.allow_prod_without_staging:
+        switches.append("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING")
+    if switches:
+        return PromotionGate(True, f"ALLOWED WITHOUT STAGING by explicit switch {' and '.join(switches)}: "
+                                   f"no successful {want} (seen: {seen})")
+    return PromotionGate(False, f"no successful staging release {want} "
+                                f"(staging releases of {release.base_version}: {seen})")
+
+
+def _staging_version(tag: str) -> semver.Version | None:
+    """The semver of an rc tag, or None for anything else (records are never trusted blindly)."""
+    try:
+        parsed = parse_tag(tag)
+    except TagRejected:
+        return None
+    return parsed.version if parsed.env == "staging" else None
 
 
 @dataclass(frozen=True)
@@ -114,7 +153,7 @@ class ReleasePlan:
     services: list[str]
     binaries: list[str]
     images: dict[str, str]
-    s3_keys: dict[str, str]
+    s3_keys: dict[str, str]  # S3 object name (service, `_<platform>` for extra platforms) -> key
     gitops_repo: str
     gitops_projects: list[str]
     updates_routes: bool
@@ -145,9 +184,11 @@ def build_plan(release: Release, commit: str, commit_source: str, services: list
         tag=release.tag, version=release.tag, env=release.env, commit=commit, commit_source=commit_source,
         services=[s.name for s in built],
         binaries=[s.binary_path(p) for s in built for p in config.platforms],
-        images={s.name: f"{settings.registry}/{s.name}:{release.tag}" for s in services_for(built, rule.images)},
-        s3_keys={s.name: f"{settings.s3_path.strip('/')}/{release.tag}/{s.name}"
-                 for s in services_for(built, rule.upload)},
+        images={s.name: f"{settings.registry}/{s.name}:{release.tag}" for s in services_for(built, rule.images)
+                if config.source.kinds[s.kind].dockerfile},  # a kind without a template gets no image
+        s3_keys={name: f"{settings.s3_path.strip('/')}/{release.tag}/{name}"
+                 for s in services_for(built, rule.upload) for p in config.platforms
+                 for name in [s.s3_object_name(p, config.platforms[0])]},
         gitops_repo=rule.gitops_repo,
         gitops_projects=[s.name for s in services_for(built, rule.deploy)],
         updates_routes=rule.updates_routes,

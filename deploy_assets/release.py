@@ -8,6 +8,7 @@ a look-alike unicode digit or shell metacharacters never reach a subprocess or a
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import semver
@@ -55,15 +56,15 @@ class Release:
 
 
 def parse_tag(tag: str) -> Release:
-    """Map a tag to its release, or raise TagRejected with a reason a person can act on."""
+    """Map a tag to its release, or raise TagRejected with a reason a person can act on.
+
+    Acceptance is decided by the full-match patterns and semver alone; `_diagnose` only words
+    the reason, so a gap in the wording can never let a tag through.
+    """
     if not isinstance(tag, str) or not tag:
         raise TagRejected("empty tag")
     if len(tag) > MAX_TAG_LENGTH:
-        raise TagRejected(f"tag is {len(tag)} characters long, the limit is {MAX_TAG_LENGTH}")
-    if not tag.isascii():
-        raise TagRejected(f"tag {tag!r} contains non-ASCII characters")
-    if not tag.isprintable() or any(c.isspace() for c in tag):
-        raise TagRejected(f"tag {tag!r} contains whitespace or control characters")
+        raise TagRejected(f"tag {tag[:20]!r}... is {len(tag)} characters long, the limit is {MAX_TAG_LENGTH}")
     for pattern, env in _TAG_PATTERNS:
         if pattern.fullmatch(tag):
             try:
@@ -71,10 +72,42 @@ def parse_tag(tag: str) -> Release:
             except ValueError as exc:
                 raise TagRejected(f"tag {tag!r} is not valid semver: {exc}") from None
             return Release(tag=tag, env=env, version=version)
-    raise TagRejected(
-        f"tag {tag!r} matches none of vX.Y.Z-alpha.N / vX.Y.Z-beta.N (dev), "
-        "vX.Y.Z-rc.N (staging), vX.Y.Z (prod)"
-    )
+    raise TagRejected(f"tag {tag!r} {_diagnose(tag)}; release tags are {_EXPECTED}")
+
+
+_EXPECTED = "vX.Y.Z-alpha.N / vX.Y.Z-beta.N (dev), vX.Y.Z-rc.N (staging), vX.Y.Z (prod)"
+_ALLOWED_CHARS = re.compile(r"[A-Za-z0-9.-]", re.ASCII)
+_PRERELEASE = re.compile(r"(?:alpha|beta|rc)\.[0-9]+", re.ASCII)
+
+
+def _diagnose(tag: str) -> str:
+    """Why a tag that matched no pattern is not a release tag, most specific cause first."""
+    foreign = [c for c in dict.fromkeys(tag) if not c.isascii()]
+    if foreign:
+        named = ", ".join(f"{c!r} ({unicodedata.name(c, f'U+{ord(c):04X}')})" for c in foreign)
+        return f"contains non-ASCII characters {named}; only ASCII digits count"
+    if any(c.isspace() or not c.isprintable() for c in tag):
+        return "contains whitespace or control characters"
+    if "+" in tag:
+        return f"has build metadata {tag[tag.index('+'):]!r}, which release tags do not allow"
+    bad = [c for c in dict.fromkeys(tag) if not _ALLOWED_CHARS.fullmatch(c)]
+    if bad:
+        return f"contains characters {' '.join(bad)} (only letters, digits, '.' and '-' are allowed)"
+    if not tag.startswith("v"):
+        return "does not start with 'v'"
+    core, _, prerelease = tag[1:].partition("-")
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(n.isdigit() for n in numbers):
+        return f"version {core!r} is not MAJOR.MINOR.PATCH"
+    if _has_leading_zero(numbers) or _has_leading_zero(prerelease.split(".")[1:]):
+        return "has a number with a leading zero, which semver forbids"
+    if not _PRERELEASE.fullmatch(prerelease):
+        return f"pre-release {prerelease!r} is not alpha.N, beta.N or rc.N"
+    return "matches no release pattern"
+
+
+def _has_leading_zero(numbers: list[str]) -> bool:
+    return any(len(n) > 1 and n.startswith("0") for n in numbers)
 
 
 def check_partition(tag: str, env: str) -> Release:

@@ -1,4 +1,5 @@
-"""What a release did, read back from the Dagster instance, as rows for the CLI and the demo."""
+"""What a release did, read back from the Dagster instance, as rows for the CLI and the demo:
+per service its bytes, where they went, and how many checks of the checklist passed on them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass
 import dagster as dg
 
 from deploy_assets.history import GITOPS_KEY, asset_key_for, latest_for_partition
+from deploy_assets.lineage import check_results
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class ServiceRow:
     s3_key: str
     gitops_commit: str
     reused_from: str
+    checks: str  # "passed/total" of the checklist on the service's binary, image and S3 objects
 
 
 def release_rows(instance: dg.DagsterInstance, partition: str, services: list[str],
@@ -31,6 +34,7 @@ def release_rows(instance: dg.DagsterInstance, partition: str, services: list[st
             continue
         image = latest_for_partition(instance, asset_key_for("image", name), partition)
         s3 = latest_for_partition(instance, asset_key_for("s3", name), partition)
+        checks = check_results(instance, [asset_key_for(p, name) for p in ("binary", "image", "s3")], partition)
         rows.append(ServiceRow(
             service=name, kind=str(binary.metadata.get("kind", "")),
             sha256=str(binary.metadata.get(f"sha256_{primary_platform}", "")),
@@ -38,6 +42,7 @@ def release_rows(instance: dg.DagsterInstance, partition: str, services: list[st
             s3_key=str(s3.metadata.get(f"s3_key_{primary_platform}", "")) if s3 else "-",
             gitops_commit=gitops_commit[:12] if gitops_commit else "-",
             reused_from=str(binary.metadata.get("reused_from") or (image.metadata.get("reused_from") if image else "") or ""),
+            checks=f"{sum(c['status'] == 'PASSED' for c in checks.values())}/{len(checks)}",
         ))
     return rows
 
@@ -52,4 +57,5 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
 
 def format_release(rows: list[ServiceRow]) -> str:
     data = [asdict(r) | {"sha256": r.sha256[:16] + "…" if r.sha256 else ""} for r in rows]
-    return format_table(data, ["service", "kind", "sha256", "image", "s3_key", "gitops_commit", "reused_from"])
+    return format_table(data, ["service", "kind", "sha256", "image", "s3_key", "gitops_commit", "reused_from",
+                                "checks"])

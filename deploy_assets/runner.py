@@ -44,6 +44,8 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             err = event.step_failure_data.error
+            while err is not None and err.cause is not None:  # Dagster wraps our exception
+                err = err.cause
             return f"step {event.step_key}: {err.message.strip() if err else 'failed'}"
     return "run failed" if not result.success else ""
 

@@ -1,8 +1,10 @@
-"""S3 artifacts: each uploaded binary, and the release's routes.json, one asset each.
+"""S3 artifacts: each uploaded binary, the release's routes.json, and the release record
+(manifest.json + checksums.txt), one asset each.
 
 An object is recorded only once the server holds it whole with the built sha256. Bytes already
 in the bucket under another release (same content key) are copied server-side; an object that
-exists with other bytes is refused, not overwritten.
+exists with other bytes is refused, not overwritten. The release record is written last, from
+what the stages recorded, after the image and S3 checks passed (they block it).
 """
 
 
@@ -12,14 +14,19 @@ import dagster as dg
 
 from deploy_assets.assets.binaries import binary_key
 from deploy_assets.assets.routes import ROUTES_KEY
+from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import asset_key_for, find_by_content_key
+from deploy_assets.history import asset_key_for, find_by_content_key, latest_for_partition
+from deploy_assets.links import registry_url, s3_url
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
+from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, Artifact, binary_objects,
+                                          checksums_txt, image_artifact, manifest_json)
 from deploy_assets.resources.s3 import S3Resource, file_sha256
 
 ROUTES_OBJECT_KEY = dg.AssetKey(["s3", "routes_json"])
+MANIFEST_KEY = dg.AssetKey(["s3", "manifest_json"])
 UPLOAD_CONCURRENCY = 4
 
 
@@ -99,6 +106,8 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
                     f"content_key_{platform}": built.content_key, f"action_{platform}": result["action"],
                 })
             metadata["reused_from"] = results[primary]["reused_from"]
+            metadata["object"] = dg.MetadataValue.url(
+                s3_url(s3.bucket, results[primary]["key"], s3.region, s3.endpoint_url))
             yield dg.MaterializeResult(asset_key=artifact_key(service), metadata=metadata)
         if errors:
             raise RuntimeError(f"artifacts not stored in s3://{settings.bucket}: " + "; ".join(
@@ -107,6 +116,78 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
             path = workspace.routes_file()
             stored = s3.upload(path, s3.key(release.tag, "routes.json"), file_sha256(path))
             yield dg.MaterializeResult(asset_key=ROUTES_OBJECT_KEY, metadata={
-                "s3_key": stored.key, "uri": s3.uri(stored.key), "sha256": stored.sha256, "size": stored.size})
+                "s3_key": stored.key, "uri": s3.uri(stored.key), "sha256": stored.sha256, "size": stored.size,
+                "object": dg.MetadataValue.url(s3_url(s3.bucket, stored.key, s3.region, s3.endpoint_url))})
 
     return artifacts
+
+
+def _release_artifacts(instance: dg.DagsterInstance, services: list[Service], partition: str,
+                       platforms: list[str]) -> list[Artifact]:
+    """Every S3 object and image the stages recorded for this release, with its binary's facts."""
+    artifacts: list[Artifact] = []
+    for service in services:
+        binary = latest_for_partition(instance, binary_key(service), partition)
+        if binary is None:
+            continue
+        s3_record = latest_for_partition(instance, artifact_key(service), partition)
+        if s3_record is not None:
+            artifacts += binary_objects(service.name, service.kind, s3_record.metadata, binary.metadata,
+                                        platforms, partition)
+        image = latest_for_partition(instance, asset_key_for("image", service.name), partition)
+        if image is not None:
+            artifacts.append(image_artifact(service.name, service.kind, image.metadata, binary.metadata, partition))
+    routes = latest_for_partition(instance, ROUTES_OBJECT_KEY, partition)
+    if routes is not None:
+        artifacts.append(Artifact(artifact="routes", service="", kind="", platform="",
+                                  path=str(routes.metadata["s3_key"]), sha256=str(routes.metadata["sha256"]),
+                                  size=int(routes.metadata["size"])))
+    return artifacts
+
+
+def _lineage_table(artifacts: list[Artifact], registry_host: str, s3: S3Resource) -> str:
+    """The release's artifacts as a markdown table with links, for the partition page."""
+    rows = ["| service | artifact | platform | sha256 / digest | where | reused from |", "|---|---|---|---|---|---|"]
+    for a in sorted(artifacts, key=lambda a: (a.service, a.artifact, a.platform)):
+        if a.artifact == "image":
+            ref, _, digest = a.image.partition("@")
+            name, _, _tag = ref.removeprefix(f"{registry_host}/").rpartition(":")
+            where = f"[{ref}]({registry_url(registry_host, name, digest)})"
+        else:
+            where = f"[s3://{s3.bucket}/{a.path}]({s3_url(s3.bucket, a.path, s3.region, s3.endpoint_url)})"
+        rows.append(f"| {a.service or '-'} | {a.artifact} | {a.platform or '-'} | `{(a.digest or a.sha256)[:19]}` "
+                    f"| {where} | {a.reused_from or '-'} |")
+    return "\n".join(rows)
+
+
+def build_manifest_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
+    deps = ([binary_key(s) for s in services] + [artifact_key(s) for s in services]
+            + [asset_key_for("image", s.name) for s in services if config.source.kinds[s.kind].dockerfile]
+            + [ROUTES_OBJECT_KEY])
+
+    @dg.asset(key=MANIFEST_KEY, deps=deps, partitions_def=release_partitions, group_name="artifacts",
+              kinds={"s3"}, description=f"{MANIFEST_NAME} and {CHECKSUMS_NAME} next to the binaries: "
+              "the release record (every artifact, its bytes and where it came from)")
+    def release_manifest(context: dg.AssetExecutionContext, s3: S3Resource) -> dg.MaterializeResult:
+        workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
+        source = workspace.source()
+        partition = f"{release.env}|{release.tag}"
+        artifacts = _release_artifacts(context.instance, workspace.services(), partition, config.platforms)
+        if not artifacts:
+            raise RuntimeError(f"{partition}: no artifact was recorded, nothing to put in {MANIFEST_NAME}")
+        source_record = latest_for_partition(context.instance, SOURCE_KEY, partition)
+        staging = str(source_record.metadata.get("staging_release", "")) if source_record else ""
+        manifest = s3.put_bytes(s3.key(release.tag, MANIFEST_NAME), manifest_json(
+            release.tag, release.env, source["commit"], source["toolchain"], staging, artifacts))
+        checksums = s3.put_bytes(s3.key(release.tag, CHECKSUMS_NAME), checksums_txt(artifacts), "text/plain")
+        context.log.info(f"release record: {len(artifacts)} artifacts in {s3.uri(manifest.key)}")
+        return dg.MaterializeResult(metadata={
+            "manifest_key": manifest.key, "manifest_sha256": manifest.sha256,
+            "checksums_key": checksums.key, "checksums_sha256": checksums.sha256,
+            "manifest": dg.MetadataValue.url(s3_url(s3.bucket, manifest.key, s3.region, s3.endpoint_url)),
+            "checksums": dg.MetadataValue.url(s3_url(s3.bucket, checksums.key, s3.region, s3.endpoint_url)),
+            "artifacts": len(artifacts), "commit": source["commit"], "staging_release": staging,
+            "lineage": dg.MetadataValue.md(_lineage_table(artifacts, settings.registry, s3)),
+        })
+
+    return release_manifest

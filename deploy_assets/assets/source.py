@@ -2,7 +2,9 @@
 
 Everything that can be known to be wrong before a build (bad tag for the env, tag missing or
 moved, no staging release for a prod tag, a service that is not a main package, two services
-with one name) fails here, before any side effect outside the working folder.
+with one name, a missing Dockerfile template, a registry, S3 endpoint or Docker engine that does
+not answer) fails here, before any side effect outside the working folder: a release that cannot
+push its images must not upload its binaries first, and the reverse.
 """
 
 
@@ -15,11 +17,15 @@ from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import staging_records
 from deploy_assets.partitions import release_partitions
-from deploy_assets.plan import PlanError, discover_services, promotion_gate
-from deploy_assets.resources.git import GitSourceResource
+from deploy_assets.plan import PlanError, Service, discover_services, promotion_gate, services_for
+from deploy_assets.resources.docker import DockerEngineError, DockerResource
+from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.go import GoResource
+from deploy_assets.resources.registry import RegistryError, RegistryResource
+from deploy_assets.resources.s3 import S3Error, S3Resource
 
 SOURCE_KEY = dg.AssetKey("source")
+COMMIT_TAG = "deploy_assets/commit"  # run tag set by the sensor: the commit the tag had when seen
 
 
 def go_mod_version(go_mod: str | None) -> str | None:
@@ -40,35 +46,100 @@ def validate_mains(go: GoResource, module_dir: Path, services, platform: str) ->
             problems.append(f"{service.name} ({service.path}): {pkg.error}")
         elif pkg.name != "main":
             problems.append(f"{service.name} ({service.path}): not a main package (package {pkg.name})")
+        elif pkg.deps_errors:
+            problems.append(f"{service.name} ({service.path}): {'; '.join(pkg.deps_errors)}")
     if problems:
         raise PlanError("cannot build: " + "; ".join(problems))
 
 
-def build_source_asset(config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
+class DestinationUnreachable(RuntimeError):
+    """A registry, S3 endpoint or Docker engine the release needs does not answer."""
+
+
+def check_dockerfiles(config: PipelineConfig, env: str, services: list[Service]) -> None:
+    """Every image this env pushes needs its kind's template; say which file and which services."""
+    rule = config.envs[env]
+    problems = []
+    for kind in rule.images:
+        layout = config.source.kinds.get(kind)
+        users = [s.name for s in services_for(services_for(services, rule.build), [kind])]
+        if layout and layout.dockerfile and users and not layout.dockerfile_path.is_file():
+            problems.append(f"{', '.join(users)}: Dockerfile template {layout.dockerfile_path} "
+                            f"(source.kinds.{kind}.dockerfile) does not exist")
+    if problems:
+        raise PlanError("cannot build images: " + "; ".join(problems))
+
+
+def check_destinations(config: PipelineConfig, env: str, services: list[Service], tag: str,
+                       docker: DockerResource, registry: RegistryResource, s3: S3Resource) -> None:
+    """Ask every destination of this env's release whether it answers, before anything is built."""
+    rule = config.envs[env]
+    built = services_for(services, rule.build)
+    pushed = [s.name for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile]
+    uploaded = [s.name for s in services_for(built, rule.upload)]
+    problems = []
+    if pushed:
+        for check in (docker.ping, registry.ping):
+            try:
+                check()
+            except (DockerEngineError, RegistryError) as exc:
+                problems.append(f"images of {', '.join(pushed)} cannot be pushed: {exc}")
+    try:
+        s3.head(s3.key(tag, "routes.json"))
+    except S3Error as exc:
+        problems.append(f"binaries of {', '.join(uploaded) or 'no service'} and routes.json cannot be "
+                        f"uploaded: {exc}")
+    if problems:
+        raise DestinationUnreachable("; ".join(problems))
+
+
+def check_known(services: list[Service], known: set[str], env: str, config: PipelineConfig, commit: str) -> None:
+    """A service added after the code location loaded has no assets yet: building the others and
+    bumping GitOps for all would deploy a project that was never built."""
+    unknown = [s.name for s in services_for(services, config.envs[env].build) if s.name not in known]
+    if unknown:
+        raise PlanError(f"services {', '.join(unknown)} at {commit[:12]} are not in the loaded code location "
+                        f"(it knows {', '.join(sorted(known)) or 'none'}): reload the code location, then re-run")
+
+
+def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:
+    known_names = {s.name for s in known}
+
     @dg.asset(key=SOURCE_KEY, partitions_def=release_partitions, group_name="release",
               kinds={"git"}, description="The tag's commit, exported into an isolated folder.")
-    def source(context: dg.AssetExecutionContext, git: GitSourceResource, go: GoResource) -> dg.MaterializeResult:
+    def source(context: dg.AssetExecutionContext, git: GitSourceResource, go: GoResource,
+               docker: DockerResource, registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         git.fetch()
         try:
             commit = git.resolve(f"refs/tags/{release.tag}")
-        except Exception:
+        except GitError:
             raise PlanError(f"tag {release.tag} does not exist in {git.remote}") from None
+        requested = context.run.tags.get(COMMIT_TAG)
+        if requested and requested != commit:
+            raise PlanError(f"tag {release.tag} MOVED from {requested[:12]} (when this release was requested) "
+                            f"to {commit[:12]}: a release tag must not move; create a new tag instead")
         gate = promotion_gate(release, commit, config, settings, staging_records(context.instance))
         if not gate.passes:
             raise PlanError(f"promotion gate: {release.tag} refused before any side effect: {gate.reason}")
-        if release.is_prod:
-            context.log.warning(f"promotion gate: {gate.reason}") if "WITHOUT STAGING" in gate.reason \
-                else context.log.info(f"promotion gate: {gate.reason}")
+        if release.is_prod and gate.staging_tag is None:
+            context.log.warning(f"promotion gate: {gate.reason}")  # the explicit bypass, loudly
+        elif release.is_prod:
+            context.log.info(f"promotion gate: {gate.reason}")
         files = git.list_files(commit)
         services = discover_services(files, config.source)
         if not services:
             raise PlanError(f"no services found at {commit[:12]} with globs "
                             f"{[k.glob for k in config.source.kinds.values()]}")
+        check_known(services, known_names, release.env, config, commit)
+        check_dockerfiles(config, release.env, services)
         toolchain = go.version()
         tree = git.export(commit, workspace.src)
         module_dir = tree / config.source.module_root
-        validate_mains(go, module_dir, services, config.platforms[0])
+        # Only what this env builds must compile as a main: a dev release builds no lambdas.
+        validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
+                       config.platforms[0])
+        check_destinations(config, release.env, services, release.tag, docker, registry, s3)
         go_mod = go_mod_version(git.read_file(commit, str(Path(config.source.module_root) / "go.mod")))
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
         context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain {toolchain}")

@@ -2,10 +2,17 @@
 
 The build context is a temp folder holding only the Dockerfile template and the binary, so a
 build sends kilobytes of context, not the monorepo, and can't pick up stray files.
+
+A push to a registry that went away is retried by dockerd itself, five times over about 50
+seconds per layer, and only then reported. We follow its progress and give up after
+`max_push_retries` retries by closing our connection, which makes dockerd cancel the push: the
+step fails in seconds, and no abandoned push can complete later behind our back.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +31,9 @@ class DockerPushError(DockerEngineError):
     pass
 
 
+_RETRYING = re.compile(r"^Retrying in (\d+) seconds?$")
+
+
 class DockerResource(dg.ConfigurableResource):
     """Docker engine via the docker SDK (DOCKER_HOST or the local socket)."""
 
@@ -31,6 +41,12 @@ class DockerResource(dg.ConfigurableResource):
     timeout_s: int = 300
     registry_username: str = ""
     registry_password: str = ""
+    max_push_retries: int = 2
+
+    @property
+    def endpoint(self) -> str:
+        """Where the engine is expected, for error messages."""
+        return self.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def _client(self) -> docker.DockerClient:
         try:
@@ -38,7 +54,7 @@ class DockerResource(dg.ConfigurableResource):
                 return docker.DockerClient(base_url=self.base_url, timeout=self.timeout_s)
             return docker.from_env(timeout=self.timeout_s)
         except DockerException as exc:
-            raise DockerEngineError(f"no Docker engine answers: {exc}") from None
+            raise DockerEngineError(f"no Docker engine answers at {self.endpoint}: {exc}") from None
 
     def ping(self) -> str:
         """Engine version; raises a clear error when no engine answers (before any side effect)."""
@@ -47,7 +63,7 @@ class DockerResource(dg.ConfigurableResource):
             client.ping()
             return client.version().get("Version", "?")
         except (DockerException, OSError) as exc:
-            raise DockerEngineError(f"no Docker engine answers: {exc}") from None
+            raise DockerEngineError(f"no Docker engine answers at {self.endpoint}: {exc}") from None
 
     def build_image(self, binary: Path, dockerfile: Path, platform: str, tag: str,
                     labels: dict[str, str]) -> str:
@@ -69,26 +85,37 @@ class DockerResource(dg.ConfigurableResource):
                 raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
         return image.id
 
-    def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None) -> str:
+    def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None,
+             auth_config: dict[str, str] | None = None) -> str:
         """Push repository:tag; returns the manifest digest the registry acknowledged."""
-        auth = None
-        if self.registry_username:
+        auth = auth_config
+        if auth is None and self.registry_username:
             auth = {"username": self.registry_username, "password": self.registry_password}
+        registry = repository.split("/", 1)[0]
         digest = None
+        retries = _RetryCounter()
+        client = self._client()
         try:
-            for chunk in self._client().images.push(repository, tag=tag, stream=True, decode=True,
-                                                    auth_config=auth):
+            for chunk in client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
                 if "error" in chunk:
-                    raise DockerPushError(f"push of {repository}:{tag} failed: {chunk['error']}")
+                    raise DockerPushError(f"push of {repository}:{tag} to registry {registry} failed: "
+                                          f"{chunk['error']}")
+                if retries.count(chunk) > self.max_push_retries:
+                    # Closing the connection cancels the push in dockerd (see the module doc).
+                    raise DockerPushError(
+                        f"push of {repository}:{tag} to registry {registry} failed: layer {chunk.get('id')} "
+                        f"still failing after {self.max_push_retries} retries; push cancelled")
                 aux = chunk.get("aux") or {}
                 if aux.get("Digest"):
                     digest = aux["Digest"]
                 if progress and chunk.get("status") in ("Pushed", "Layer already exists"):
                     progress(f"{repository}:{tag} layer {chunk.get('id')} {chunk['status'].lower()}")
         except (APIError, DockerException) as exc:
-            raise DockerPushError(f"push of {repository}:{tag} failed: {exc}") from None
+            raise DockerPushError(f"push of {repository}:{tag} to registry {registry} failed: {exc}") from None
+        finally:
+            client.close()
         if not digest:
-            raise DockerPushError(f"push of {repository}:{tag} returned no digest")
+            raise DockerPushError(f"push of {repository}:{tag} to registry {registry} returned no digest")
         return digest
 
     def remove_tag(self, ref: str) -> None:
@@ -96,3 +123,25 @@ class DockerResource(dg.ConfigurableResource):
             self._client().images.remove(ref, noprune=True)
         except DockerException:
             pass
+
+
+class _RetryCounter:
+    """Counts dockerd's layer upload retries from its progress stream.
+
+    Each retry announces a countdown, "Retrying in 5 seconds", 4, 3, ...; a countdown that
+    starts over (a larger number than the last one seen for that layer) is the next retry.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._retries: dict[str, int] = {}
+
+    def count(self, chunk: dict) -> int:
+        match = _RETRYING.match(str(chunk.get("status", "")))
+        if not match:
+            return 0
+        layer, seconds = str(chunk.get("id")), int(match.group(1))
+        if seconds > self._last.get(layer, 0):
+            self._retries[layer] = self._retries.get(layer, 0) + 1
+        self._last[layer] = seconds
+        return self._retries[layer]

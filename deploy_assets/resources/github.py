@@ -47,7 +47,8 @@ class GitHubResource(dg.ConfigurableResource):
     api_url: str = "https://api.github.com"
     owner: str
     # repr=False keeps the token out of repr()/str() of the resource (pydantic shows fields).
-    token: str = Field(repr=False, description="GitHub token with actions:write, e.g. EnvVar WORKFLOW_PAT")
+    token: str = Field(default="", repr=False,
+                       description="GitHub token with actions:write, e.g. EnvVar WORKFLOW_PAT")
     poll_interval_s: float = 5.0
     timeout_s: float = 1800.0
     ref: str = "main"
@@ -81,6 +82,9 @@ class GitHubResource(dg.ConfigurableResource):
             raise TypeError(f"workflow_dispatch inputs must be strings, got {bad}")
         log = log or _LOG
         full_name = f"{self.owner}/{repo}"
+        if not self.token:
+            raise WorkflowDispatchError(f"{full_name} workflow '{workflow_name}': dispatch mode needs a GitHub "
+                                        "token: set WORKFLOW_PAT for the code location")
         gh = self._client()
         try:
             return self._dispatch_and_wait(gh, full_name, workflow_name, inputs, log)

@@ -3,13 +3,16 @@
 A bump is a pure edit function applied to a fresh clone. If the push is rejected because
 someone else pushed first, we fetch, reset onto the new head and apply the same edit again, so
 their commit is kept and ours lands exactly once. No diff means no commit: re-running a release
-never adds a second bump.
+never adds a second bump. Any other refusal (a protected branch, a hook) fails at once: retrying
+cannot fix it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import string
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,9 @@ from deploy_assets.config import GitOpsLayout
 from deploy_assets.resources.git import GitError, run_git
 
 Edit = Callable[[Path], None]
+TEMPLATE_FIELDS = ("project", "env", "version")
+# git's words for "the remote moved on": the only refusal a rebase-and-retry can fix.
+_RACE_MARKERS = ("(fetch first)", "(non-fast-forward)", "cannot lock ref")
 
 
 class GitOpsError(RuntimeError):
@@ -34,6 +40,12 @@ class PushResult:
     commit: str
     changed: bool
     attempts: int
+
+
+def commit_message(env: str, tag: str, commit: str, projects: list[str], run_id: str) -> str:
+    """Trailers make every bump traceable to its tag, source commit and Dagster run."""
+    return (f"deploy({env}): {' '.join(projects)} -> {tag}\n\n"
+            f"Release-Tag: {tag}\nSource-Commit: {commit}\nDagster-Run: {run_id}\n")
 
 
 def _set_kustomize_tag(text: str | None, project: str, image: str, version: str) -> str:
@@ -49,11 +61,13 @@ def _set_kustomize_tag(text: str | None, project: str, image: str, version: str)
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def _set_image_ref(text: str | None, project: str, image: str, version: str) -> str:
-    if text is None:
-        return f"image: {image}:{version}\n"
-    pattern = re.compile(rf"(image:\s*[\"']?)(\S*/)?{re.escape(project)}:[\w.+-]+")
-    new, count = pattern.subn(lambda m: f"{m.group(1)}{image}:{version}", text)
+def _image_ref_pattern(project: str) -> re.Pattern[str]:
+    # `image: [registry/path/]project:tag`, quoted or not; `other_project:tag` never matches.
+    return re.compile(rf"(image:\s*[\"']?)(?:\S*/)?{re.escape(project)}:([\w.+-]+)")
+
+
+def _set_image_ref(text: str, project: str, image: str, version: str) -> str:
+    new, count = _image_ref_pattern(project).subn(lambda m: f"{m.group(1)}{image}:{version}", text)
     if count == 0:
         raise GitOpsError(f"no 'image: .../{project}:TAG' reference to update")
     return new
@@ -67,39 +81,58 @@ def _read_kustomize_tag(text: str, project: str) -> str | None:
 
 
 def _read_image_ref(text: str, project: str) -> str | None:
-    match = re.search(rf"image:\s*[\"']?(?:\S*/)?{re.escape(project)}:([\w.+-]+)", text)
-    return match.group(1) if match else None
+    match = _image_ref_pattern(project).search(text)
+    return match.group(2) if match else None
 
 
-def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | None = None) -> str:
-    path = (template or layout.path_template).format(project=project, env=env)
+def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | None = None,
+                version: str = "") -> str:
+    """The repo-relative file a template names for one project; never a path outside the repo."""
+    template = template or layout.path_template
+    unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None and f not in TEMPLATE_FIELDS]
+    if unknown:
+        raise GitOpsError(f"path template {template!r} uses {{{unknown[0]}}}; "
+                          f"only {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} are known")
+    path = template.format(project=project, env=env, version=version)
     if path.startswith("/") or ".." in Path(path).parts:
-        raise GitOpsError(f"path {path!r} escapes the GitOps repo")
+        raise GitOpsError(f"path {path!r} (template {template!r}) escapes the GitOps repo")
     return path
+
+
+def _inside(repo: Path, relpath: str) -> Path:
+    """repo/relpath, refusing a path that a symlink in the repo leads outside of it."""
+    target = repo / relpath
+    if not target.resolve().is_relative_to(repo.resolve()):
+        raise GitOpsError(f"{relpath} resolves to {target.resolve()}, outside the GitOps repo (symlink?)")
+    return target
 
 
 def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
               routes: dict[str, list[dict]] | None) -> Edit:
     """The edit that sets every project to version (and writes its routes when asked)."""
-    import json
 
     def edit(repo: Path) -> None:
         for project, image in sorted(images.items()):
-            target = repo / layout_path(layout, project, env)
-            old = target.read_text() if target.exists() else None
+            relpath = layout_path(layout, project, env, version=version)
+            target = _inside(repo, relpath)
+            old = target.read_text() if target.is_file() else None
             if layout.layout == "kustomize":
                 new = _set_kustomize_tag(old, project, image, version)
             elif layout.layout == "image_ref":
+                # The file is a manifest someone wrote; inventing one would deploy half a config.
+                if old is None:
+                    raise GitOpsError(f"{relpath}: file not found in the GitOps repo "
+                                      f"(image_ref layout updates an existing 'image: .../{project}:TAG')")
                 try:
                     new = _set_image_ref(old, project, image, version)
                 except GitOpsError as exc:
-                    raise GitOpsError(f"{target.relative_to(repo)}: {exc}") from None
+                    raise GitOpsError(f"{relpath}: {exc}") from None
             else:
                 new = f"{version}\n"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(new)
             if routes is not None:
-                route_file = repo / layout_path(layout, project, env, layout.routes_path_template)
+                route_file = _inside(repo, layout_path(layout, project, env, layout.routes_path_template, version))
                 route_file.parent.mkdir(parents=True, exist_ok=True)
                 route_file.write_text(json.dumps(routes.get(project, []), indent=2) + "\n")
     return edit
@@ -147,16 +180,17 @@ class GitOpsResource(dg.ConfigurableResource):
                 try:
                     run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone)
                 except GitError as exc:
-                    if "rejected" not in str(exc) and "fetch first" not in str(exc) and "non-fast-forward" not in str(exc):
-                        raise GitOpsError(f"push to {self.url(repo)} failed: {exc}") from None
-                    log(f"{repo}: push rejected (remote moved on), rebasing, attempt {attempt}")
+                    if not any(marker in str(exc) for marker in _RACE_MARKERS):
+                        raise GitOpsError(f"push to {self.url(repo)} refused: {exc}") from None
+                    log(f"{repo}: push rejected (remote moved on), re-applying on the new head, attempt {attempt}")
                     run_git(["fetch", "--quiet", "origin", self.branch], cwd=clone)
                     run_git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=clone)
                     continue
                 head = run_git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
                 log(f"{repo}: pushed {head[:12]}")
                 return PushResult(repo, head, changed=True, attempts=attempt)
-        raise GitOpsError(f"push to {self.url(repo)} still rejected after {self.max_push_attempts} attempts")
+        raise GitOpsError(f"push to {self.url(repo)} still rejected after {self.max_push_attempts} attempts: "
+                          "the branch keeps moving")
 
     def read_files(self, repo: str, paths: list[str]) -> dict[str, str | None]:
         """Read files at the branch head of the pushed repo (what a check must trust)."""

@@ -44,6 +44,7 @@ class GoPackage:
     files: tuple[str, ...]
     deps: tuple[str, ...]
     error: str | None
+    deps_errors: tuple[str, ...] = ()  # e.g. an import no module provides, found before any build
 
 
 def default_go_binary() -> str:
@@ -95,11 +96,11 @@ class GoResource(dg.ConfigurableResource):
         packages: dict[str, GoPackage] = {}
         for raw in _json_stream(proc.stdout.decode()):
             files = tuple(f for field in _FILE_FIELDS for f in raw.get(field) or ())
-            err = raw.get("Error", {}).get("Err") if raw.get("Error") else None
             packages[raw["ImportPath"]] = GoPackage(
                 import_path=raw["ImportPath"], dir=raw.get("Dir", ""), name=raw.get("Name", ""),
                 standard=bool(raw.get("Standard")), files=files, deps=tuple(raw.get("Deps") or ()),
-                error=err,
+                error=_package_error(raw.get("Error")),
+                deps_errors=tuple(_package_error(e) for e in raw.get("DepsErrors") or ()),
             )
         return packages
 
@@ -132,6 +133,14 @@ class GoResource(dg.ConfigurableResource):
         if proc.returncode != 0:
             by_package = attribute_build_errors(proc.stderr, packages)
             raise GoBuildError(proc.stderr.strip(), by_package)
+
+
+def _package_error(error: dict | None) -> str | None:
+    """`go list`'s PackageError as go prints it: position first, when go gave one."""
+    if not error:
+        return None
+    message, position = error.get("Err", ""), error.get("Pos", "")
+    return f"{position}: {message}" if position and not message.startswith(position) else message
 
 
 def _json_stream(text: str):

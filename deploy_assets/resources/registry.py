@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import dagster as dg
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import PrivateAttr
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -24,6 +27,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
 ])
 _ECR_HOST = re.compile(r"^(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
+# ECR tokens live 12 hours; renew well before so a long release never sends an expired one.
+_TOKEN_MARGIN = timedelta(minutes=30)
 
 
 class RegistryError(RuntimeError):
@@ -38,6 +43,8 @@ class RegistryResource(dg.ConfigurableResource):
     ecr_create_missing: bool = False
     retries: int = 3
     timeout_s: float = 30
+    _token: tuple[str, str, datetime] | None = PrivateAttr(default=None)
+    _token_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def is_ecr(self) -> bool:
@@ -60,13 +67,30 @@ class RegistryResource(dg.ConfigurableResource):
                             endpoint_url=self.ecr_endpoint_url or None)
 
     def ecr_credentials(self) -> tuple[str, str]:
-        """(username, password) from ECR's get_authorization_token."""
-        try:
-            data = self._ecr().get_authorization_token()["authorizationData"][0]
-        except (ClientError, BotoCoreError) as exc:
-            raise RegistryError(f"ECR login in {self.ecr_region} failed: {exc}") from None
-        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        return user, password
+        """(username, password) from ECR's get_authorization_token, reused until near expiry.
+
+        Every manifest call needs them; asking ECR each time would be one extra API call per
+        HEAD/GET/PUT and runs into its request rate limits on big releases.
+        """
+        with self._token_lock:
+            now = datetime.now(timezone.utc)
+            if self._token and self._token[2] - _TOKEN_MARGIN > now:
+                return self._token[0], self._token[1]
+            try:
+                data = self._ecr().get_authorization_token()["authorizationData"][0]
+            except (ClientError, BotoCoreError) as exc:
+                raise RegistryError(f"ECR login in {self.ecr_region} failed: {exc}") from None
+            user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+            expires = data.get("expiresAt") or now + timedelta(hours=1)
+            self._token = (user, password, expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc))
+            return user, password
+
+    def docker_auth(self) -> dict[str, str] | None:
+        """auth_config for a docker push to this registry: ECR's token, or None (docker's own login)."""
+        if not self.is_ecr:
+            return None
+        user, password = self.ecr_credentials()
+        return {"username": user, "password": password}
 
     def ensure_repository(self, name: str) -> None:
         """Fail early (before any push) when an ECR repository is missing, or create it."""
@@ -78,8 +102,11 @@ class RegistryResource(dg.ConfigurableResource):
         except ecr.exceptions.RepositoryNotFoundException:
             if not self.ecr_create_missing:
                 raise RegistryError(f"repository {name} not found in ECR {self.ecr_region}") from None
-            ecr.create_repository(repositoryName=name,
-                                  imageTagMutability="IMMUTABLE")
+            try:
+                # Immutable like our own rule: a tag never moves once pushed.
+                ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+            except (ClientError, BotoCoreError) as exc:
+                raise RegistryError(f"ECR {self.ecr_region}: cannot create repository {name}: {exc}") from None
         except (ClientError, BotoCoreError) as exc:
             raise RegistryError(f"ECR {self.ecr_region}: cannot check repository {name}: {exc}") from None
 

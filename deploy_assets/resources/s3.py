@@ -1,11 +1,16 @@
 """S3 artifacts: `s3://{bucket}/{path}/{version}/{binary}`, the old archiver's layout.
 
-An object counts as uploaded only once the server has it whole and its recorded sha256 matches
-the bytes we built; promotion copies objects server-side so prod never re-uploads bytes.
+An object counts as uploaded only once the server has it whole and the SHA-256 the *server*
+computed over the bytes it received matches the bytes we built (the sha256 in the object's
+metadata is only our claim). A write that does not verify is deleted, so a later run never
+mistakes it for a good one. Writing an object that is already there whole writes nothing, so a
+re-run leaves the bucket as it was. Promotion copies objects server-side: prod never re-uploads.
+Transient errors (5xx, refused connections) are retried `max_attempts` times by botocore.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +20,10 @@ import dagster as dg
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.utils import ChunksizeAdjuster
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 
 
 class S3Error(RuntimeError):
@@ -25,9 +32,14 @@ class S3Error(RuntimeError):
 
 @dataclass(frozen=True)
 class S3Object:
+    """What the server holds at key. `sha256` is the hex digest of the bytes where the server's
+    own checksum tells it, else the digest recorded in the object's metadata at upload."""
+
     key: str
     sha256: str
     size: int
+    server_checksum: str = ""  # ChecksumSHA256 as the server reports it (base64; composite if multipart)
+    etag: str = ""
 
     def uri(self, bucket: str) -> str:
         return f"s3://{bucket}/{self.key}"
@@ -41,6 +53,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def multipart_checksum(path: Path, size: int) -> str:
+    """The ChecksumSHA256 S3 reports for a multipart upload: sha256 over the parts' sha256s."""
+    part = ChunksizeAdjuster().adjust_chunksize(MULTIPART_CHUNKSIZE, size)
+    digests = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(part), b""):
+            digests.update(hashlib.sha256(block).digest())
+    return base64.b64encode(digests.digest()).decode()
+
+
 class S3Resource(dg.ConfigurableResource):
     """The artifact bucket (APP_ARCHIVER_* settings); endpoint_url points at an S3 API server."""
 
@@ -48,12 +74,13 @@ class S3Resource(dg.ConfigurableResource):
     path: str = "binaries"
     region: str = "eu-west-1"
     endpoint_url: str = ""
-    max_attempts: int = 4
+    max_attempts: int = 4  # per request, the first try included; 5xx and refused connections are retried
 
     def _client(self):
         return boto3.client(
             "s3", region_name=self.region, endpoint_url=self.endpoint_url or None,
-            config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            # total_max_attempts counts the first try; botocore's "max_attempts" would not.
+            config=Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
                           connect_timeout=5, read_timeout=60),
         )
 
@@ -67,6 +94,13 @@ class S3Resource(dg.ConfigurableResource):
         where = self.endpoint_url or f"S3 {self.region}"
         return S3Error(f"{action} s3://{self.bucket}/{key} via {where} failed: {exc}")
 
+    def check_bucket(self) -> None:
+        """Raise a clear error unless the bucket answers (preflight: nothing is written)."""
+        try:
+            self._client().head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("reach bucket", "", exc) from None
+
     def ensure_bucket(self) -> None:
         client = self._client()
         try:
@@ -78,50 +112,86 @@ class S3Resource(dg.ConfigurableResource):
             raise self._fail("reach bucket", "", exc) from None
 
     def head(self, key: str) -> S3Object | None:
-        """What the server has at key (size, recorded sha256), or None."""
+        """What the server has at key (size, sha256 of its bytes as far as known), or None.
+
+        For an object stored in one part the server's ChecksumSHA256 *is* the bytes' sha256,
+        and it wins over the metadata: a corrupted object then shows the digest it really has.
+        """
         try:
-            head = self._client().head_object(Bucket=self.bucket, Key=key)
+            head = self._client().head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise self._fail("head", key, exc) from None
         except BotoCoreError as exc:
             raise self._fail("head", key, exc) from None
-        return S3Object(key=key, sha256=head.get("Metadata", {}).get("sha256", ""),
-                        size=head["ContentLength"])
+        checksum, etag = head.get("ChecksumSHA256") or "", head.get("ETag", "").strip('"')
+        sha256 = head.get("Metadata", {}).get("sha256", "")
+        whole_object = checksum and "-" not in checksum and "-" not in etag \
+            and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+        if whole_object:
+            sha256 = base64.b64decode(checksum).hex()
+        return S3Object(key=key, sha256=sha256, size=head["ContentLength"], server_checksum=checksum, etag=etag)
 
     def upload(self, path: Path, key: str, sha256: str | None = None) -> S3Object:
-        """Upload (multipart above 16 MiB) and verify that the server holds the whole object."""
+        """Upload (multipart above 16 MiB) and verify that the server holds the whole object.
+
+        An object already there with these bytes is left alone: nothing is written.
+        """
         sha256 = sha256 or file_sha256(path)
         size = path.stat().st_size
+        multipart = size >= MULTIPART_THRESHOLD
+        expected = {_b64(sha256), multipart_checksum(path, size)} if multipart else {_b64(sha256)}
+        present = self.head(key)
+        if present and self._holds(present, sha256, size, expected):
+            return present
         try:
             self._client().upload_file(
                 str(path), self.bucket, key,
                 ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"},
-                Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, max_concurrency=4),
+                Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
+                                      multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4),
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("upload to", key, exc) from None
-        return self._verified(key, sha256, size)
+        return self._verified(key, sha256, size, expected)
 
     def copy(self, source_key: str, key: str) -> S3Object:
         """Server-side copy (promotion): no bytes leave the server."""
         source = self.head(source_key)
         if source is None:
             raise S3Error(f"cannot copy s3://{self.bucket}/{source_key}: object missing")
+        expected = {_b64(source.sha256)} | ({source.server_checksum} if source.server_checksum else set())
+        present = self.head(key)
+        if present and self._holds(present, source.sha256, source.size, expected):
+            return present
         try:
             self._client().copy_object(Bucket=self.bucket, Key=key, MetadataDirective="COPY",
                                        CopySource={"Bucket": self.bucket, "Key": source_key})
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("copy to", key, exc) from None
-        return self._verified(key, source.sha256, source.size)
+        return self._verified(key, source.sha256, source.size, expected)
 
-    def _verified(self, key: str, sha256: str, size: int) -> S3Object:
+    def _holds(self, got: S3Object, sha256: str, size: int, expected_checksums: set[str]) -> bool:
+        """Whether got is exactly these bytes, by the server's checksum (or, lacking one, a download)."""
+        if got.size != size or got.sha256 != sha256:
+            return False
+        if got.server_checksum:
+            return got.server_checksum.split("-")[0] in expected_checksums
+        return self.download_sha256(got.key) == (sha256, size)
+
+    def _verified(self, key: str, sha256: str, size: int, expected_checksums: set[str]) -> S3Object:
+        """The object just written, if whole and verified; otherwise delete it and fail."""
         got = self.head(key)
-        if got is None or got.size != size or got.sha256 != sha256:
-            raise S3Error(f"s3://{self.bucket}/{key} is not whole after write: expected {size} bytes "
-                          f"sha256 {sha256}, server has {got}")
-        return got
+        if got is not None and self._holds(got, sha256, size, expected_checksums):
+            return got
+        if got is not None:
+            try:
+                self._client().delete_object(Bucket=self.bucket, Key=key)
+            except (ClientError, BotoCoreError):
+                pass  # the error below still says the object is not to be trusted
+        raise S3Error(f"s3://{self.bucket}/{key} is not whole after write (removed): expected {size} bytes "
+                      f"sha256 {sha256}, server has {got}")
 
     def download_sha256(self, key: str) -> tuple[str, int]:
         """sha256 and size of the bytes the server returns (what a check must trust)."""
@@ -137,12 +207,15 @@ class S3Resource(dg.ConfigurableResource):
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> S3Object:
         sha256 = hashlib.sha256(data).hexdigest()
+        present = self.head(key)
+        if present and self._holds(present, sha256, len(data), {_b64(sha256)}):
+            return present
         try:
             self._client().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-                                      Metadata={"sha256": sha256})
+                                      Metadata={"sha256": sha256}, ChecksumAlgorithm="SHA256")
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("put", key, exc) from None
-        return self._verified(key, sha256, len(data))
+        return self._verified(key, sha256, len(data), {_b64(sha256)})
 
     def get_bytes(self, key: str) -> bytes:
         try:

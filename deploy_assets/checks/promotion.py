@@ -1,0 +1,94 @@
+"""Checklist: "never production without staging validation", verified on the bytes — a promoted
+prod release serves exactly the image digests and S3 bytes of the staging release that
+validated it (the rc named by the promotion gate).
+
+Only kinds that staging ships too are compared (prod alone builds lambdas' images and CLIs).
+These checks run in the prod job only; dev and staging have nothing to be promoted from.
+Blocking: prod's GitOps repo is not bumped to bytes staging never ran.
+"""
+
+import dagster as dg
+
+from deploy_assets.assets.artifacts import artifact_key
+from deploy_assets.assets.images import image_key
+from deploy_assets.assets.source import SOURCE_KEY
+from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result, selected
+from deploy_assets.checks.images import image_name
+from deploy_assets.config import PipelineConfig
+from deploy_assets.plan import Service, services_for
+from deploy_assets.resources.registry import RegistryResource
+
+PROMOTED_ENV = "prod"
+FROM_ENV = "staging"
+PROMOTION_CHECK = "same_bytes_as_staging"
+
+
+def _promoted(services: list[Service], config: PipelineConfig) -> tuple[list[Service], list[Service]]:
+    """(services whose image, services whose S3 objects) both staging and prod ship."""
+    staging, prod = config.envs.get(FROM_ENV), config.envs.get(PROMOTED_ENV)
+    if staging is None or prod is None:
+        return [], []
+    images = [s for s in services_for(services, set(staging.images) & set(prod.images))
+              if config.source.kinds[s.kind].dockerfile]
+    uploads = services_for(services, set(staging.upload) & set(prod.upload))
+    return images, uploads
+
+
+def promotion_check_keys(services: list[Service], config: PipelineConfig) -> list[dg.AssetCheckKey]:
+    images, uploads = _promoted(services, config)
+    return ([dg.AssetCheckKey(image_key(s), PROMOTION_CHECK) for s in images]
+            + [dg.AssetCheckKey(artifact_key(s), PROMOTION_CHECK) for s in uploads])
+
+
+def _compare(kind: str, prod: dict, staging: dict, platforms: list[str],
+             registry: RegistryResource) -> tuple[list[str], dict]:
+    if kind == "image":
+        name, tag = image_name(prod["ref"])
+        served = registry.manifest_digest(name, tag)
+        problems = [] if served == staging["digest"] else [
+            f"{prod['ref']} is served with {served}, staging {staging['ref']} validated {staging['digest']}"]
+        return problems, {"prod_digest": served or "", "staging_digest": staging["digest"],
+                          "staging_ref": staging["ref"]}
+    problems, metadata = [], {}
+    for p in platforms:
+        metadata[f"prod_sha256_{p}"], metadata[f"staging_sha256_{p}"] = prod[f"sha256_{p}"], staging[f"sha256_{p}"]
+        if prod[f"sha256_{p}"] != staging[f"sha256_{p}"]:
+            problems.append(f"{prod[f'uri_{p}']} has sha256 {prod[f'sha256_{p}']}, staging "
+                            f"{staging[f'uri_{p}']} validated {staging[f'sha256_{p}']}")
+    return problems, metadata
+
+
+def build_promotion_checks(services: list[Service], config: PipelineConfig) -> dg.AssetChecksDefinition:
+    images, uploads = _promoted(services, config)
+    by_check = {dg.AssetCheckKey(image_key(s), PROMOTION_CHECK): ("image", s) for s in images}
+    by_check |= {dg.AssetCheckKey(artifact_key(s), PROMOTION_CHECK): ("s3", s) for s in uploads}
+
+    @dg.multi_asset_check(
+        name="promotion_checks", can_subset=True,
+        specs=[check_spec(k.asset_key, PROMOTION_CHECK, f"prod {kind} of {s.name} is the staging release's "
+                          "bytes", blocking=True) for k, (kind, s) in by_check.items()],
+    )
+    def promotion_checks(context: dg.AssetCheckExecutionContext, registry: RegistryResource):
+        _, tag, partition = release_of(context)
+        source = recorded(context, SOURCE_KEY, partition) or {}
+        staging_tag = source.get("staging_release") or ""
+        for check_key, (kind, service) in selected(context, by_check):
+            prod = recorded(context, check_key.asset_key, partition)
+            if prod is None:
+                yield not_recorded(check_key, partition)
+                continue
+            if not staging_tag:
+                yield result(check_key, [f"{tag} was released without a staging release "
+                                         f"({source.get('promotion_gate', 'no gate record')})"], {}, "",
+                             severity=dg.AssetCheckSeverity.WARN)
+                continue
+            staging = recorded(context, check_key.asset_key, f"{FROM_ENV}|{staging_tag}")
+            if staging is None:
+                yield result(check_key, [f"staging release {staging_tag} has no record of "
+                                         f"{check_key.asset_key.to_user_string()}"], {}, "")
+                continue
+            problems, metadata = _compare(kind, prod, staging, config.platforms, registry)
+            yield result(check_key, problems, {"staging_release": staging_tag, **metadata},
+                         f"{service.name}: same {kind} bytes as staging {staging_tag}")
+
+    return promotion_checks

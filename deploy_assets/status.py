@@ -1,0 +1,135 @@
+"""What each env runs now, read from its GitOps repo (not from our records), and since when.
+
+The repo is the truth of what is deployed; its history says how it got there: every bump and
+every rollback commit carries trailers (Release-Tag, Dagster-Run, Rollback-From, ...) that tie
+a version to the run that set it. The same history gives rollback its default target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import dagster as dg
+
+from deploy_assets.checks.gitops import deployed_versions
+from deploy_assets.config import PipelineConfig
+from deploy_assets.history import GITOPS_KEY, materializations
+from deploy_assets.report import format_table
+from deploy_assets.resources.git import GitError
+from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
+
+HISTORY_DEPTH = 500
+_SUBJECT = re.compile(r"^(?:deploy|rollback)\([\w-]+\): (?P<projects>.+) -> \S+(?: \(from \S+\))?$")
+_TRAILER = re.compile(r"^(?P<key>[A-Z][A-Za-z-]*): (?P<value>.+)$")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One commit of an env repo that set a version (a release's bump or a rollback)."""
+
+    commit: str
+    date: str
+    tag: str
+    run_id: str
+    source_commit: str
+    projects: tuple[str, ...]
+    rollback_from: str = ""
+    rolled_back_by: str = ""
+
+
+def trailers(body: str) -> dict[str, str]:
+    found = {}
+    for line in body.splitlines():
+        match = _TRAILER.match(line.strip())
+        if match:
+            found[match["key"]] = match["value"].strip()
+    return found
+
+
+def env_history(gitops: GitOpsResource, repo: str) -> list[Deployment]:
+    """Deployments recorded in the repo, oldest first (commits without a Release-Tag are skipped)."""
+    out = []
+    for entry in reversed(gitops.log(repo, limit=HISTORY_DEPTH)):
+        found = trailers(entry["body"])
+        if "Release-Tag" not in found:
+            continue
+        subject = _SUBJECT.match(entry["subject"])
+        out.append(Deployment(
+            commit=entry["sha"], date=entry["date"], tag=found["Release-Tag"],
+            run_id=found.get("Dagster-Run", ""), source_commit=found.get("Source-Commit", ""),
+            projects=tuple(subject["projects"].split()) if subject else (),
+            rollback_from=found.get("Rollback-From", ""), rolled_back_by=found.get("Rollback-By", ""),
+        ))
+    return out
+
+
+def version_stack(history: list[Deployment]) -> list[str]:
+    """Versions the env ran, as a stack: a release pushes, a rollback pops back to its target.
+
+    So 'the previous version' after v1, v2, v3 is v2; after rolling back to v2 it is v1, not v3.
+    """
+    stack: list[str] = []
+    for deployment in history:
+        if deployment.rollback_from:
+            while stack and stack[-1] != deployment.tag:
+                stack.pop()
+            if not stack:
+                stack.append(deployment.tag)
+        elif not stack or stack[-1] != deployment.tag:
+            stack.append(deployment.tag)
+    return stack
+
+
+def env_projects(instance: dg.DagsterInstance, env: str, history: list[Deployment]) -> list[str]:
+    """Projects the env's repo holds: from its commit history and the release records."""
+    names = {p for d in history for p in d.projects}
+    for bump in materializations(instance, GITOPS_KEY):
+        if bump.partition.startswith(f"{env}|"):
+            names.update(bump.metadata.get("projects") or [])
+    return sorted(names)
+
+
+def majority(versions: dict[str, str | None]) -> str | None:
+    counted = Counter(v for v in versions.values() if v)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def status(instance: dg.DagsterInstance, gitops: GitOpsResource, config: PipelineConfig) -> dict:
+    """env -> {repo, projects: {project -> version, since, commit, run_id, via}} (or an error)."""
+    result = {}
+    for env, rule in config.envs.items():
+        repo = rule.gitops_repo
+        try:
+            history = env_history(gitops, repo)
+            projects = env_projects(instance, env, history)
+            versions = deployed_versions(gitops, config, env, projects) if projects else {}
+        except (GitError, GitOpsError) as exc:
+            result[env] = {"repo": repo, "error": f"cannot read {gitops.url(repo)}: {exc}", "projects": {}}
+            continue
+        rows = {}
+        for project, version in versions.items():
+            setter = next((d for d in reversed(history) if d.tag == version
+                           and (not d.projects or project in d.projects)), None)
+            rows[project] = {"version": version, **({
+                "since": setter.date, "commit": setter.commit, "run_id": setter.run_id,
+                "via": f"rollback from {setter.rollback_from} by {setter.rolled_back_by}"
+                if setter.rollback_from else "release",
+            } if setter else {"since": "", "commit": "", "run_id": "", "via": "not set by a release"})}
+        result[env] = {"repo": repo, "version": majority(versions), "projects": rows,
+                       "history": [asdict(d) for d in history[-5:]]}
+    return result
+
+
+def format_status(doc: dict) -> str:
+    rows = []
+    for env, info in doc.items():
+        if info.get("error"):
+            rows.append({"env": env, "project": "-", "version": "?", "via": info["error"]})
+        for project, row in info["projects"].items():
+            rows.append({"env": env, "project": project, "version": row["version"] or "-",
+                         "since": row["since"], "run": row["run_id"] or "-", "via": row["via"]})
+        if not info["projects"] and not info.get("error"):
+            rows.append({"env": env, "project": "-", "version": "nothing deployed", "via": info["repo"]})
+    return format_table(rows, ["env", "project", "version", "since", "run", "via"])

@@ -1,0 +1,243 @@
+"""`make bench`: the old release flow, our release and the build floor, side by side.
+
+One run, one local stack per contender (registry and S3 API on free ports, bare git repos in a
+temp root), one synthetic monorepo commit that all contenders release:
+
+  floor  one `go build -o DIR/ ./cmd/ms/...` (the mains a dev release builds), cold then warm
+  old    the old workflow as a script (misc/bench/old_flow.py), cold, then the same commit again
+  ours   the sensor's job for the tag on a fresh instance (misc/bench/release_child.py):
+         cold (fresh GOCACHE and build cache), warm (a new dev tag on the same commit),
+         then vX.Y.Z-rc.1 and the promotion to vX.Y.Z on that commit
+  sensor one tick of the real tag sensor against a remote with 10,000 tags
+
+"Cold" is a fresh GOCACHE for each contender, and the old flow's images are removed from the
+engine before ours run, so neither inherits the other's layers. The table goes to stdout and
+bench-results/; the last line is the summary the issue asks for.
+
+    python -m misc.bench.run --services 20 [--keep] [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from deploy_assets import local_stack
+from deploy_assets.config import REPO_ROOT, load_pipeline_config
+from misc.bench import generator, report, sensor
+from misc.bench.procs import load_average, run_child, timed
+
+PYTHON = sys.executable
+GO = str(Path(PYTHON).parent / "go")
+BUCKET, REGION = "app-artifacts", "eu-west-1"
+VERSION = "v1.0.0"
+DOCKERD_STATE = Path(tempfile.gettempdir()) / f"deploy-assets-bench-dockerd-{os.getuid()}"
+
+
+class Bench:
+    def __init__(self, root: Path, services: int):
+        self.root, self.services = root, services
+        self.remote, self.clone = root / "git" / "monorepo.git", root / "monorepo"
+        self.stacks: dict[str, dict] = {}
+        self.results: dict = {"services": services}
+        self.base_env = {**os.environ, "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
+                         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                         "AWS_DEFAULT_REGION": REGION, "DAGSTER_DISABLE_TELEMETRY": "1",
+                         "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod",
+                         "DEPLOY_ASSETS_ENV_FILE": str(root / "no-env-file")}
+
+    # --- set-up -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        from deploy_assets.demo import create_monorepo
+
+        local_stack.ensure_docker_engine(DOCKERD_STATE)
+        for who in ("old", "ours"):
+            state, reg_port, s3_port = self.root / who / "stack", local_stack.free_port(), local_stack.free_port()
+            local_stack.start_registry(reg_port, self.root / who / "registry", state)
+            local_stack.start_s3(s3_port, state, BUCKET, REGION)
+            local_stack.init_bare_repos(self.root / who / "git", local_stack.REPO_NAMES)
+            self.stacks[who] = {"registry": f"127.0.0.1:{reg_port}", "s3": f"http://127.0.0.1:{s3_port}",
+                                "state": state, "git": self.root / who / "git"}
+        layout = generator.generate(self.root / "template", self.services)
+        create_monorepo(self.remote, self.clone, self.root / "template")
+        self.results["layout"] = {"ms": len(layout.ms), "lambdas": len(layout.lambdas), "cli": len(layout.cli)}
+        self.commit = self._git("rev-parse", "HEAD")
+        # Untimed: read GOROOT once so the first contender does not pay for a cold page cache.
+        timed([GO, "list", "-e", "-deps", "./..."], self._go_env(self.root / "gocache" / "warmup"), self.root / "template")
+
+    def _git(self, *args: str) -> str:
+        from deploy_assets.resources.git import run_git
+
+        return run_git(list(args), cwd=self.clone).decode().strip()
+
+    def tag(self, name: str) -> None:
+        """Tag the commit and push the tag (once: the old flow and ours release the same tags)."""
+        if self._git("tag", "--list", name):
+            return
+        self._git("tag", name, self.commit)
+        self._git("push", "--quiet", "origin", f"refs/tags/{name}")
+
+    def _go_env(self, gocache: Path) -> dict[str, str]:
+        return {**self.base_env, "GOCACHE": str(gocache), "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "arm64"}
+
+    # --- contenders -------------------------------------------------------------------------
+    def floor(self) -> None:
+        src, out = self.root / "floor" / "src", self.root / "floor" / "out"
+        src.mkdir(parents=True)
+        from deploy_assets.resources.git import run_git
+
+        archive = run_git(["archive", "--format=tar", self.commit], cwd=self.remote)
+        import io
+        import tarfile
+
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(src, filter="data")
+        flags = load_pipeline_config().build_flags
+        argv = [GO, "build", *flags, "-o", f"{out}{os.sep}", "./cmd/ms/..."]
+        env = self._go_env(self.root / "gocache" / "floor")
+        for case in ("cold", "warm"):
+            shutil.rmtree(out, ignore_errors=True)
+            self.results[f"floor_{case}"] = {"wall_s": timed(argv, env, src), "load": load_average()}
+            report.progress(f"floor {case}", self.results[f"floor_{case}"]["wall_s"])
+
+    def old(self, case: str, tag: str) -> None:
+        stack = self.stacks["old"]
+        out = self.root / "old" / f"{case}.json"
+        self.tag(tag)
+        argv = [PYTHON, "-m", "misc.bench.old_flow", "--remote", self.remote.as_uri(), "--tag", tag,
+                "--work", str(self.root / "old" / f"run-{case}"), "--registry", stack["registry"],
+                "--s3-endpoint", stack["s3"], "--bucket", BUCKET, "--gitops-root", str(stack["git"]),
+                "--gocache", str(self.root / "gocache" / "old"), "--go", GO, "--out", str(out)]
+        load = load_average()
+        child = run_child(argv, self.base_env, self.root / "logs" / f"old-{case}.log", REPO_ROOT)
+        if child.returncode != 0:
+            raise RuntimeError(f"old flow ({case}) failed; log {child.log}:\n{child.log.read_text()[-3000:]}")
+        self.results[f"old_{case}"] = {**json.loads(out.read_text()), "wall_s": child.wall_s,
+                                       "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb, "load": load}
+        report.progress(f"old {case}", child.wall_s)
+
+    def ours(self, case: str, tag: str) -> None:
+        stack, home = self.stacks["ours"], self.root / "ours" / "dagster_home"
+        if not home.exists():
+            home.mkdir(parents=True)
+            shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml")
+        env = {**self.base_env, "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_LOCAL_DIR": str(self.root / "ours"),
+               "DEPLOY_ASSETS_SOURCE_REPO": str(self.remote), "DEPLOY_ASSETS_REGISTRY": stack["registry"],
+               "DEPLOY_ASSETS_S3_ENDPOINT": stack["s3"], "APP_ARCHIVER_BUCKET": BUCKET,
+               "APP_ARCHIVER_AWS_REGION": REGION, "APP_ARCHIVER_PATH": "binaries",
+               "DEPLOY_ASSETS_GITOPS_ROOT": str(stack["git"]), "DEPLOY_ASSETS_WORK_DIR": str(self.root / "ours" / "work"),
+               "DEPLOY_ASSETS_CACHE_DIR": str(self.root / "ours" / "cache"),
+               "DEPLOY_ASSETS_GOCACHE": str(self.root / "gocache" / "ours")}
+        self.tag(tag)
+        out = self.root / "ours" / f"{case}.json"
+        argv = [PYTHON, "-m", "misc.bench.release_child", tag, "--run-key", f"{tag}@{self.commit}", "--out", str(out)]
+        load = load_average()
+        child = run_child(argv, env, self.root / "logs" / f"ours-{case}.log", REPO_ROOT)
+        result = json.loads(out.read_text()) if out.exists() else {}
+        if child.returncode != 0 or not result.get("success"):
+            raise RuntimeError(f"our release {tag} ({case}) failed: {result.get('error')}; log {child.log}:\n"
+                               f"{child.log.read_text()[-3000:]}")
+        self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "maxrss_mb": child.maxrss_mb,
+                                        "tree_peak_mb": child.tree_peak_mb, "load": load}
+        report.progress(f"ours {case} ({tag})", child.wall_s)
+
+    def drop_images(self, who: str) -> None:
+        """Remove a contender's images from the engine, so the next one builds cold."""
+        import docker
+
+        client = docker.from_env(timeout=300)
+        prefix = self.stacks[who]["registry"] + "/"
+        for image in client.images.list():
+            for ref in image.tags:
+                if ref.startswith(prefix):
+                    client.images.remove(ref, force=True)
+
+    def sensor(self) -> None:
+        import dagster as dg
+
+        from deploy_assets.config import Settings
+        from deploy_assets.definitions import build_definitions
+        from deploy_assets.plan import discover_services
+
+        remote = self.root / "git" / "sensor-remote.git"
+        t0 = time.monotonic()
+        sensor.make_remote(self.remote, remote)
+        made_s = time.monotonic() - t0
+        stack = self.stacks["ours"]
+        settings = Settings.from_env({"DEPLOY_ASSETS_SOURCE_REPO": str(remote), "DEPLOY_ASSETS_REGISTRY": stack["registry"],
+                                      "DEPLOY_ASSETS_S3_ENDPOINT": stack["s3"], "DEPLOY_ASSETS_GITOPS_ROOT": str(stack["git"]),
+                                      "DEPLOY_ASSETS_LOCAL_DIR": str(self.root / "sensor")})
+        config = load_pipeline_config()
+        files = self._git("ls-files").splitlines()
+        defs = build_definitions(settings, config, discover_services(files, config.source))
+        with dg.instance_for_test() as instance:
+            found = sensor.measure(defs, instance, remote, self.root / "sensor" / "cursor")
+        self.results["sensor"] = {"tags": found.tags, "create_s": made_s, "baseline_s": found.baseline_s,
+                                  "tick_s": found.tick_s, "launched": found.launched, "load": load_average()}
+        report.progress(f"sensor tick over {found.tags} tags", found.tick_s)
+
+    def teardown(self) -> None:
+        for who in self.stacks:
+            try:
+                self.drop_images(who)
+            except Exception as exc:  # cleanup must not hide the bench's own error
+                print(f"bench: could not remove {who} images: {exc}", file=sys.stderr)
+        for stack in self.stacks.values():
+            local_stack.stop_process(stack["state"] / "registry.pid", grace=5, expect="docker-registry")
+            local_stack.stop_process(stack["state"] / "s3.pid", grace=5, expect="moto_server")
+
+
+def run(bench: Bench) -> None:
+    bench.setup()
+    report.progress(f"set-up: {bench.services} ms at {bench.commit[:12]} in {bench.root}", 0)
+    bench.floor()
+    bench.old("cold", f"{VERSION}-alpha.1")
+    bench.old("warm", f"{VERSION}-alpha.2")
+    bench.drop_images("old")
+    bench.ours("cold", f"{VERSION}-alpha.1")
+    bench.ours("warm", f"{VERSION}-alpha.2")
+    bench.ours("staging", f"{VERSION}-rc.1")
+    bench.ours("promotion", VERSION)
+    bench.sensor()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, default=20)
+    parser.add_argument("--root", type=Path, help="working folder (default: a new temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench-results")
+    args = parser.parse_args(argv)
+    root = args.root or Path(tempfile.mkdtemp(prefix="deploy-assets-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    bench = Bench(root.resolve(), args.services)
+    started, load_before = time.monotonic(), load_average()
+    try:
+        run(bench)
+    except Exception:
+        print(f"bench: failed; logs and state kept in {root}", file=sys.stderr)
+        raise
+    else:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        bench.teardown()
+    bench.results.update({"total_s": time.monotonic() - started, "load_before": load_before,
+                          "load_after": load_average(), "cpus": os.cpu_count()})
+    text = report.render(bench.results)
+    print(text)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.results / f"bench-n{args.services}-{stamp}.txt").write_text(text + "\n")
+    (args.results / f"bench-n{args.services}-{stamp}.json").write_text(json.dumps(bench.results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
