@@ -8,6 +8,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 export GOTOOLCHAIN := local
 export GOPROXY := off
 N ?= 20
+# `make test` also installs the test-only Debian packages (postgresql, chromium, debootstrap).
+export DEPLOY_ASSETS_TEST_DEPS ?= 0
+test test-reliability: DEPLOY_ASSETS_TEST_DEPS = 1
 # the monorepo checkout that the old-vocabulary targets work on
 SOURCE ?= .
 

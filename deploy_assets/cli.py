@@ -68,7 +68,10 @@ def cmd_release(args) -> int:
     defs = build_definitions(settings)
     instance = get_instance()
     print(f"releasing {args.tag} from {settings.source_repo} ...", flush=True)
-    outcome = run_release(defs, instance, args.tag)
+    # The progress lines replace Dagster's console log (warnings and errors still show);
+    # DEPLOY_ASSETS_LOG_LEVEL=INFO brings the full event log back.
+    outcome = run_release(defs, instance, args.tag, progress=lambda line: print(line, flush=True),
+                          log_level=os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "WARNING"))
     names = sorted({k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "binary"})
     print(format_release(release_rows(instance, f"{outcome.env}|{args.tag}", names)))
     print(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED: ' + outcome.error}")

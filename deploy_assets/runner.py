@@ -7,9 +7,12 @@ the sensor launched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import dagster as dg
 from deploy_assets.config import LOCAL_DIR, REPO_ROOT
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.plan import job_name
+from deploy_assets.progress import ReleaseProgress
 from deploy_assets.release import parse_tag
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 
@@ -51,17 +55,27 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
 
 
 def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
-                extra_tags: dict[str, str] | None = None) -> RunOutcome:
+                extra_tags: dict[str, str] | None = None, *,
+                progress: Callable[[str], None] | None = None, log_level: str | None = None) -> RunOutcome:
+    """Execute TAG's release job in this process; `progress` receives lines a person can follow
+    (deploy_assets.progress), and `log_level` sets Dagster's console logger (default
+    DEPLOY_ASSETS_LOG_LEVEL or INFO)."""
     release = parse_tag(tag)
     if not instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):
         instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
     job = defs.resolve_job_def(job_name(release.env))
-    result = job.execute_in_process(
-        instance=instance, partition_key=release_partition_key(release.env, tag),
-        tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag, **(extra_tags or {})},
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},
-    )
+    run_id = str(uuid.uuid4())  # known before the run starts, so the listener can subscribe to it
+    watcher = ReleaseProgress(progress) if progress else None
+    if watcher:
+        instance.add_event_listener(run_id, watcher)
+    with watcher or contextlib.nullcontext():
+        result = job.execute_in_process(
+            instance=instance, partition_key=release_partition_key(release.env, tag), run_id=run_id,
+            tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag, **(extra_tags or {})},
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {
+                "log_level": log_level or os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},
+        )
     return RunOutcome(tag, release.env, result.run_id, result.success, _first_error(result))
 
 

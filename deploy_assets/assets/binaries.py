@@ -4,9 +4,17 @@ A service is rebuilt only when its content key (every file of its dependency clo
 toolchain, platform and flags) has no bytes in the build cache; otherwise the cached bytes are
 used and the metadata names the release that built them. Stale services of one platform are
 built by one `go build` invocation, which parallelizes across cores with one shared GOCACHE.
+
+Build once, promote: a staging release also builds, into the build cache only, the services
+that the prod release of its commit will need and staging does not ship (lambdas, CLIs in the
+old matrix). The prod tag then finds every binary by content key and runs no `go build`. Those
+prebuilds are not part of the staging release: they are not materialized, and a failure among
+them is a warning (prod would build them, and fail, itself).
 """
 
 
+import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -19,9 +27,12 @@ from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key
 from deploy_assets.partitions import release_partitions
-from deploy_assets.plan import Service
-from deploy_assets.resources.go import GoBuildError, GoResource
+from deploy_assets.plan import Service, services_for
+from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.s3 import file_sha256
+
+# The promotion path of the old matrix: prod promotes what staging validated.
+PROMOTED_FROM, PROMOTED_TO = "staging", "prod"
 
 
 def binary_key(service: Service) -> dg.AssetKey:
@@ -45,6 +56,54 @@ def _cache_path(settings: Settings, content_key: str, name: str) -> Path:
     return settings.cache_dir / "builds" / content_key[:2] / content_key / name
 
 
+def promotion_prebuilds(env: str, services: list[Service], config: PipelineConfig) -> list[Service]:
+    """At the env prod promotes from: the services prod builds and this env does not."""
+    if env != PROMOTED_FROM or PROMOTED_TO not in config.envs:
+        return []
+    own = set(config.envs[env].build)
+    return [s for s in services_for(services, config.envs[PROMOTED_TO].build) if s.kind not in own]
+
+
+def _mains(module_dir: Path, services: list[Service], packages: dict[str, GoPackage]) -> dict[str, Service]:
+    by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
+    return {by_dir[(module_dir / s.path).resolve()].import_path: s for s in services}
+
+
+def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stale: list[Service],
+                      keys: dict[str, str], platform: str, flags: list[str], built_in: str) -> None:
+    """One `go build` for all stale mains; each binary moves into the cache under its key."""
+    with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
+        go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform, flags)
+        for service in stale:
+            target = _cache_path(settings, keys[service.name], service.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged = target.with_name(f".{uuid.uuid4().hex}")
+            shutil.move(str(Path(out) / service.name), staged)
+            staged.chmod(0o555)  # shared by hard links with release folders: never written again
+            record = staged.with_suffix(".json")
+            record.write_text(json.dumps({"built_in": built_in}))
+            record.replace(target.with_name(f"{service.name}.json"))
+            staged.replace(target)
+
+
+def _place(cached: Path, dest: Path) -> None:
+    """The cached bytes at dest: a hard link (no copy of tens of MB) where the disk allows."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(cached, dest)
+    except OSError:
+        shutil.copy2(cached, dest)
+
+
+def _built_in(cached: Path) -> str:
+    """Which release built these bytes (recorded beside them; unknown for older cache entries)."""
+    try:
+        return json.loads(cached.with_name(f"{cached.name}.json").read_text()).get("built_in", "")
+    except (OSError, ValueError):
+        return ""
+
+
 def build_binaries_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
     by_key = {binary_key(s): s for s in services}
 
@@ -65,35 +124,29 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         missing = [s.name for s in selected if s.name not in present]
         if missing:
             raise RuntimeError(f"services {missing} are not in {release.tag} ({source['commit'][:12]})")
+        chosen = {s.name for s in selected}
+        prebuilds = [s for s in promotion_prebuilds(release.env, workspace.services(), config) if s.name not in chosen]
+        partition = str(context.partition_key)
         results: dict[str, list[BuiltBinary]] = {s.name: [] for s in selected}
         for platform in config.platforms:
-            packages = go.list_packages(module_dir, [f"./{s.path}" for s in selected], platform)
-            by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
-            mains = {by_dir[(module_dir / s.path).resolve()].import_path: s for s in selected}
-            keys = {s.name: go.content_key(p_main, packages, module_dir, toolchain, platform, config.build_flags)
-                    for ip, s in mains.items() for p_main in [packages[ip]]}
+            wanted = selected + prebuilds
+            packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform)
+            mains = _mains(module_dir, wanted, packages)
+            keys = {s.name: go.content_key(packages[ip], packages, module_dir, toolchain, platform, config.build_flags)
+                    for ip, s in mains.items()}
             stale = [s for s in selected if not _cache_path(settings, keys[s.name], s.name).exists()]
             context.log.info(f"{platform}: {len(selected) - len(stale)}/{len(selected)} binaries reused by "
                              f"content key, building {[s.name for s in stale]}")
             if stale:
-                with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
-                    try:
-                        go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform,
-                                 config.build_flags)
-                    except GoBuildError as exc:
-                        deps = {ip: set(packages[ip].deps) for ip in mains}
-                        raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
-                    for service in stale:
-                        target = _cache_path(settings, keys[service.name], service.name)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        staged = target.with_name(f".{uuid.uuid4().hex}")
-                        shutil.move(str(Path(out) / service.name), staged)
-                        staged.replace(target)
+                try:
+                    _build_into_cache(go, settings, module_dir, stale, keys, platform, config.build_flags, partition)
+                except GoBuildError as exc:
+                    deps = {ip: set(packages[ip].deps) for ip in mains}
+                    raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
             for n, service in enumerate(selected, 1):
                 cached = _cache_path(settings, keys[service.name], service.name)
                 dest = workspace.out / service.binary_path(platform)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(cached, dest)
+                _place(cached, dest)
                 previous = None
                 if service not in stale:
                     previous = find_by_content_key(context.instance, binary_key(service),
@@ -104,19 +157,39 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                                     size=dest.stat().st_size, content_key=keys[service.name],
                                     reused_from=previous.partition if previous else None)
                 results[service.name].append(built)
+                origin = _built_in(cached)
+                how = ("built" if service in stale else f"reused from {built.reused_from}" if built.reused_from
+                       else f"cached (built in {origin or 'an earlier run'})")
                 context.log.info(f"binaries {n}/{len(selected)} {platform} {service.name}: "
-                                 f"{built.size} bytes sha256 {built.sha256[:16]} "
-                                 f"{'reused from ' + built.reused_from if built.reused_from else ('cached' if service not in stale else 'built')}")
+                                 f"{built.size} bytes sha256 {built.sha256[:16]} {how}")
+            _prebuild(context, go, settings, module_dir, prebuilds, keys, platform, config.build_flags, partition)
         workspace.write_builds([b for builds in results.values() for b in builds])
         for service in selected:
             metadata: dict = {"commit": source["commit"], "toolchain": toolchain, "kind": service.kind}
             for b in results[service.name]:
+                cached = _cache_path(settings, b.content_key, service.name)
                 metadata.update({
                     f"sha256_{b.platform}": b.sha256, f"size_{b.platform}": b.size,
                     f"path_{b.platform}": b.path, f"content_key_{b.platform}": b.content_key,
+                    f"built_in_{b.platform}": _built_in(cached),
                 })
             reused = [b.reused_from for b in results[service.name] if b.reused_from]
             metadata["reused_from"] = reused[0] if reused else ""
             yield dg.MaterializeResult(asset_key=binary_key(service), metadata=metadata)
 
     return binaries
+
+
+def _prebuild(context, go: GoResource, settings: Settings, module_dir: Path, prebuilds: list[Service],
+              keys: dict[str, str], platform: str, flags: list[str], partition: str) -> None:
+    """Build what the promotion will need into the cache; never fails the release."""
+    stale = [s for s in prebuilds if not _cache_path(settings, keys[s.name], s.name).exists()]
+    if not stale:
+        return
+    try:
+        _build_into_cache(go, settings, module_dir, stale, keys, platform, flags, f"{partition} (for {PROMOTED_TO})")
+        context.log.info(f"{platform}: prebuilt {[s.name for s in stale]} into the build cache for the "
+                         f"{PROMOTED_TO} release of this commit (not part of this release)")
+    except GoBuildError as exc:
+        context.log.warning(f"{platform}: prebuilding {[s.name for s in stale]} for {PROMOTED_TO} failed; "
+                            f"the {PROMOTED_TO} release will build them itself: {str(exc)[:2000]}")

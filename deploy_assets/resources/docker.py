@@ -32,6 +32,7 @@ class DockerPushError(DockerEngineError):
 
 
 _RETRYING = re.compile(r"^Retrying in (\d+) seconds?$")
+_UPLOAD_RACE_MARKERS = ("blob unknown", "digest invalid", "blob upload unknown")
 
 
 class DockerResource(dg.ConfigurableResource):
@@ -41,7 +42,8 @@ class DockerResource(dg.ConfigurableResource):
     timeout_s: int = 300
     registry_username: str = ""
     registry_password: str = ""
-    max_push_retries: int = 2
+    max_push_retries: int = 2  # dockerd's retries of one failing layer before we cancel the push
+    push_attempts: int = 3  # whole pushes, when concurrent uploads of one layer raced
 
     @property
     def endpoint(self) -> str:
@@ -87,10 +89,25 @@ class DockerResource(dg.ConfigurableResource):
 
     def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None,
              auth_config: dict[str, str] | None = None) -> str:
-        """Push repository:tag; returns the manifest digest the registry acknowledged."""
+        """Push repository:tag; returns the manifest digest the registry acknowledged.
+
+        Two pushes of the same layer at once (two envs releasing the same bytes) can make a
+        distribution registry answer "blob unknown" / "digest invalid" to one of them; pushing
+        again then finds the layer in place. Such races are retried `push_attempts` times.
+        """
         auth = auth_config
         if auth is None and self.registry_username:
             auth = {"username": self.registry_username, "password": self.registry_password}
+        for attempt in range(1, self.push_attempts + 1):
+            try:
+                return self._push_once(repository, tag, progress, auth)
+            except DockerPushError as exc:
+                if attempt == self.push_attempts or not any(m in str(exc) for m in _UPLOAD_RACE_MARKERS):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _push_once(self, repository: str, tag: str, progress: Callable[[str], None] | None,
+                   auth: dict[str, str] | None) -> str:
         registry = repository.split("/", 1)[0]
         digest = None
         retries = _RetryCounter()

@@ -153,7 +153,13 @@ class GitSourceResource(dg.ConfigurableResource):
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, filter="data")
+            else:  # Python < 3.11.4 (Debian 12's python3): refuse absolute or ".." paths ourselves
+                for member in tar.getmembers():
+                    if member.name.startswith("/") or ".." in Path(member.name).parts:
+                        raise GitError(f"archive of {commit} has an unsafe path {member.name!r}")
+                tar.extractall(tmp)
         (tmp / marker.name).write_text(commit)
         if dest.exists():
             old = dest.with_name(f"{tmp.name}.old")

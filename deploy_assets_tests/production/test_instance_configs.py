@@ -57,7 +57,10 @@ def test_production_config_loads_against_postgres(production, monkeypatch):
         assert "/var/run/docker.sock:/var/run/docker.sock" in launcher.container_kwargs["volumes"]
 
         logs = instance.compute_log_manager
-        assert isinstance(logs, S3ComputeLogManager) and logs._bucket == production.env["DAGSTER_COMPUTE_LOGS_BUCKET"]  # noqa: SLF001
+        assert isinstance(logs, S3ComputeLogManager)
+        assert logs._s3_bucket == production.env["DAGSTER_COMPUTE_LOGS_BUCKET"]  # noqa: SLF001
+        # AWS_ENDPOINT_URL_S3 (the config's documented way to an S3-compatible store) is honoured.
+        assert logs._s3_session.meta.endpoint_url == production.env["AWS_ENDPOINT_URL_S3"]  # noqa: SLF001
 
         # A run written through the instance lands in this test's database on the server.
         run = instance.create_run_for_job(dg.GraphDefinition("noop").to_job(), tags={"deploy_assets/env": "prod"})

@@ -19,9 +19,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from deploy_assets import local_stack
 from deploy_assets.config import load_pipeline_config
+from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets_tests.conftest import Harness, make_settings
+from deploy_assets_tests.conftest import Harness, Monorepo, make_settings
 from deploy_assets_tests.reliability.faults import FaultProxy, KillableRegistry, KillableS3
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
@@ -43,12 +45,16 @@ def killable_s3(tmp_path):
     s3.stop()
 
 
+def new_bucket(endpoint: str) -> str:
+    bucket = f"r-{uuid.uuid4().hex[:12]}"
+    S3Resource(bucket=bucket, endpoint_url=endpoint).ensure_bucket()
+    return bucket
+
+
 @pytest.fixture
 def s3_bucket(s3_server):
     """(endpoint, bucket): a bucket of this test alone on the session's S3 API server."""
-    bucket = f"r-{uuid.uuid4().hex[:12]}"
-    S3Resource(bucket=bucket, endpoint_url=s3_server).ensure_bucket()
-    return s3_server, bucket
+    return s3_server, new_bucket(s3_server)
 
 
 @pytest.fixture
@@ -68,6 +74,34 @@ def rig(tmp_path, git_root, monorepo, docker_engine):
 
         yield make
     shutil.rmtree(tmp_path / "work", ignore_errors=True)
+
+
+@dataclass
+class Stack:
+    """One deployment's systems for a scenario that several tests assert on (module scope)."""
+
+    root: Path
+    registry: KillableRegistry
+    git_root: Path
+    monorepo: Monorepo
+
+    def harness(self, instance: dg.DagsterInstance, s3_endpoint: str, bucket: str) -> Harness:
+        settings = make_settings(self.root, self.registry.host, s3_endpoint, self.git_root, self.monorepo.bare, bucket)
+        return Harness(settings, load_pipeline_config(), instance, self.monorepo)
+
+
+@contextlib.contextmanager
+def scenario_stack(root: Path):
+    """A registry of its own, fresh GitOps repos and a monorepo copy under root."""
+    registry = KillableRegistry(root / "registry")
+    registry.start()
+    local_stack.init_bare_repos(root / "git", local_stack.REPO_NAMES)
+    monorepo = Monorepo(bare=root / "git" / "monorepo.git", clone=root / "monorepo")
+    create_monorepo(monorepo.bare, monorepo.clone, EXAMPLE_MONOREPO)
+    try:
+        yield Stack(root, registry, root / "git", monorepo)
+    finally:
+        registry.stop()
 
 
 def with_resources(harness: Harness, **resources: dg.ConfigurableResource) -> None:
@@ -140,22 +174,24 @@ class CliDeployment:
         return self.finish(self.spawn(tag))
 
 
+def cli_deployment_at(root: Path, monorepo: Monorepo, git_root: Path, registry: str, s3_endpoint: str,
+                      bucket: str, **extra: str) -> CliDeployment:
+    """A CliDeployment whose DAGSTER_HOME, work and cache dirs live under root (secrets set)."""
+    home = root / "dagster_home"
+    env = {**os.environ, **SECRETS,
+           "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_ENV_FILE": str(root / "no.env"),
+           "DEPLOY_ASSETS_LOCAL_DIR": str(root / "local"), "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare),
+           "DEPLOY_ASSETS_REGISTRY": registry, "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint,
+           "APP_ARCHIVER_BUCKET": bucket, "APP_ARCHIVER_AWS_REGION": "eu-west-1", "APP_ARCHIVER_PATH": "binaries",
+           "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(root / "work"),
+           "DEPLOY_ASSETS_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1", **extra}
+    return CliDeployment(env, home)
+
+
 @pytest.fixture
 def cli_deployment(tmp_path, monorepo, git_root, docker_engine):
     """cli_deployment(registry, s3_endpoint, bucket, **extra_env) -> CliDeployment (secrets set)."""
-
-    def make(registry: str, s3_endpoint: str, bucket: str, **extra: str) -> CliDeployment:
-        home = tmp_path / "dagster_home"
-        env = {**os.environ, **SECRETS,
-               "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_ENV_FILE": str(tmp_path / "no.env"),
-               "DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path / "local"), "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare),
-               "DEPLOY_ASSETS_REGISTRY": registry, "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint,
-               "APP_ARCHIVER_BUCKET": bucket, "APP_ARCHIVER_AWS_REGION": "eu-west-1", "APP_ARCHIVER_PATH": "binaries",
-               "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(tmp_path / "work"),
-               "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1", **extra}
-        return CliDeployment(env, home)
-
-    return make
+    return lambda *args, **extra: cli_deployment_at(tmp_path, monorepo, git_root, *args, **extra)
 
 
 def leaks(paths: list[Path], texts: list[str]) -> list[str]:

@@ -13,18 +13,26 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from deploy_assets import local_stack
+from deploy_assets.assets.gitops import UPDATE_VERSION_WORKFLOW
+from deploy_assets.config import REPO_ROOT
+
 from deploy_assets.resources.git import GitSourceResource, run_git
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets_tests.reliability.conftest import MS, leaks
+from deploy_assets_tests.github_standin import GitHubStandin
+from deploy_assets_tests.reliability.conftest import (MS, SECRETS, CliDeployment, Stack, cli_deployment_at, leaks,
+                                                      new_bucket, scenario_stack)
 from deploy_assets_tests.reliability.faults import missing_blobs, when_log_line
 
 pytestmark = pytest.mark.reliability
 
 TAG = "v6.0.0-alpha.1"
+OWNER = "example-org"
 
 
 def session_commands(sid: int) -> list[list[str]]:
@@ -57,79 +65,136 @@ def go_build_running(sid: int) -> bool:
     return any(Path(c[0]).name == "go" and c[1:2] == ["build"] for c in session_commands(sid))
 
 
-def assert_release_complete(deployment, registry: str, endpoint: str, bucket: str, git_root: Path) -> None:
+def assert_images_and_objects_complete(deployment, registry: str, endpoint: str, bucket: str) -> None:
     s3 = S3Resource(bucket=bucket, endpoint_url=endpoint)
-    log = run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git").decode().splitlines()
-    assert log == [f"deploy(dev): {' '.join(MS)} -> {TAG}", "Initialise gitops-development"]
     for name in MS:
         assert missing_blobs(registry, name, TAG) == []
         built = deployment.home.parent / "work" / "dev" / TAG / "out" / "bin_arm64" / "ms" / name
         assert s3.download_sha256(f"binaries/{TAG}/{name}")[0] == hashlib.sha256(built.read_bytes()).hexdigest()
 
 
-def test_killed_mid_build_the_rerun_completes_with_one_bump(cli_deployment, fresh_registry, s3_bucket, monorepo,
-                                                            git_root):
-    deployment = cli_deployment(fresh_registry, *s3_bucket)
-    monorepo.tag(TAG)
-    proc = deployment.spawn(TAG)
+def assert_release_complete(deployment, registry: str, endpoint: str, bucket: str, git_root: Path) -> None:
+    log = run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git").decode().splitlines()
+    assert log == [f"deploy(dev): {' '.join(MS)} -> {TAG}", "Initialise gitops-development"]
+    assert_images_and_objects_complete(deployment, registry, endpoint, bucket)
 
-    assert kill_session_when(proc, lambda: go_build_running(proc.pid)), deployment.finish(proc)[1]
-    code, out = deployment.finish(proc)
 
-    assert code == -signal.SIGKILL
-    assert session_commands(proc.pid) == []  # the go build died with it
-    assert all(missing_blobs(fresh_registry, name, TAG) is None for name in MS)
-    assert len(run_git(["log", "--format=%H", "main"], cwd=git_root / "gitops-development.git").split()) == 1
+@dataclass
+class MidBuild:
+    stack: Stack
+    deployment: CliDeployment
+    killed: bool
+    killed_code: int
+    group_left: list
+    after_kill: dict
+    commits_after_kill: int
+    dead_registry: str
+    failed: tuple[int, str]
+    rerun: tuple[int, str]
+    github: GitHubStandin
 
-    code, out = deployment.release(TAG)
 
+@pytest.fixture(scope="module")
+def killed_mid_build(tmp_path_factory, s3_server, docker_engine):
+    """SIGKILL the release (CLI and `go build`) while go builds; release it once with the registry
+    gone (a failing release); then release it again. The dev env dispatches its GitOps workflow
+    through the GitHub stand-in, so WORKFLOW_PAT is really sent by the release that completes."""
+    root = tmp_path_factory.mktemp("killed-mid-build")
+    config = root / "pipeline.yaml"
+    config.write_text((REPO_ROOT / "misc" / "configs" / "pipeline.yaml").read_text().replace(
+        "    gitops_repo: gitops-development\n", "    gitops_repo: gitops-development\n    gitops_mode: dispatch\n", 1))
+    with scenario_stack(root) as stack, GitHubStandin(token=SECRETS["WORKFLOW_PAT"]) as github:
+        github.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, queued_polls=0,
+                            in_progress_polls=0)
+        bucket = new_bucket(s3_server)
+        dispatch = {"DEPLOY_ASSETS_CONFIG": str(config), "DEPLOY_ASSETS_GITHUB_API": github.url,
+                    "DEPLOY_ASSETS_GITHUB_OWNER": OWNER}
+        deployment = cli_deployment_at(root, stack.monorepo, stack.git_root, stack.registry.host, s3_server, bucket,
+                                       **dispatch)
+        stack.monorepo.tag(TAG)
+        proc = deployment.spawn(TAG)
+        killed = kill_session_when(proc, lambda: go_build_running(proc.pid))
+        code, _ = deployment.finish(proc)
+        left = session_commands(proc.pid)
+        after_kill = {name: missing_blobs(stack.registry.host, name, TAG) for name in MS}
+        commits = len(run_git(["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git").split())
+        dead = f"127.0.0.1:{local_stack.free_port()}"
+        broken = cli_deployment_at(root, stack.monorepo, stack.git_root, dead, s3_server, bucket, **dispatch)
+        failed = broken.release(TAG)
+        deployment.outputs += broken.outputs
+        rerun = deployment.release(TAG)
+        yield MidBuild(stack, deployment, killed, code, left, after_kill, commits, dead, failed, rerun, github)
+
+
+def test_killed_mid_build_the_rerun_completes_with_one_bump(killed_mid_build):
+    run = killed_mid_build
+    assert run.killed, run.deployment.outputs[0]
+    assert run.killed_code == -signal.SIGKILL and run.group_left == []  # the go build died with it
+    assert all(missing is None for missing in run.after_kill.values()) and run.commits_after_kill == 1
+    assert run.failed[0] == 1 and "FAILED" in run.failed[1], run.failed[1]
+    code, out = run.rerun
     assert code == 0 and "succeeded" in out.splitlines()[-1], out
-    assert_release_complete(deployment, fresh_registry, *s3_bucket, git_root)
+    assert_images_and_objects_complete(run.deployment, run.stack.registry.host,
+                                       run.deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
+                                       run.deployment.env["APP_ARCHIVER_BUCKET"])
+    # Exactly one GitOps dispatch: the killed and the failed release never got that far.
+    assert run.github.dispatches(f"{OWNER}/gitops-development") == [{"ref": "main", "inputs": {
+        "newVersion": TAG, "projectNames": " ".join(MS), "updatesRoutes": "true"}}]
+
+
+def test_no_secret_in_dagster_storage_or_cli_output_of_killed_failed_and_good_releases(killed_mid_build):
+    run = killed_mid_build
+    pat = SECRETS["WORKFLOW_PAT"]
+    assert run.github.requests and all(pat in r.headers.get("Authorization", "") for r in run.github.requests)
+    assert len(run.deployment.outputs) == 3 and (run.deployment.home / "history").is_dir()
+    assert leaks([run.deployment.home, run.deployment.home.parent / "work"], run.deployment.outputs) == []
+
+
+def test_a_failed_cli_release_prints_the_cause(killed_mid_build):
+    run = killed_mid_build
+    assert f"registry {run.dead_registry} unreachable" in run.failed[1], run.failed[1]
+
+
+@pytest.fixture(scope="module")
+def killed_mid_push(tmp_path_factory, s3_server, docker_engine):
+    """SIGKILL the release right after its first image's manifest was accepted: that image is
+    complete in the registry, not yet recorded by Dagster, and the others are mid-push or not
+    started. Then `deploy-assets release TAG` again."""
+    root = tmp_path_factory.mktemp("killed-mid-push")
+    with scenario_stack(root) as stack:
+        deployment = cli_deployment_at(root, stack.monorepo, stack.git_root, stack.registry.host, s3_server,
+                                       new_bucket(s3_server))
+        stack.monorepo.tag(TAG)
+        proc = deployment.spawn(TAG)
+        pushed = threading.Event()
+        when_log_line(stack.registry.log, rf'"PUT /v2/ms_\w+/manifests/{TAG} HTTP/1.1" 201', pushed.set)
+        killed = kill_session_when(proc, pushed.is_set)
+        deployment.finish(proc)
+        after_kill = {name: missing_blobs(stack.registry.host, name, TAG) for name in MS}
+        bumps_after_kill = run_git(["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git")
+        rerun = deployment.release(TAG)
+        yield stack, deployment, killed, after_kill, len(bumps_after_kill.split()), rerun
+
+
+def test_killed_mid_push_leaves_no_tag_on_a_half_pushed_image(killed_mid_push):
+    stack, deployment, killed, after_kill, commits, _ = killed_mid_push
+    assert killed, deployment.outputs[0]
+    assert any(missing == [] for missing in after_kill.values())  # the kill came after a whole push
+    # Every tag is absent or complete: never a manifest whose blobs are missing.
+    assert all(missing in (None, []) for missing in after_kill.values()), after_kill
+    assert commits == 1  # no GitOps bump
     assert leaks([deployment.home], deployment.outputs) == []
 
 
-def test_killed_mid_push_leaves_no_half_pushed_tag_and_the_rerun_completes(cli_deployment, killable_registry,
-                                                                          s3_bucket, monorepo, git_root):
-    deployment = cli_deployment(killable_registry.host, *s3_bucket)
-    monorepo.tag(TAG)
-    proc = deployment.spawn(TAG)
-    pushing = threading.Event()
-    when_log_line(killable_registry.log, r'"POST /v2/ms_\w+/blobs/uploads/', pushing.set)
-
-    assert kill_session_when(proc, pushing.is_set), deployment.finish(proc)[1]
-    deployment.finish(proc)
-
-    for name in MS:  # a tag is absent, or complete: never a manifest with missing blobs
-        assert missing_blobs(killable_registry.host, name, TAG) in (None, [])
-    assert len(run_git(["log", "--format=%H", "main"], cwd=git_root / "gitops-development.git").split()) == 1
-
-    code, out = deployment.release(TAG)
-
+@pytest.mark.xfail(strict=True, reason="needs wiring: images.py must adopt a tag whose image a killed run pushed "
+                   "but never recorded (registry tag exists, no materialization): compare the image config's "
+                   "io.deploy-assets.content-key label with this build's content key and record it, instead of "
+                   "refusing it as a foreign digest ('recorded with digest none')")
+def test_killed_mid_push_the_rerun_completes_with_one_bump(killed_mid_push):
+    stack, deployment, _, _, _, (code, out) = killed_mid_push
     assert code == 0 and "succeeded" in out.splitlines()[-1], out
-    assert_release_complete(deployment, killable_registry.host, *s3_bucket, git_root)
-    assert leaks([deployment.home], deployment.outputs) == []
-
-
-@pytest.mark.xfail(strict=True, reason="needs wiring: images.py must adopt a tag whose image was pushed by a killed "
-                   "run but not recorded (registry tag exists, no materialization): compare the image config's "
-                   "io.deploy-assets.content-key label with this build's content key and record it instead of "
-                   "refusing it as a foreign digest")
-def test_killed_right_after_an_image_was_pushed_the_rerun_completes(cli_deployment, killable_registry, s3_bucket,
-                                                                   monorepo, git_root):
-    deployment = cli_deployment(killable_registry.host, *s3_bucket)
-    monorepo.tag(TAG)
-    proc = deployment.spawn(TAG)
-    pushed = threading.Event()
-    when_log_line(killable_registry.log, rf'"PUT /v2/ms_\w+/manifests/{TAG} HTTP/1.1" 201', pushed.set)
-
-    assert kill_session_when(proc, pushed.is_set), deployment.finish(proc)[1]
-    deployment.finish(proc)
-    assert any(missing_blobs(killable_registry.host, name, TAG) == [] for name in MS)
-
-    code, out = deployment.release(TAG)
-
-    assert code == 0 and "succeeded" in out.splitlines()[-1], out
-    assert_release_complete(deployment, killable_registry.host, *s3_bucket, git_root)
+    assert_release_complete(deployment, stack.registry.host, deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
+                            deployment.env["APP_ARCHIVER_BUCKET"], stack.git_root)
 
 
 # --- git killed holding its locks; exports killed midway --------------------------------------

@@ -1,16 +1,71 @@
 """The S3 API answers 503 or dies during uploads; a completed release re-run writes nothing."""
 
+import uuid
+from dataclasses import dataclass
+
 import dagster as dg
 import pytest
 
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.runner import run_release
-from deploy_assets_tests.reliability.conftest import MS, bucket_objects, failure, gitops_bumps
-from deploy_assets_tests.reliability.faults import when_log_line
+from deploy_assets.runner import RunOutcome, run_release
+from deploy_assets_tests.reliability.conftest import MS, bucket_objects, failure, gitops_bumps, scenario_stack
+from deploy_assets_tests.reliability.faults import FaultProxy, KillableS3, when_log_line
 
 pytestmark = pytest.mark.reliability
 
 FIRST, SECOND = "v2.0.0-alpha.1", "v2.0.0-alpha.2"
+
+
+RECORD = ("manifest.json", "checksums.txt")  # the release record, asserted on separately
+
+
+@dataclass
+class Phase:
+    outcome: RunOutcome
+    error: str
+    writes: dict  # (method, path) -> requests that reached the proxy and could change the bucket
+    before: tuple = ()
+    after: tuple = ()
+
+
+@pytest.fixture(scope="module")
+def s3_503(tmp_path_factory, docker_engine):
+    """One deployment behind a 503-injecting proxy, through five phases the tests below assert on."""
+    root = tmp_path_factory.mktemp("s3-503")
+    s3 = KillableS3(root / "s3", bucket=f"r-{uuid.uuid4().hex[:12]}")
+    s3.start()
+    proxy = FaultProxy(s3.endpoint)
+    keys = {tag: {name: f"/{s3.bucket}/binaries/{tag}/{name}" for name in MS} for tag in (FIRST, SECOND)}
+    direct = S3Resource(bucket=s3.bucket, endpoint_url=s3.endpoint)
+    phases: dict[str, Phase] = {}
+    try:
+        with scenario_stack(root) as stack, dg.instance_for_test() as instance:
+            harness = stack.harness(instance, proxy.url, s3.bucket)
+
+            def phase(name: str, tag: str, policy, snapshot=None) -> None:
+                proxy.policy = policy
+                proxy.seen.clear()
+                before = snapshot() if snapshot else ()
+                outcome = harness.release(tag)
+                phases[name] = Phase(outcome, failure(instance, outcome.run_id), proxy.writes(), before,
+                                     snapshot() if snapshot else ())
+
+            def state():
+                return (bucket_objects(direct), {n: harness.registry.manifest_digest(n, SECOND) for n in MS},
+                        harness.gitops_log("gitops-development"))
+
+            # 1. every binary's first two PUTs answered 503; 2. every write of the next release answered
+            # 503; 3. S3 healthy again, the same partition re-run; 4. and again, completed; 5. the older
+            # release re-run after the newer one (which reused its bytes) was deployed.
+            phase("flaky", FIRST, lambda m, path, nth: m == "PUT" and path in keys[FIRST].values() and nth <= 2)
+            phase("down", SECOND, lambda m, path, nth: m == "PUT" and path in keys[SECOND].values())
+            phase("healed", SECOND, lambda m, path, nth: False)
+            phase("latest again", SECOND, lambda m, path, nth: False, state)
+            phase("older again", FIRST, lambda m, path, nth: False, state)
+            yield harness, direct, proxy, keys, phases
+    finally:
+        proxy.close()
+        s3.stop()
 
 
 def _recorded_objects_are_whole(harness, partition: str, s3: S3Resource) -> None:
@@ -20,83 +75,61 @@ def _recorded_objects_are_whole(harness, partition: str, s3: S3Resource) -> None
         assert record["sha256_arm64"] == harness.metadata(f"binary/{name}", partition)["sha256_arm64"]
 
 
-def test_s3_503s_are_retried_a_bounded_number_of_times_and_a_rerun_writes_nothing(
-        rig, fresh_registry, killable_s3, proxy):
-    harness = rig(fresh_registry, proxy.url, killable_s3.bucket)
-    direct = S3Resource(bucket=killable_s3.bucket, endpoint_url=killable_s3.endpoint)
-    bucket = killable_s3.bucket
-    keys = {tag: {name: f"/{bucket}/binaries/{tag}/{name}" for name in MS} for tag in (FIRST, SECOND)}
-
-    # 1. Every binary's first two PUTs are answered 503: retried, and the release completes.
-    proxy.policy = lambda method, path, nth: method == "PUT" and path in keys[FIRST].values() and nth <= 2
-    first = harness.release(FIRST)
-    assert first.success, failure(harness.instance, first.run_id)
-    for path in keys[FIRST].values():
-        assert (proxy.refused[("PUT", path)], proxy.seen[("PUT", path)]) == (2, 3)
+def test_s3_503s_are_retried_and_the_release_completes(s3_503):
+    harness, direct, proxy, keys, phases = s3_503
+    assert phases["flaky"].outcome.success, phases["flaky"].error
+    for path in keys[FIRST].values():  # two refused, the third went through, and no more
+        assert phases["flaky"].writes[("PUT", path)] == 3
     _recorded_objects_are_whole(harness, f"dev|{FIRST}", direct)
 
-    # 2. Every write of the next release is answered 503: it gives up after max_attempts, records nothing.
-    proxy.policy = lambda method, path, nth: method == "PUT" and path in keys[SECOND].values()
-    second = harness.release(SECOND)
-    assert not second.success
-    error = failure(harness.instance, second.run_id)
-    assert error.startswith("artifacts: "), error
+
+def test_s3_answering_503_for_good_gives_up_after_max_attempts_and_records_nothing(s3_503):
+    harness, direct, proxy, keys, phases = s3_503
+    down = phases["down"]
+    assert not down.outcome.success
+    assert down.error.startswith("artifacts: "), down.error
     for name, path in keys[SECOND].items():
-        assert proxy.seen[("PUT", path)] == S3Resource.model_fields["max_attempts"].default
-        assert f"{name}/arm64: " in error and f"via {proxy.url}" in error and "SlowDown" in error
-        assert direct.head(path.split("/", 2)[2]) is None
-        assert harness.instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(["s3", name]), asset_partitions=[f"dev|{SECOND}"]), limit=1).records == []
-    assert gitops_bumps(harness, f"dev|{SECOND}") == [] and len(harness.gitops_log("gitops-development")) == 2
+        assert down.writes[("PUT", path)] == S3Resource.model_fields["max_attempts"].default
+        assert f"{name}/arm64: " in down.error and f"via {proxy.url}" in down.error and "SlowDown" in down.error
+    # Nothing of it counts as uploaded: the healed re-run found no record of this partition's objects.
+    assert [r for r in harness.instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(["s3", "ms_core"]), asset_partitions=[f"dev|{SECOND}"]), limit=5).records
+        if r.run_id == down.outcome.run_id] == []
+    assert [r for r in gitops_bumps(harness, f"dev|{SECOND}") if r.run_id == down.outcome.run_id] == []
 
-    # 3. S3 is healthy again: re-running the same partition completes.
-    proxy.policy = lambda method, path, nth: False
-    healed = run_release(harness.defs, harness.instance, SECOND)
-    assert healed.success, failure(harness.instance, healed.run_id)
+
+def test_after_s3_recovers_the_rerun_of_the_partition_completes(s3_503):
+    harness, direct, proxy, keys, phases = s3_503
+    assert phases["healed"].outcome.success, phases["healed"].error
     _recorded_objects_are_whole(harness, f"dev|{SECOND}", direct)
-    assert len(harness.gitops_log("gitops-development")) == 3
+    subjects = [line.split(" ", 1)[1] for line in phases["latest again"].before[2]]
+    assert subjects[:2] == [f"deploy(dev): {' '.join(MS)} -> {SECOND}", f"deploy(dev): {' '.join(MS)} -> {FIRST}"]
 
-    # 4. Re-running the completed release changes nothing outside Dagster: no write reaches S3,
-    #    objects (ETag, LastModified), image digests and the GitOps history stay as they were.
-    #    (An older release re-run and the release record: test_rerun_of_an_older_release_changes_nothing.)
-    before = (_objects_but_record(direct), {n: harness.registry.manifest_digest(n, SECOND) for n in MS},
-              harness.gitops_log("gitops-development"))
-    proxy.seen.clear()
-    again = run_release(harness.defs, harness.instance, SECOND)
-    assert again.success, failure(harness.instance, again.run_id)
-    assert {k: n for k, n in proxy.writes().items() if not k[1].endswith(RECORD)} == {}
-    after = (_objects_but_record(direct), {n: harness.registry.manifest_digest(n, SECOND) for n in MS},
-             harness.gitops_log("gitops-development"))
-    assert after == before
+
+def test_rerunning_the_completed_release_writes_nothing(s3_503):
+    harness, direct, proxy, keys, phases = s3_503
+    again = phases["latest again"]
+    assert again.outcome.success, again.error
+    assert {k: n for k, n in again.writes.items() if not k[1].endswith(RECORD)} == {}
+    objects_before, digests_before, gitops_before = again.before
+    objects_after, digests_after, gitops_after = again.after
+    strip = lambda objects: {k: v for k, v in objects.items() if not k.endswith(RECORD)}  # noqa: E731
+    assert strip(objects_after) == strip(objects_before)  # same ETag, LastModified and size
+    assert digests_after == digests_before and gitops_after == gitops_before
     for name in MS:
-        assert harness.metadata(f"image/{name}", f"dev|{SECOND}")["digest"] == before[1][name]
-
-
-RECORD = ("manifest.json", "checksums.txt")
-
-
-def _objects_but_record(s3: S3Resource) -> dict:
-    return {k: v for k, v in bucket_objects(s3).items() if not k.endswith(RECORD)}
+        assert harness.metadata(f"image/{name}", f"dev|{SECOND}")["digest"] == digests_before[name]
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "needs wiring: (1) gitops_bump must not push again for a partition whose bump already "
-    "materialized: re-running v2.0.0-alpha.1 after alpha.2 commits dev back to alpha.1; (2) reused_from "
-    "must stay what it was when a partition is re-run (binaries/images take it from find_by_content_key, "
-    "which then finds the later release that reused these bytes), else manifest.json is rewritten"))
-def test_rerun_of_an_older_release_changes_nothing(rig, fresh_registry, killable_s3, proxy):
-    harness = rig(fresh_registry, proxy.url, killable_s3.bucket)
-    direct = S3Resource(bucket=killable_s3.bucket, endpoint_url=killable_s3.endpoint)
-    for tag in (FIRST, SECOND):  # the second reuses the first's bytes (same commit)
-        outcome = harness.release(tag)
-        assert outcome.success, failure(harness.instance, outcome.run_id)
-    before = (bucket_objects(direct), harness.gitops_log("gitops-development"))
-    proxy.seen.clear()
-    again = run_release(harness.defs, harness.instance, FIRST)
-    assert again.success, failure(harness.instance, again.run_id)
-    assert harness.gitops_log("gitops-development") == before[1]
-    assert proxy.writes() == {}
-    assert bucket_objects(direct) == before[0]
+    "needs wiring: (1) gitops_bump must not push again for a partition whose bump already materialized: "
+    "re-running v2.0.0-alpha.1 after alpha.2 commits dev back to alpha.1; (2) reused_from must stay what it "
+    "was when a partition is re-run (binaries/images take it from find_by_content_key, which then finds the "
+    "later release, or the partition itself), else manifest.json is rewritten with different lineage"))
+def test_rerunning_an_older_release_changes_nothing(s3_503):
+    _, _, _, _, phases = s3_503
+    for name in ("latest again", "older again"):
+        assert phases[name].outcome.success, phases[name].error
+        assert phases[name].after == phases[name].before and phases[name].writes == {}
 
 
 def test_s3_killed_mid_upload_fails_naming_it_and_a_rerun_completes(rig, fresh_registry, killable_s3):

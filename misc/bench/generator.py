@@ -16,14 +16,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from misc.bench import gosource
-
+MODULE = "example.com/benchrepo"
+# Hand-written shared packages (real Go files, copied as they are). Each stands for a typical
+# library of a monorepo and pulls in a slice of the standard library the way vendored modules
+# do; the "optional" ones expose `Feature(ctx, in) ([]byte, error)` so any service can wire them.
+GO_SOURCES = Path(__file__).parent / "gosrc"
+SHARED = sorted(p.name for p in (GO_SOURCES / "internal").iterdir() if p.is_dir())
+OPTIONAL = sorted(name for name in SHARED
+                  if "func Feature(" in (GO_SOURCES / "internal" / name / f"{name}.go").read_text())
 # Names of real-looking microservices; beyond the list, names get a numeric suffix.
 WORDS = ("accounts billing catalog chat checkout core coupons delivery documents emails events fraud "
          "gateway geo identity inventory invoices ledger loyalty media notifications orders payments "
          "pricing profiles ratings recommendations refunds reports reviews search sessions shipping "
          "subscriptions support tax tenants uploads users webhooks").split()
-OPTIONAL = sorted(gosource.OPTIONAL)
 # Generated bulk, in records (about 60 lines of Go each): shared packages hold most of the code,
 # as vendored libraries do; each service has a model of its own.
 RECORDS_PER_SHARED_PACKAGE = 200
@@ -171,7 +176,7 @@ func (s *server) {pkg.capitalize()}(w http.ResponseWriter, r *http.Request) {{
 }}
 """)
     routes = "".join(f'\tmux.HandleFunc("POST /{base}/{p}", s.{p.capitalize()})\n' for p in optional_for(index))
-    imp = "".join(f'\t"{gosource.MODULE}/internal/{p}"\n' for p in sorted(imports))
+    imp = "".join(f'\t"{MODULE}/internal/{p}"\n' for p in sorted(imports))
     return f"""// Command {name} is the {base} microservice.
 package main
 
@@ -267,7 +272,7 @@ def _score_dispatch(count: int) -> str:
 def _tool_main(kind: str, name: str, index: int) -> str:
     """Lambdas read one event from stdin; CLIs take a subcommand. Both use shared packages."""
     pkgs = ["config", "events", OPTIONAL[index % len(OPTIONAL)]] + (["codegen"] if kind == "cli" else [])
-    imp = "".join(f'\t"{gosource.MODULE}/internal/{p}"\n' for p in sorted(pkgs))
+    imp = "".join(f'\t"{MODULE}/internal/{p}"\n' for p in sorted(pkgs))
     extra = ('\tif fns, err := codegen.Funcs(in); err == nil {\n\t\tfmt.Println(fns)\n\t}\n'
              if kind == "cli" else "")
     return f"""// Command {name} is a {kind} of the monorepo.
@@ -307,18 +312,13 @@ def generate(dest: Path, services: int, shared_records: int = RECORDS_PER_SHARED
     plan = layout(services)
     if dest.exists():
         shutil.rmtree(dest)
+    shutil.copytree(GO_SOURCES, dest)
     files: dict[str, str] = {
-        "go.mod": f"module {gosource.MODULE}\n\ngo 1.24\n",
+        "go.mod": f"module {MODULE}\n\ngo 1.24\n",
         "README.md": f"# benchrepo\n\nSynthetic monorepo made by misc/bench/generator.py: {len(plan.ms)} "
                      f"microservices, {len(plan.lambdas)} lambdas, {len(plan.cli)} CLIs.\n",
-        "internal/config/config.go": gosource.CONFIG, "internal/httpx/httpx.go": gosource.HTTPX,
-        "internal/store/store.go": gosource.STORE, "internal/events/events.go": gosource.EVENTS,
-        "internal/codegen/codegen.go": gosource.CODEGEN,
     }
-    shared = ["config", "httpx", "store", "events", "codegen", *OPTIONAL]
-    for salt, pkg in enumerate(shared):
-        if pkg in gosource.OPTIONAL:
-            files[f"internal/{pkg}/{pkg}.go"] = gosource.OPTIONAL[pkg]
+    for salt, pkg in enumerate(SHARED):
         files[f"internal/{pkg}/records_gen.go"] = bulk(pkg, "Record", shared_records, salt)
     for index, name in enumerate(plan.ms):
         files[f"cmd/ms/{name}/main.go"] = _service_main("ms", name, index)

@@ -22,6 +22,7 @@ class ChildRun:
     argv: list[str]
     returncode: int
     wall_s: float
+    cpu_s: float  # user + system seconds of the child and its descendants: less sensitive to load
     maxrss_mb: float  # the child or its largest descendant (wait4)
     tree_peak_mb: float  # sampled sum over the child's process tree
     log: Path
@@ -74,17 +75,16 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path, sample
         stop.set()
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(argv=argv, returncode=proc.returncode, wall_s=wall, maxrss_mb=usage.ru_maxrss / 1024,
-                    tree_peak_mb=peak[0] / 2**20, log=log)
+    return ChildRun(argv=argv, returncode=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
+                    maxrss_mb=usage.ru_maxrss / 1024, tree_peak_mb=peak[0] / 2**20, log=log)
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    """Wall seconds of a command that must succeed (the floor's go build)."""
-    t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.strip()[-2000:]}")
-    return time.monotonic() - t0
+def checked(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> ChildRun:
+    """run_child for a command that must succeed (the floor's go build)."""
+    child = run_child(argv, env, log, cwd)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed; log {log}:\n{log.read_text()[-2000:]}")
+    return child
 
 
 def load_average() -> str:

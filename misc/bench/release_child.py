@@ -45,6 +45,15 @@ def step_timings(instance, run_id: str) -> dict[str, float]:
     return spans
 
 
+def code_location():
+    """The code location's Definitions as the code server loads them (`defs` may be lazy)."""
+    import dagster as dg
+
+    from deploy_assets import definitions
+
+    return definitions.defs if isinstance(definitions.defs, dg.Definitions) else definitions.defs()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("tag")
@@ -52,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    from deploy_assets.definitions import build_definitions  # the code location, as a run worker loads it
     from deploy_assets.runner import get_instance, run_release
 
+    defs = code_location()  # configured by the environment, as a run worker loads it
     loaded = time.monotonic()
     instance = get_instance()
-    outcome = run_release(build_definitions(), instance, args.tag,
+    outcome = run_release(defs, instance, args.tag,
                           extra_tags={"dagster/run_key": args.run_key} if args.run_key else None)
     done = time.monotonic()
     result = {

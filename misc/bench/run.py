@@ -31,7 +31,7 @@ from pathlib import Path
 from deploy_assets import local_stack
 from deploy_assets.config import REPO_ROOT, load_pipeline_config
 from misc.bench import generator, report, sensor
-from misc.bench.procs import load_average, run_child, timed
+from misc.bench.procs import checked, load_average, run_child
 
 PYTHON = sys.executable
 GO = str(Path(PYTHON).parent / "go")
@@ -69,7 +69,8 @@ class Bench:
         self.results["layout"] = {"ms": len(layout.ms), "lambdas": len(layout.lambdas), "cli": len(layout.cli)}
         self.commit = self._git("rev-parse", "HEAD")
         # Untimed: read GOROOT once so the first contender does not pay for a cold page cache.
-        timed([GO, "list", "-e", "-deps", "./..."], self._go_env(self.root / "gocache" / "warmup"), self.root / "template")
+        checked([GO, "list", "-e", "-deps", "./..."], self._go_env(self.root / "gocache" / "warmup"),
+                self.root / "template", self.root / "logs" / "warmup.log")
 
     def _git(self, *args: str) -> str:
         from deploy_assets.resources.git import run_git
@@ -103,8 +104,11 @@ class Bench:
         env = self._go_env(self.root / "gocache" / "floor")
         for case in ("cold", "warm"):
             shutil.rmtree(out, ignore_errors=True)
-            self.results[f"floor_{case}"] = {"wall_s": timed(argv, env, src), "load": load_average()}
-            report.progress(f"floor {case}", self.results[f"floor_{case}"]["wall_s"])
+            load = load_average()
+            child = checked(argv, env, src, self.root / "logs" / f"floor-{case}.log")
+            self.results[f"floor_{case}"] = {"wall_s": child.wall_s, "cpu_s": child.cpu_s, "load": load,
+                                             "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb}
+            report.progress(f"floor {case}", child.wall_s)
 
     def old(self, case: str, tag: str) -> None:
         stack = self.stacks["old"]
@@ -118,22 +122,26 @@ class Bench:
         child = run_child(argv, self.base_env, self.root / "logs" / f"old-{case}.log", REPO_ROOT)
         if child.returncode != 0:
             raise RuntimeError(f"old flow ({case}) failed; log {child.log}:\n{child.log.read_text()[-3000:]}")
-        self.results[f"old_{case}"] = {**json.loads(out.read_text()), "wall_s": child.wall_s,
+        self.results[f"old_{case}"] = {**json.loads(out.read_text()), "wall_s": child.wall_s, "cpu_s": child.cpu_s,
                                        "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"old {case}", child.wall_s)
 
-    def ours(self, case: str, tag: str) -> None:
+    def ours_env(self, source_repo: Path) -> dict[str, str]:
+        """Our settings, all inside the bench's root: nothing of a developer's .local is touched."""
         stack, home = self.stacks["ours"], self.root / "ours" / "dagster_home"
         if not home.exists():
             home.mkdir(parents=True)
             shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml")
-        env = {**self.base_env, "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_LOCAL_DIR": str(self.root / "ours"),
-               "DEPLOY_ASSETS_SOURCE_REPO": str(self.remote), "DEPLOY_ASSETS_REGISTRY": stack["registry"],
-               "DEPLOY_ASSETS_S3_ENDPOINT": stack["s3"], "APP_ARCHIVER_BUCKET": BUCKET,
-               "APP_ARCHIVER_AWS_REGION": REGION, "APP_ARCHIVER_PATH": "binaries",
-               "DEPLOY_ASSETS_GITOPS_ROOT": str(stack["git"]), "DEPLOY_ASSETS_WORK_DIR": str(self.root / "ours" / "work"),
-               "DEPLOY_ASSETS_CACHE_DIR": str(self.root / "ours" / "cache"),
-               "DEPLOY_ASSETS_GOCACHE": str(self.root / "gocache" / "ours")}
+        return {**self.base_env, "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_LOCAL_DIR": str(self.root / "ours"),
+                "DEPLOY_ASSETS_SOURCE_REPO": str(source_repo), "DEPLOY_ASSETS_REGISTRY": stack["registry"],
+                "DEPLOY_ASSETS_S3_ENDPOINT": stack["s3"], "APP_ARCHIVER_BUCKET": BUCKET,
+                "APP_ARCHIVER_AWS_REGION": REGION, "APP_ARCHIVER_PATH": "binaries",
+                "DEPLOY_ASSETS_GITOPS_ROOT": str(stack["git"]), "DEPLOY_ASSETS_WORK_DIR": str(self.root / "ours" / "work"),
+                "DEPLOY_ASSETS_CACHE_DIR": str(self.root / "ours" / "cache"),
+                "DEPLOY_ASSETS_GOCACHE": str(self.root / "gocache" / "ours")}
+
+    def ours(self, case: str, tag: str) -> None:
+        env = self.ours_env(self.remote)
         self.tag(tag)
         out = self.root / "ours" / f"{case}.json"
         argv = [PYTHON, "-m", "misc.bench.release_child", tag, "--run-key", f"{tag}@{self.commit}", "--out", str(out)]
@@ -143,7 +151,7 @@ class Bench:
         if child.returncode != 0 or not result.get("success"):
             raise RuntimeError(f"our release {tag} ({case}) failed: {result.get('error')}; log {child.log}:\n"
                                f"{child.log.read_text()[-3000:]}")
-        self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "maxrss_mb": child.maxrss_mb,
+        self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "cpu_s": child.cpu_s, "maxrss_mb": child.maxrss_mb,
                                         "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"ours {case} ({tag})", child.wall_s)
 
@@ -161,21 +169,15 @@ class Bench:
     def sensor(self) -> None:
         import dagster as dg
 
-        from deploy_assets.config import Settings
-        from deploy_assets.definitions import build_definitions
-        from deploy_assets.plan import discover_services
-
         remote = self.root / "git" / "sensor-remote.git"
         t0 = time.monotonic()
         sensor.make_remote(self.remote, remote)
         made_s = time.monotonic() - t0
-        stack = self.stacks["ours"]
-        settings = Settings.from_env({"DEPLOY_ASSETS_SOURCE_REPO": str(remote), "DEPLOY_ASSETS_REGISTRY": stack["registry"],
-                                      "DEPLOY_ASSETS_S3_ENDPOINT": stack["s3"], "DEPLOY_ASSETS_GITOPS_ROOT": str(stack["git"]),
-                                      "DEPLOY_ASSETS_LOCAL_DIR": str(self.root / "sensor")})
-        config = load_pipeline_config()
-        files = self._git("ls-files").splitlines()
-        defs = build_definitions(settings, config, discover_services(files, config.source))
+        # The code location as the daemon loads it: module-level definitions, from the environment.
+        os.environ.update(self.ours_env(remote))
+        from misc.bench.release_child import code_location
+
+        defs = code_location()
         with dg.instance_for_test() as instance:
             found = sensor.measure(defs, instance, remote, self.root / "sensor" / "cursor")
         self.results["sensor"] = {"tags": found.tags, "create_s": made_s, "baseline_s": found.baseline_s,
@@ -196,10 +198,10 @@ class Bench:
 def run(bench: Bench) -> None:
     bench.setup()
     report.progress(f"set-up: {bench.services} ms at {bench.commit[:12]} in {bench.root}", 0)
-    bench.floor()
     bench.old("cold", f"{VERSION}-alpha.1")
     bench.old("warm", f"{VERSION}-alpha.2")
     bench.drop_images("old")
+    bench.floor()  # right before ours: the overhead compares two runs under the same machine load
     bench.ours("cold", f"{VERSION}-alpha.1")
     bench.ours("warm", f"{VERSION}-alpha.2")
     bench.ours("staging", f"{VERSION}-rc.1")
@@ -220,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.monotonic(), load_average()
     try:
         run(bench)
-    except Exception:
-        print(f"bench: failed; logs and state kept in {root}", file=sys.stderr)
+    except BaseException:
+        (root / "results-partial.json").write_text(json.dumps(bench.results, indent=2, default=str))
+        print(f"bench: failed; logs, state and results-partial.json kept in {root}", file=sys.stderr)
         raise
     else:
         if not args.keep:

@@ -8,6 +8,11 @@ need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ "${DEPLOY_ASSETS_TEST_DEPS:-0}" = 1 ]; then  # what `make test` needs beyond the demo
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"
