@@ -14,7 +14,7 @@ test test-reliability: DEPLOY_ASSETS_TEST_DEPS = 1
 # the monorepo checkout that the old-vocabulary targets work on
 SOURCE ?= .
 
-.PHONY: setup demo dev test test-reliability bench stack-up stack-down clean \
+.PHONY: setup demo dev test test-engine test-reliability bench stack-up stack-down clean \
         parse-ms-routes get-ms-names get-cli-names build-pipeline-ms build-pipeline-lambdas \
         build-pipeline push-ms-dockers push-cli-dockers
 
@@ -35,11 +35,19 @@ dev: setup stack-up
 	set -a; . misc/envs/local.env; set +a; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: setup
-	$(BIN)/python -m pytest -q
+# Tests run in 3 workers (each test file stays on one worker); they share one Go compiler cache
+# and the Docker engine, which is started once up front so workers never race to start it.
+PYTEST := $(BIN)/python -m pytest -q -n 3 --dist loadfile
+export DEPLOY_ASSETS_TEST_GOCACHE ?= $(CURDIR)/.local/test-gocache
 
-test-reliability: setup
-	$(BIN)/python -m pytest -q -m reliability
+test: setup test-engine
+	$(PYTEST)
+
+test-engine:
+	@$(BIN)/python -c "from pathlib import Path; from deploy_assets.local_stack import ensure_docker_engine; ensure_docker_engine(Path('.local/stack'))"
+
+test-reliability: setup test-engine
+	$(PYTEST) -m reliability
 
 bench: setup
 	$(BIN)/python -m misc.bench.run --services $(N)

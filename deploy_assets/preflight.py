@@ -7,14 +7,14 @@ release calls `check` with the resources its env needs, and fails with one messa
 every system that did not answer and where it was expected.
 
 Only reads: `go env GOVERSION`, the engine's /_ping, the registry's /v2/, S3 HeadBucket and
-`git ls-remote` of a GitOps repo. The systems are asked in parallel, so the slowest one (with
+`git ls-remote` of the GitOps repos. The systems are asked in parallel, so the slowest one (with
 its bounded retries) sets the time, not the sum.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from deploy_assets.resources.docker import DockerResource
@@ -72,12 +72,12 @@ def _gitops(gitops: GitOpsResource, repo: str) -> str:
 
 def check(go: GoResource | None = None, docker: DockerResource | None = None,
           registry: RegistryResource | None = None, s3: S3Resource | None = None,
-          gitops: GitOpsResource | None = None, gitops_repo: str | None = None,
+          gitops: GitOpsResource | None = None, gitops_repos: Sequence[str] = (),
           go_version: str | None = None) -> dict[str, str]:
     """Probe each given system; return what each said, or raise PreflightError naming every failure.
 
-    Pass only what the release needs (no docker/registry for an env without images, no gitops
-    for dispatch mode).
+    Pass only what the release needs (no docker/registry for an env without images; the env's
+    GitOps repo, and prod's Terraform repo, only in git mode).
     """
     probes: dict[str, Callable[[], str]] = {}
     if go is not None:
@@ -88,8 +88,8 @@ def check(go: GoResource | None = None, docker: DockerResource | None = None,
         probes["registry"] = lambda: _registry(registry)
     if s3 is not None:
         probes["s3"] = lambda: _s3(s3)
-    if gitops is not None and gitops_repo:
-        probes["gitops"] = lambda: _gitops(gitops, gitops_repo)
+    for repo in gitops_repos if gitops is not None else ():
+        probes[f"gitops {repo}"] = lambda repo=repo: _gitops(gitops, repo)
     if not probes:
         return {}
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:

@@ -1,11 +1,14 @@
 """S3 artifacts: `s3://{bucket}/{path}/{version}/{binary}`, the old archiver's layout.
 
-An object counts as uploaded only once the server has it whole and the SHA-256 the *server*
-computed over the bytes it received matches the bytes we built (the sha256 in the object's
-metadata is only our claim). A write that does not verify is deleted, so a later run never
-mistakes it for a good one. Writing an object that is already there whole writes nothing, so a
-re-run leaves the bucket as it was. Promotion copies objects server-side: prod never re-uploads.
-Transient errors (5xx, refused connections) are retried `max_attempts` times by botocore.
+An object counts as uploaded only once the server has it whole and its bytes hash to the sha256
+we built. The sha256 in the object's metadata is only our claim, and so is the ChecksumSHA256 an
+S3 API reports when it stores the checksum we sent without checking it (moto does; AWS S3
+refuses the upload instead): so each written object is read back and hashed
+(`verify_reads_back`; a read from a local S3 API costs a tenth of the write). A write that does
+not verify is deleted, so a later run never mistakes it for a good one. Writing an object that
+is already there whole writes nothing, so a re-run leaves the bucket as it was. Promotion copies
+objects server-side: prod never re-uploads. Transient errors (5xx, refused connections) are
+retried `max_attempts` times by botocore.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import boto3
 import dagster as dg
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 from s3transfer.utils import ChunksizeAdjuster
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -75,6 +78,8 @@ class S3Resource(dg.ConfigurableResource):
     region: str = "eu-west-1"
     endpoint_url: str = ""
     max_attempts: int = 4  # per request, the first try included; 5xx and refused connections are retried
+    # AWS S3 validates the checksum we send, so production may skip the read-back (one GET per object).
+    verify_reads_back: bool = True
 
     def _client(self):
         return boto3.client(
@@ -172,13 +177,21 @@ class S3Resource(dg.ConfigurableResource):
             raise self._fail("copy to", key, exc) from None
         return self._verified(key, source.sha256, source.size, expected)
 
+    def holds(self, key: str, sha256: str, size: int) -> S3Object | None:
+        """The object at key if it is exactly these bytes (read back unless told not to), else None."""
+        got = self.head(key)
+        return got if got is not None and self._holds(got, sha256, size, {_b64(sha256)} | (
+            {got.server_checksum} if "-" in got.etag else set())) else None
+
     def _holds(self, got: S3Object, sha256: str, size: int, expected_checksums: set[str]) -> bool:
-        """Whether got is exactly these bytes, by the server's checksum (or, lacking one, a download)."""
+        """Whether got is exactly these bytes: size, claims, the server's checksum, then a read-back."""
         if got.size != size or got.sha256 != sha256:
             return False
-        if got.server_checksum:
-            return got.server_checksum.split("-")[0] in expected_checksums
-        return self.download_sha256(got.key) == (sha256, size)
+        if got.server_checksum and got.server_checksum.split("-")[0] not in expected_checksums:
+            return False
+        if self.verify_reads_back or not got.server_checksum:
+            return self._read_sha256(got.key) == (sha256, size)
+        return True
 
     def _verified(self, key: str, sha256: str, size: int, expected_checksums: set[str]) -> S3Object:
         """The object just written, if whole and verified; otherwise delete it and fail."""
@@ -195,14 +208,24 @@ class S3Resource(dg.ConfigurableResource):
 
     def download_sha256(self, key: str) -> tuple[str, int]:
         """sha256 and size of the bytes the server returns (what a check must trust)."""
+        found = self._read_sha256(key)
+        if found is None:
+            raise S3Error(f"s3://{self.bucket}/{key}: the bytes the server returns do not match the checksum "
+                          "it stored for them: the object is corrupt")
+        return found
+
+    def _read_sha256(self, key: str) -> tuple[str, int] | None:
+        """(sha256, size) of the object's bytes; None if they contradict the server's own checksum."""
+        h, size = hashlib.sha256(), 0
         try:
             body = self._client().get_object(Bucket=self.bucket, Key=key)["Body"]
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                h.update(chunk)
+                size += len(chunk)
+        except FlexibleChecksumError:  # botocore checked the bytes against the stored checksum
+            return None
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("download", key, exc) from None
-        h, size = hashlib.sha256(), 0
-        for chunk in iter(lambda: body.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
         return h.hexdigest(), size
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> S3Object:

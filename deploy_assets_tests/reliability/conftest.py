@@ -24,7 +24,7 @@ from deploy_assets.config import load_pipeline_config
 from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets_tests.conftest import Harness, Monorepo, make_settings
-from deploy_assets_tests.reliability.faults import FaultProxy, KillableRegistry, KillableS3
+from deploy_assets_tests.reliability.faults import KillableRegistry, KillableS3
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
 
@@ -55,13 +55,6 @@ def new_bucket(endpoint: str) -> str:
 def s3_bucket(s3_server):
     """(endpoint, bucket): a bucket of this test alone on the session's S3 API server."""
     return s3_server, new_bucket(s3_server)
-
-
-@pytest.fixture
-def proxy(killable_s3):
-    fault_proxy = FaultProxy(killable_s3.endpoint)
-    yield fault_proxy
-    fault_proxy.close()
 
 
 @pytest.fixture

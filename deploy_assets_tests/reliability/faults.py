@@ -34,12 +34,20 @@ MANIFEST_ACCEPT = ", ".join([
 ])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def sigkill(pidfile: Path) -> int:
     """SIGKILL the process a pid file names (a crash, not a shutdown); wait until it is gone."""
     pid = int(pidfile.read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while local_stack._runs(pid) and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     return pid
 
@@ -133,11 +141,14 @@ Policy = Callable[[str, str, int], bool]  # (method, path, nth time this method+
 
 
 class FaultProxy:
-    """Forwards HTTP to `upstream`; requests the policy picks are answered 503 SlowDown."""
+    """Forwards HTTP to `upstream`; requests the policy picks are answered 503 SlowDown, and
+    requests `corrupt` picks are forwarded with one byte in the middle of the body flipped
+    (a transfer corrupted on the way, which the server then stores as received)."""
 
     def __init__(self, upstream: str, policy: Policy | None = None):
         self.upstream = upstream.removeprefix("http://")
         self.policy: Policy = policy or (lambda method, path, nth: False)
+        self.corrupt: Policy = lambda method, path, nth: False
         self.seen: Counter[tuple[str, str]] = Counter()
         self.refused: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
@@ -186,6 +197,9 @@ class FaultProxy:
                     refuse = proxy.policy(self.command, path, nth)
                     if refuse:
                         proxy.refused[(self.command, path)] += 1
+                    elif body and proxy.corrupt(self.command, path, nth):
+                        middle = len(body) // 2
+                        body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1:]
                 if refuse:
                     payload = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
                                b"<Message>Please reduce your request rate.</Message></Error>")

@@ -118,11 +118,11 @@ def through_the_daemon(tmp_path_factory, s3_server, docker_engine):
                                        "-w", str(REPO_ROOT / "workspace.yaml")], cwd=REPO_ROOT, env=deployment.env,
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            def sensor_ticks() -> list:
-                return [t for s in instance.all_instigator_state() if s.name == SENSOR_NAME
-                        for t in instance.get_ticks(s.instigator_origin_id, s.selector_id)]
+            def baseline_stored() -> bool:  # the first tick has finished and committed its cursor
+                return any(s.instigator_name == SENSOR_NAME and getattr(s.instigator_data, "cursor", None)
+                           for s in instance.all_instigator_state())
 
-            _wait(sensor_ticks, "the daemon's first sensor tick (the baseline)", daemon, log_path)
+            _wait(baseline_stored, "the daemon's first sensor tick (the baseline)", daemon, log_path)
             for tag in QUEUED_TAGS:
                 run_git(["tag", tag], cwd=stack.monorepo.clone)
             run_git(["push", "--quiet", "origin", "--tags"], cwd=stack.monorepo.clone)

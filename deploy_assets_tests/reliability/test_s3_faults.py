@@ -1,12 +1,13 @@
 """The S3 API answers 503 or dies during uploads; a completed release re-run writes nothing."""
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 
 import dagster as dg
 import pytest
 
-from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.resources.s3 import S3Error, S3Resource
 from deploy_assets.runner import RunOutcome, run_release
 from deploy_assets_tests.reliability.conftest import MS, bucket_objects, failure, gitops_bumps, scenario_stack
 from deploy_assets_tests.reliability.faults import FaultProxy, KillableS3, when_log_line
@@ -153,3 +154,31 @@ def test_s3_killed_mid_upload_fails_naming_it_and_a_rerun_completes(rig, fresh_r
     assert again.success, failure(harness.instance, again.run_id)
     _recorded_objects_are_whole(harness, f"dev|{FIRST}", direct)
     assert len(harness.gitops_log("gitops-development")) == 2
+
+
+def test_an_upload_corrupted_on_the_way_is_detected_removed_and_not_reported_stored(killable_s3, tmp_path):
+    proxy = FaultProxy(killable_s3.endpoint)
+    try:
+        through = S3Resource(bucket=killable_s3.bucket, endpoint_url=proxy.url)
+        direct = S3Resource(bucket=killable_s3.bucket, endpoint_url=killable_s3.endpoint)
+        binary = tmp_path / "ms_core"
+        binary.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+        proxy.corrupt = lambda method, path, nth: method == "PUT" and nth == 1
+
+        with pytest.raises(S3Error, match=r"binaries/v1/ms_core is not whole after write \(removed\)"):
+            through.upload(binary, "binaries/v1/ms_core")
+
+        assert direct.head("binaries/v1/ms_core") is None  # nothing left that claims to be these bytes
+        stored = through.upload(binary, "binaries/v1/ms_core")  # the next attempt goes through whole
+        assert stored.sha256 == hashlib.sha256(binary.read_bytes()).hexdigest()
+        assert direct.download_sha256("binaries/v1/ms_core") == (stored.sha256, binary.stat().st_size)
+    finally:
+        proxy.close()
+
+
+def test_head_reports_the_bytes_the_server_holds_not_the_sha256_they_claim(killable_s3):
+    s3 = S3Resource(bucket=killable_s3.bucket, endpoint_url=killable_s3.endpoint)
+    claimed = hashlib.sha256(b"the built binary").hexdigest()
+    s3._client().put_object(Bucket=s3.bucket, Key="binaries/v1/ms_chat", Body=b"other bytes",
+                            Metadata={"sha256": claimed}, ChecksumAlgorithm="SHA256")
+    assert s3.head("binaries/v1/ms_chat").sha256 == hashlib.sha256(b"other bytes").hexdigest() != claimed

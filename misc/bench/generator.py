@@ -152,7 +152,7 @@ func Merge{t}(items []{t}) map[string]{t} {{
     return "".join(out)
 
 
-def _service_main(kind: str, name: str, index: int) -> str:
+def _service_main(name: str, index: int) -> str:
     imports = ["config", "events", "httpx", "store"] + optional_for(index)
     base = name.split("_", 1)[1]
     handlers = []
@@ -321,7 +321,7 @@ def generate(dest: Path, services: int, shared_records: int = RECORDS_PER_SHARED
     for salt, pkg in enumerate(SHARED):
         files[f"internal/{pkg}/records_gen.go"] = bulk(pkg, "Record", shared_records, salt)
     for index, name in enumerate(plan.ms):
-        files[f"cmd/ms/{name}/main.go"] = _service_main("ms", name, index)
+        files[f"cmd/ms/{name}/main.go"] = _service_main(name, index)
         files[f"cmd/ms/{name}/model_gen.go"] = (bulk("main", "Model", service_records, 100 + index)
                                                 + _score_dispatch(service_records))
     for index, (kind, name) in enumerate([k for k in plan.all if k[0] != "ms"]):

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from deploy_assets.assets.routes import parse_routes
@@ -47,20 +48,18 @@ def aws_cli() -> str | None:
 
 
 class Phases:
+    """Wall seconds per workflow phase; a phase entered once per service adds up."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
+    @contextmanager
     def __call__(self, name: str):
-        phases = self
-
-        class _Timer:
-            def __enter__(self):
-                self.t0 = time.monotonic()
-
-            def __exit__(self, *exc):
-                phases.seconds[name] = phases.seconds.get(name, 0.0) + time.monotonic() - self.t0
-
-        return _Timer()
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
 
 
 def old_flow(args: argparse.Namespace) -> dict:

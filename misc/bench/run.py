@@ -20,16 +20,19 @@ bench-results/; the last line is the summary the issue asks for.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from deploy_assets import local_stack
 from deploy_assets.config import REPO_ROOT, load_pipeline_config
+from deploy_assets.resources.git import run_git
 from misc.bench import generator, report, sensor
 from misc.bench.procs import checked, load_average, run_child
 
@@ -73,8 +76,6 @@ class Bench:
                 self.root / "template", self.root / "logs" / "warmup.log")
 
     def _git(self, *args: str) -> str:
-        from deploy_assets.resources.git import run_git
-
         return run_git(list(args), cwd=self.clone).decode().strip()
 
     def tag(self, name: str) -> None:
@@ -89,14 +90,10 @@ class Bench:
 
     # --- contenders -------------------------------------------------------------------------
     def floor(self) -> None:
+        """One `go build` of the dev release's mains in an export of the commit, cold then warm."""
         src, out = self.root / "floor" / "src", self.root / "floor" / "out"
         src.mkdir(parents=True)
-        from deploy_assets.resources.git import run_git
-
         archive = run_git(["archive", "--format=tar", self.commit], cwd=self.remote)
-        import io
-        import tarfile
-
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(src, filter="data")
         flags = load_pipeline_config().build_flags
