@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,9 @@ def apply_env_file(path: str | Path | None = None) -> None:
         key, sep, value = line.strip().partition("=")
         if sep and not key.startswith("#"):
             os.environ.setdefault(key.strip(), value.strip())
+
+
+_ALLOWED_BUILD_FLAGS = {"-trimpath", "-buildvcs", "-tags", "-ldflags", "-race", "-a", "-v", "-mod", "-buildmode"}
 
 
 class ConfigError(ValueError):
@@ -86,6 +90,10 @@ class GitOpsLayout(_Strict):
     @field_validator("path_template", "routes_path_template")
     @classmethod
     def _stays_inside_repo(cls, value: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        if fields - {"project", "env", "version"}:
+            unknown = ", ".join("{" + f + "}" for f in sorted(fields - {"project", "env", "version"}))
+            raise ValueError(f"path template {value!r} uses {unknown}; only {{project}}, {{env}}, {{version}} exist")
         probe = value.replace("{project}", "p").replace("{env}", "e").replace("{version}", "v")
         if probe.startswith("/") or ".." in Path(probe).parts:
             raise ValueError(f"path template {value!r} escapes the GitOps repo")
@@ -124,9 +132,12 @@ class PipelineConfig(_Strict):
     def _no_version_stamping(cls, flags: list[str]) -> list[str]:
         # Build once, promote the same bytes: a version stamped into the binary would make the
         # rc and prod binaries differ.
+        # Flags that run programs (-toolexec) or redirect sources/outputs (-overlay, -modfile, -o)
+        # would let a config file execute or substitute code: only an allowlist passes.
         for flag in flags:
-            if not re.fullmatch(r"-[a-z][a-z0-9=.,_-]*", flag):
-                raise ValueError(f"build flag {flag!r} is not allowed")
+            name = flag.split("=", 1)[0]
+            if name not in _ALLOWED_BUILD_FLAGS or not re.fullmatch(r"-[a-z][a-z0-9=.,_-]*", flag):
+                raise ValueError(f"build flag {flag!r} is not allowed (allowed: {', '.join(sorted(_ALLOWED_BUILD_FLAGS))})")
         return flags
 
 

@@ -16,7 +16,7 @@ from deploy_assets.assets.images import image_key
 from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import GITOPS_KEY
+from deploy_assets.history import GITOPS_KEY, latest_for_partition
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service, services_for
 from deploy_assets.resources.github import GitHubResource
@@ -44,6 +44,14 @@ def build_gitops_asset(services: list[Service], config: PipelineConfig, settings
                     if s.kind in rule.build]
         metadata = {"repo": rule.gitops_repo, "mode": rule.gitops_mode, "version": release.tag,
                     "projects": projects, "commit": source["commit"], "updates_routes": rule.updates_routes}
+        deployed = latest_for_partition(context.instance, GITOPS_KEY, context.partition_key)
+        if deployed is not None:
+            # Re-running a release never moves the env again: after a newer release or a rollback
+            # that would silently re-point it. Moving an env back is what `rollback` is for.
+            context.log.info(f"{release.tag} was already deployed to {release.env} by run {deployed.run_id}; "
+                             "not bumping again (use `deploy-assets rollback` to re-point the env)")
+            return dg.MaterializeResult(metadata={**deployed.metadata, "changed": False,
+                                                  "already_deployed_by_run": deployed.run_id})
         if rule.gitops_mode == "dispatch":
             outcome = github.dispatch_and_wait(rule.gitops_repo, UPDATE_VERSION_WORKFLOW, {
                 "newVersion": release.tag, "projectNames": " ".join(projects),

@@ -15,11 +15,13 @@ import dagster as dg
 
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import staging_records
+from deploy_assets import preflight
+from deploy_assets.history import latest_for_partition, staging_records
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import PlanError, Service, discover_services, promotion_gate, services_for
 from deploy_assets.resources.docker import DockerEngineError, DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
+from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
@@ -108,13 +110,18 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
     @dg.asset(key=SOURCE_KEY, partitions_def=release_partitions, group_name="release",
               kinds={"git"}, description="The tag's commit, exported into an isolated folder.")
     def source(context: dg.AssetExecutionContext, git: GitSourceResource, go: GoResource,
-               docker: DockerResource, registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
+               docker: DockerResource, registry: RegistryResource, s3: S3Resource,
+               gitops: GitOpsResource) -> dg.MaterializeResult:
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         git.fetch()
         try:
             commit = git.resolve(f"refs/tags/{release.tag}")
         except GitError:
             raise PlanError(f"tag {release.tag} does not exist in {git.remote}") from None
+        released = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
+        if released and released.metadata.get("commit") not in (None, commit):
+            raise PlanError(f"tag {release.tag} MOVED from {str(released.metadata['commit'])[:12]} (released by run "
+                            f"{released.run_id}) to {commit[:12]}: a release tag must not move; create a new tag instead")
         requested = context.run.tags.get(COMMIT_TAG)
         if requested and requested != commit:
             raise PlanError(f"tag {release.tag} MOVED from {requested[:12]} (when this release was requested) "
@@ -140,6 +147,13 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
         validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
                        config.platforms[0])
         check_destinations(config, release.env, services, release.tag, docker, registry, s3)
+        rule = config.envs[release.env]
+        if rule.gitops_mode == "git":  # a missing env repo must fail before images and objects exist
+            repos = [rule.gitops_repo] + ([rule.api_gateway_repo] if rule.api_gateway_repo else [])
+            try:
+                preflight.check(gitops=gitops, gitops_repos=repos)
+            except preflight.PreflightError as exc:
+                raise DestinationUnreachable(str(exc)) from None
         go_mod = go_mod_version(git.read_file(commit, str(Path(config.source.module_root) / "go.mod")))
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
         context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain {toolchain}")

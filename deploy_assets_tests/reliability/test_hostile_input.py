@@ -190,9 +190,6 @@ def test_bad_config_files_are_refused_naming_the_value(tmp_path, change, named):
     assert named in str(refused.value) and str(path) in str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason="needs wiring: config.py must refuse, at load time, what the GitOps bump "
-                   "would refuse only after the pushes (unknown template fields) and build flags that run "
-                   "programs (-toolexec) or redirect sources/outputs (-overlay, -modfile, -o)")
 @pytest.mark.parametrize(("change", "named"), [
     (("    gitops_repo: gitops-development\n",
       "    gitops_repo: gitops-development\n    gitops: {path_template: 'apps/{project.__class__}/k.yaml'}\n"),

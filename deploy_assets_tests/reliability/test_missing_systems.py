@@ -57,10 +57,7 @@ def test_preflight_passes_on_the_real_stack(tmp_path, fresh_registry, s3_bucket,
 
 
 @pytest.mark.parametrize("fault", ["docker engine missing", "go toolchain missing", "registry down", "s3 down",
-                                   pytest.param("gitops repo missing", marks=pytest.mark.xfail(strict=True, reason=(
-                                       "needs wiring: the source step must ask the env's GitOps repo too "
-                                       "(preflight.check(gitops=gitops, gitops_repos=[rule.gitops_repo]) in git mode); "
-                                       "today images and S3 objects are published before the bump finds it gone")))])
+                                   "gitops repo missing"])
 def test_a_missing_system_fails_the_release_before_any_side_effect(fault, rig, fresh_registry, s3_bucket):
     endpoint, bucket = s3_bucket
     dead = f"127.0.0.1:{local_stack.free_port()}"

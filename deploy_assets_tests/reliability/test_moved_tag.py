@@ -55,10 +55,6 @@ def test_a_force_pushed_tag_is_reported_loudly_and_launches_nothing(rig, s3_buck
                 and r.levelno >= logging.ERROR]) == len([m for m in errors if "MOVED" in m])
 
 
-@pytest.mark.xfail(strict=True, reason="needs wiring: the source asset must compare the tag's commit with the "
-                   "commit its partition was released from (latest source materialization) and refuse a moved "
-                   "tag; today only a run tag set by the sensor is compared, so `deploy-assets release TAG` (and "
-                   "a UI re-execution) builds the moved commit")
 def test_rerunning_a_released_partition_whose_tag_moved_is_refused_at_the_source(rig, fresh_registry, s3_bucket):
     harness = rig(fresh_registry, *s3_bucket)
     first = harness.monorepo.tag(TAG)
