@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import shutil
 import uuid
 from collections.abc import Callable
@@ -54,6 +55,25 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
     return "run failed" if not result.success else ""
 
 
+PROCESS_TAG = "deploy_assets/process"  # host:pid of an in-process release, to tell a dead one
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance, tag: str) -> list[str]:
+    """Mark as failed this tag's in-process runs still STARTED whose process is gone (killed hard):
+    nothing else would, since no run monitor watches the CLI path."""
+    failed = []
+    records = instance.get_runs(filters=dg.RunsFilter(tags={"deploy_assets/tag": tag},
+                                                      statuses=[dg.DagsterRunStatus.STARTED]))
+    for run in records:
+        host, _, pid = run.tags.get(PROCESS_TAG, "").rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        instance.report_run_failed(run, f"process {pid} of this release ended without finishing the run "
+                                        "(killed); a new run of the same release follows")
+        failed.append(run.run_id)
+    return failed
+
+
 def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
                 extra_tags: dict[str, str] | None = None, *,
                 progress: Callable[[str], None] | None = None, log_level: str | None = None) -> RunOutcome:
@@ -64,6 +84,7 @@ def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
     if not instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):
         instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
     job = defs.resolve_job_def(job_name(release.env))
+    fail_abandoned_runs(instance, tag)
     run_id = str(uuid.uuid4())  # known before the run starts, so the listener can subscribe to it
     watcher = ReleaseProgress(progress) if progress else None
     if watcher:
@@ -71,7 +92,8 @@ def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
     with watcher or contextlib.nullcontext():
         result = job.execute_in_process(
             instance=instance, partition_key=release_partition_key(release.env, tag), run_id=run_id,
-            tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag, **(extra_tags or {})},
+            tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag,
+                  PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}", **(extra_tags or {})},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {
                 "log_level": log_level or os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},

@@ -30,6 +30,9 @@ from deploy_assets.resources.registry import RegistryResource
 PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the module doc)
 
 
+CONTENT_KEY_LABEL = "io.deploy-assets.content-key"
+
+
 class ImageTagConflict(RuntimeError):
     pass
 
@@ -66,26 +69,33 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             existing = registry.manifest_digest(service.name, release.tag)
             previous = find_by_content_key(context.instance, image_key(service), "content_key",
                                            built.content_key, prefer_partition=prefer)
+            labels = {
+                "org.opencontainers.image.revision": source["commit"],
+                "org.opencontainers.image.title": service.name,
+                CONTENT_KEY_LABEL: built.content_key,
+            }
+            dockerfile = config.source.kinds[service.kind].dockerfile_path
             if existing:
                 if previous and previous.metadata.get("digest") == existing:
                     return {"digest": existing, "action": "already pushed", "reused_from": previous.partition}
+                if registry.image_labels(service.name, existing).get(CONTENT_KEY_LABEL) == built.content_key:
+                    # A run killed after its push but before its record: these are our bytes.
+                    return {"digest": existing, "action": "adopted (pushed by an interrupted run)", "reused_from": ""}
+                ours = docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels=labels)
+                docker.remove_tag(ref)  # never leave a local tag that a later push could send
                 raise ImageTagConflict(
-                    f"{ref} already exists with digest {existing}; these bytes (content key "
-                    f"{built.content_key[:16]}) were recorded with digest "
-                    f"{previous.metadata.get('digest') if previous else 'none'}. Tags are immutable: not overwriting")
+                    f"{ref} already exists with digest {existing}, which is not this release's image "
+                    f"(this release built image {ours}, content key {built.content_key[:16]}, recorded digest "
+                    f"{previous.metadata.get('digest') if previous else 'none'}). Tags are immutable: not overwriting")
             if previous and registry.manifest_digest(service.name, previous.metadata["digest"]):
                 digest = registry.retag(service.name, previous.metadata["digest"], release.tag)
                 return {"digest": digest, "action": f"retagged from {previous.partition}",
                         "reused_from": previous.partition}
-            dockerfile = config.source.kinds[service.kind].dockerfile_path
             started = time.monotonic()
-            docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels={
-                "org.opencontainers.image.revision": source["commit"],
-                "org.opencontainers.image.title": service.name,
-                "io.deploy-assets.content-key": built.content_key,
-            })
+            docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels=labels)
             pushing = time.monotonic()
-            digest = docker.push(f"{settings.registry}/{service.name}", release.tag)
+            digest = docker.push(f"{settings.registry}/{service.name}", release.tag,
+                                 auth_config=registry.docker_auth())
             served = registry.manifest_digest(service.name, release.tag)
             if served != digest:
                 raise RuntimeError(f"{ref}: push reported {digest} but the registry serves {served}")

@@ -156,8 +156,15 @@ class RegistryResource(dg.ConfigurableResource):
         """Used by tests and repair: drop a manifest (all tags pointing at it)."""
         self._request("DELETE", f"{name}/manifests/{digest}")
 
+    def _image_config(self, name: str, reference: str) -> dict:
+        manifest = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}).json()
+        return self._request("GET", f"{name}/blobs/{manifest['config']['digest']}").json()
+
     def manifest_platform(self, name: str, reference: str) -> str:
         """os/arch from the image config, so a check can say what was actually pushed."""
-        manifest = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}).json()
-        config = self._request("GET", f"{name}/blobs/{manifest['config']['digest']}").json()
+        config = self._image_config(name, reference)
         return f"{config.get('os')}/{config.get('architecture')}"
+
+    def image_labels(self, name: str, reference: str) -> dict[str, str]:
+        """Labels of the image config: how a re-run recognises an image its killed run pushed."""
+        return (self._image_config(name, reference).get("config") or {}).get("Labels") or {}

@@ -90,9 +90,6 @@ def test_an_existing_tag_with_another_digest_is_refused_and_kept(conflict):
     assert len(harness.gitops_log("gitops-development")) == 1 and gitops_bumps(harness, PARTITION) == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs wiring: images.py refuses before building, so the message names only "
-                   "the registry's digest; it must also name what this release built (e.g. build first, then "
-                   "compare: 'registry has sha256:A, this release built image sha256:B')")
 def test_the_refusal_names_both_digests(conflict):
     _, theirs, _, error = conflict
     assert set(re.findall(r"sha256:[0-9a-f]{64}", error)) - {theirs}, error
