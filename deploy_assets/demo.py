@@ -93,6 +93,11 @@ def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
         services = [s.name for s in defs_services(settings)]
         print(format_release(release_rows(instance, f"{outcome.env}|{tag}", services,
                                           load_pipeline_config().platforms[0])))
+    from deploy_assets.resources.gitops import GitOpsResource
+    from deploy_assets.status import format_status, status
+
+    print("\nwhere each env stands (read back from the GitOps repos):")
+    print(format_status(status(instance, GitOpsResource(root=settings.git_root), load_pipeline_config())))
     print(f"\ndemo finished in {time.monotonic() - started:.1f}s; Dagster home {os.environ['DAGSTER_HOME']}")
     print("next: `make dev` for the UI on http://127.0.0.1:3000, `make stack-down` to stop the stack")
     return 1 if failed else 0

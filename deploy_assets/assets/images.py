@@ -77,7 +77,10 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             dockerfile = config.source.kinds[service.kind].dockerfile_path
             if existing:
                 if previous and previous.metadata.get("digest") == existing:
-                    return {"digest": existing, "action": "already pushed", "reused_from": previous.partition}
+                    # A re-run keeps the lineage the release had; it did not reuse its own bytes.
+                    origin = (previous.metadata.get("reused_from", "") if previous.partition == context.partition_key
+                              else previous.partition)
+                    return {"digest": existing, "action": "already pushed", "reused_from": origin}
                 if registry.image_labels(service.name, existing).get(CONTENT_KEY_LABEL) == built.content_key:
                     # A run killed after its push but before its record: these are our bytes.
                     return {"digest": existing, "action": "adopted (pushed by an interrupted run)", "reused_from": ""}
