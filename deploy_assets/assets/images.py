@@ -85,7 +85,6 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                     # A run killed after its push but before its record: these are our bytes.
                     return {"digest": existing, "action": "adopted (pushed by an interrupted run)", "reused_from": ""}
                 ours = docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels=labels)
-                docker.remove_tag(ref)  # never leave a local tag that a later push could send
                 raise ImageTagConflict(
                     f"{ref} already exists with digest {existing}, which is not this release's image "
                     f"(this release built image {ours}, content key {built.content_key[:16]}, recorded digest "

@@ -23,6 +23,9 @@ import docker
 from docker.errors import APIError, BuildError, DockerException
 
 
+_CACHE_RACE = "failed to get digest"
+
+
 class DockerEngineError(RuntimeError):
     pass
 
@@ -75,17 +78,23 @@ class DockerResource(dg.ConfigurableResource):
         with tempfile.TemporaryDirectory(prefix="deploy-assets-ctx-") as ctx:
             shutil.copyfile(dockerfile, Path(ctx) / "Dockerfile")
             shutil.copy2(binary, Path(ctx) / "service")
-            try:
-                image, _ = self._client().images.build(
-                    path=ctx, dockerfile="Dockerfile", tag=tag, platform=f"linux/{platform}",
-                    labels=labels, rm=True, pull=False,
-                )
-            except BuildError as exc:
-                log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
-                raise DockerEngineError(f"docker build of {tag} failed: {exc.msg}\n{log[-2000:]}") from None
-            except (APIError, DockerException) as exc:
-                raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
-        return image.id
+            for attempt in (1, 2):
+                try:
+                    image, _ = self._client().images.build(
+                        path=ctx, dockerfile="Dockerfile", tag=tag, platform=f"linux/{platform}",
+                        labels=labels, rm=True, pull=False, nocache=attempt > 1,
+                    )
+                    return image.id
+                except BuildError as exc:
+                    # On a shared engine a cached layer can be removed (another build untagging the
+                    # same bytes) between the cache hit and its use: build once more without cache.
+                    if attempt == 1 and _CACHE_RACE in str(exc.msg):
+                        continue
+                    log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+                    raise DockerEngineError(f"docker build of {tag} failed: {exc.msg}\n{log[-2000:]}") from None
+                except (APIError, DockerException) as exc:
+                    raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
+        raise AssertionError("unreachable")
 
     def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None,
              auth_config: dict[str, str] | None = None) -> str:

@@ -197,8 +197,9 @@ def test_path_templates_that_escape_the_repo_are_refused(gitops, git_root, tmp_p
     with pytest.raises(ConfigError, match=r"envs\.staging\.gitops\.path_template.*escapes the GitOps repo"):
         load_pipeline_config(bad)
 
-    with pytest.raises(GitOpsError, match=r"only \{project\}, \{env\}, \{version\} are known"):
-        layout_path(GitOpsLayout(path_template="apps/{service}/VERSION"), "ms_core", "dev")
+    # An unknown field is refused when the config loads, not after the pushes.
+    with pytest.raises(ValueError, match=r"uses \{service\}; only \{project\}, \{env\}, \{version\} exist"):
+        GitOpsLayout(path_template="apps/{service}/VERSION")
 
     # A symlink committed into the repo must not lead the edit outside of the clone.
     outside = tmp_path / "outside"
