@@ -62,7 +62,7 @@ def cmd_release(args) -> int:
     parse_tag(args.tag)
     settings = _settings(args)
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.report import format_release, release_rows
+    from deploy_assets.report import format_release, release_rows, service_names
     from deploy_assets.runner import get_instance, run_release
 
     defs = build_definitions(settings)
@@ -72,7 +72,7 @@ def cmd_release(args) -> int:
     # DEPLOY_ASSETS_LOG_LEVEL=INFO brings the full event log back.
     outcome = run_release(defs, instance, args.tag, progress=lambda line: print(line, flush=True),
                           log_level=os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "WARNING"))
-    names = sorted({k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "binary"})
+    names = service_names(defs)
     print(format_release(release_rows(instance, f"{outcome.env}|{args.tag}", names)))
     print(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED: ' + outcome.error}")
     return 0 if outcome.success else 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from deploy_assets import local_stack
 from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
-from deploy_assets.report import format_release, release_rows
+from deploy_assets.report import format_release, release_rows, service_names
 from deploy_assets.resources.git import run_git
 
 EXAMPLE_MONOREPO = REPO_ROOT / "misc" / "example-monorepo"
@@ -90,7 +90,7 @@ def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
         if not outcome.success:
             failed.append(tag)
             break
-        services = [s.name for s in defs_services(settings)]
+        services = service_names(defs)
         print(format_release(release_rows(instance, f"{outcome.env}|{tag}", services,
                                           load_pipeline_config().platforms[0])))
     from deploy_assets.resources.gitops import GitOpsResource
@@ -101,11 +101,6 @@ def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
     print(f"\ndemo finished in {time.monotonic() - started:.1f}s; Dagster home {os.environ['DAGSTER_HOME']}")
     print("next: `make dev` for the UI on http://127.0.0.1:3000, `make stack-down` to stop the stack")
     return 1 if failed else 0
-
-
-def defs_services(settings: Settings):
-    from deploy_assets.definitions import discover_default_services
-    return discover_default_services(settings, load_pipeline_config())
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ def release_rows(instance: dg.DagsterInstance, partition: str, services: list[st
     return rows
 
 
+def service_names(defs: dg.Definitions) -> list[str]:
+    """Services the loaded code location has binary assets for (no git I/O: the defs know them)."""
+    return sorted({k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "binary"})
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
     widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns),

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+
+from deploy_assets_tests.assets.run_events import step_failures
 import pytest
 
 from deploy_assets import local_stack
@@ -117,15 +119,7 @@ def bucket_objects(s3: S3Resource) -> dict[str, tuple[str, str, int]]:
 
 def failure(instance: dg.DagsterInstance, run_id: str) -> str:
     """Every failed step of a run as 'step: message' with the causes (our exception is a cause)."""
-    lines = []
-    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
-        event = record.event_log_entry.dagster_event
-        error, messages = event.step_failure_data.error, []
-        while error is not None:
-            messages.append(error.message.strip())
-            error = error.cause
-        lines.append(f"{event.step_key}: " + "\n".join(messages))
-    return "\n".join(lines)
+    return "\n".join(f"{step}: {message}" for step, message in step_failures(instance, run_id).items())
 
 
 def gitops_bumps(harness: Harness, partition: str) -> list:
