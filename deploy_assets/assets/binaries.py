@@ -128,6 +128,7 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         prebuilds = [s for s in promotion_prebuilds(release.env, workspace.services(), config) if s.name not in chosen]
         partition = str(context.partition_key)
         results: dict[str, list[BuiltBinary]] = {s.name: [] for s in selected}
+        prebuilt: list[BuiltBinary] = []
         for platform in config.platforms:
             wanted = selected + prebuilds
             packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform)
@@ -162,8 +163,10 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                        else f"cached (built in {origin or 'an earlier run'})")
                 context.log.info(f"binaries {n}/{len(selected)} {platform} {service.name}: "
                                  f"{built.size} bytes sha256 {built.sha256[:16]} {how}")
-            _prebuild(context, go, settings, module_dir, prebuilds, keys, platform, config.build_flags, partition)
+            prebuilt += _prebuild(context, go, settings, workspace, module_dir, prebuilds, keys, platform,
+                                  config.build_flags, partition)
         workspace.write_builds([b for builds in results.values() for b in builds])
+        workspace.write_prebuilds(prebuilt)
         for service in selected:
             metadata: dict = {"commit": source["commit"], "toolchain": toolchain, "kind": service.kind}
             for b in results[service.name]:
@@ -180,16 +183,29 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
     return binaries
 
 
-def _prebuild(context, go: GoResource, settings: Settings, module_dir: Path, prebuilds: list[Service],
-              keys: dict[str, str], platform: str, flags: list[str], partition: str) -> None:
-    """Build what the promotion will need into the cache; never fails the release."""
+def _prebuild(context, go: GoResource, settings: Settings, workspace: ReleaseWorkspace, module_dir: Path,
+              prebuilds: list[Service], keys: dict[str, str], platform: str, flags: list[str],
+              partition: str) -> list[BuiltBinary]:
+    """Build what the promotion will need into the cache; never fails the release. Returns the
+    prebuilt binaries (placed in the release folder, so the images step can prebuild their images)."""
     stale = [s for s in prebuilds if not _cache_path(settings, keys[s.name], s.name).exists()]
-    if not stale:
-        return
-    try:
-        _build_into_cache(go, settings, module_dir, stale, keys, platform, flags, f"{partition} (for {PROMOTED_TO})")
-        context.log.info(f"{platform}: prebuilt {[s.name for s in stale]} into the build cache for the "
-                         f"{PROMOTED_TO} release of this commit (not part of this release)")
-    except GoBuildError as exc:
-        context.log.warning(f"{platform}: prebuilding {[s.name for s in stale]} for {PROMOTED_TO} failed; "
-                            f"the {PROMOTED_TO} release will build them itself: {str(exc)[:2000]}")
+    if stale:
+        try:
+            _build_into_cache(go, settings, module_dir, stale, keys, platform, flags,
+                              f"{partition} (for {PROMOTED_TO})")
+            context.log.info(f"{platform}: prebuilt {[s.name for s in stale]} into the build cache for the "
+                             f"{PROMOTED_TO} release of this commit (not part of this release)")
+        except GoBuildError as exc:
+            context.log.warning(f"{platform}: prebuilding {[s.name for s in stale]} for {PROMOTED_TO} failed; "
+                                f"the {PROMOTED_TO} release will build them itself: {str(exc)[:2000]}")
+    placed = []
+    for service in prebuilds:
+        cached = _cache_path(settings, keys[service.name], service.name)
+        if not cached.exists():
+            continue
+        dest = workspace.out / service.binary_path(platform)
+        _place(cached, dest)
+        placed.append(BuiltBinary(service=service.name, kind=service.kind, platform=platform,
+                                  path=service.binary_path(platform), sha256=file_sha256(dest),
+                                  size=dest.stat().st_size, content_key=keys[service.name], reused_from=None))
+    return placed

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.binaries import binary_key
+from deploy_assets.assets.binaries import PROMOTED_TO, binary_key
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key
@@ -31,6 +31,13 @@ PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the modul
 
 
 CONTENT_KEY_LABEL = "io.deploy-assets.content-key"
+BUILT_IN_LABEL = "io.deploy-assets.built-in"  # the release (env|tag) whose run built the image
+
+
+def prebuild_tag(content_key: str) -> str:
+    """Where a staging release leaves the image of a binary only prod ships (CLIs): content-
+    addressed, so it never moves, and prod retags it instead of building it."""
+    return f"ck-{content_key}"
 
 
 class ImageTagConflict(RuntimeError):
@@ -69,11 +76,7 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             existing = registry.manifest_digest(service.name, release.tag)
             previous = find_by_content_key(context.instance, image_key(service), "content_key",
                                            built.content_key, prefer_partition=prefer)
-            labels = {
-                "org.opencontainers.image.revision": source["commit"],
-                "org.opencontainers.image.title": service.name,
-                CONTENT_KEY_LABEL: built.content_key,
-            }
+            labels = _labels(service, built, source["commit"], context.partition_key)
             dockerfile = config.source.kinds[service.kind].dockerfile_path
             if existing:
                 if previous and previous.metadata.get("digest") == existing:
@@ -93,6 +96,14 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 digest = registry.retag(service.name, previous.metadata["digest"], release.tag)
                 return {"digest": digest, "action": f"retagged from {previous.partition}",
                         "reused_from": previous.partition}
+            prebuilt = registry.manifest_digest(service.name, prebuild_tag(built.content_key))
+            if prebuilt:
+                prebuilt_labels = registry.image_labels(service.name, prebuilt)
+                if prebuilt_labels.get(CONTENT_KEY_LABEL) == built.content_key:
+                    digest = registry.retag(service.name, prebuilt, release.tag)
+                    origin = prebuilt_labels.get(BUILT_IN_LABEL, "")
+                    return {"digest": digest, "action": f"retagged from the image prebuilt in {origin or 'staging'}",
+                            "reused_from": origin}
             started = time.monotonic()
             docker.build_image(workspace.out / built.path, dockerfile, platform, ref, labels=labels)
             pushing = time.monotonic()
@@ -104,9 +115,29 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             return {"digest": digest, "action": "built and pushed", "reused_from": "",
                     "seconds": f"build {pushing - started:.1f}s, push {time.monotonic() - pushing:.1f}s"}
 
+        prebuilds = _promotion_prebuilds(workspace, config, platform)
+
+        def prebuild(service: Service, built: BuiltBinary) -> None:
+            """The image prod will ship for a binary staging prebuilt; never fails the release."""
+            tag = prebuild_tag(built.content_key)
+            try:
+                if registry.manifest_digest(service.name, tag):
+                    return
+                registry.ensure_repository(service.name)
+                docker.build_image(workspace.out / built.path, config.source.kinds[service.kind].dockerfile_path,
+                                   platform, registry.ref(service.name, tag),
+                                   labels=_labels(service, built, source["commit"], context.partition_key))
+                docker.push(f"{settings.registry}/{service.name}", tag, auth_config=registry.docker_auth())
+                context.log.info(f"images: prebuilt {registry.ref(service.name, tag)} for the promotion "
+                                 "of this commit (not part of this release)")
+            except Exception as exc:  # prod builds it itself, and fails there if it must
+                context.log.warning(f"images: prebuilding {service.name} for the promotion failed: {exc}")
+
         results, errors = {}, {}
         with ThreadPoolExecutor(max_workers=PUBLISH_CONCURRENCY) as pool:
             futures = {s.name: pool.submit(publish, s) for s in selected}
+            for service, built in prebuilds:
+                pool.submit(prebuild, service, built)
             for n, service in enumerate(selected, 1):
                 try:
                     results[service.name] = futures[service.name].result()
@@ -133,6 +164,23 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 f"{name}: {exc}" for name, exc in errors.items()))
 
     return images
+
+
+def _labels(service: Service, built: BuiltBinary, commit: str, partition: str) -> dict[str, str]:
+    return {"org.opencontainers.image.revision": commit, "org.opencontainers.image.title": service.name,
+            CONTENT_KEY_LABEL: built.content_key, BUILT_IN_LABEL: partition}
+
+
+def _promotion_prebuilds(workspace: ReleaseWorkspace, config: PipelineConfig,
+                         platform: str) -> list[tuple[Service, BuiltBinary]]:
+    """Binaries the binaries step prebuilt for prod whose kind prod ships as an image."""
+    rule = config.envs.get(PROMOTED_TO)
+    if rule is None:
+        return []
+    services = {s.name: s for s in workspace.services()}
+    return [(services[name], built) for (name, p), built in workspace.prebuilds().items()
+            if p == platform and name in services and services[name].kind in rule.images
+            and config.source.kinds[services[name].kind].dockerfile]
 
 
 def _preferred_source(context: dg.AssetExecutionContext) -> str | None:

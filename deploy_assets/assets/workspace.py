@@ -79,5 +79,14 @@ class ReleaseWorkspace:
     def builds(self) -> dict[tuple[str, str], BuiltBinary]:
         return {(b["service"], b["platform"]): BuiltBinary(**b) for b in self._read("builds.json", "the binaries")}
 
+    def write_prebuilds(self, builds: list[BuiltBinary]) -> None:
+        """Binaries built for the promotion of this commit, not part of this release."""
+        self._write("prebuilds.json", [asdict(b) for b in builds])
+
+    def prebuilds(self) -> dict[tuple[str, str], BuiltBinary]:
+        path = self.root / "prebuilds.json"
+        raw = json.loads(path.read_text()) if path.exists() else []
+        return {(b["service"], b["platform"]): BuiltBinary(**b) for b in raw}
+
     def routes_file(self) -> Path:
         return self.out / "routes.json"

@@ -9,7 +9,7 @@ import dagster as dg
 
 from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key
 from deploy_assets.assets.binaries import binary_key
-from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result, selected
+from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig
 from deploy_assets.links import s3_url, url_or_text
 from deploy_assets.plan import Service
@@ -69,24 +69,24 @@ def build_artifact_checks(services: list[Service], config: PipelineConfig) -> dg
     @dg.multi_asset_check(name="artifact_checks", can_subset=True, specs=specs)
     def artifact_checks(context: dg.AssetCheckExecutionContext, s3: S3Resource):
         _, _, partition = release_of(context)
-        for check_key, service in selected(context, by_check):
+
+        def evaluate(check_key: dg.AssetCheckKey, service: Service | None) -> dg.AssetCheckResult:
             stored = recorded(context, check_key.asset_key, partition)
             if stored is None:
-                yield not_recorded(check_key, partition)
-                continue
+                return not_recorded(check_key, partition)
             if service is None:
                 pairs = _record_objects(check_key.asset_key, stored)
                 problems, metadata = _verify(s3, pairs)
-                yield result(check_key, problems, metadata, f"{len(pairs)} object(s) hold the recorded bytes")
-                continue
+                return result(check_key, problems, metadata, f"{len(pairs)} object(s) hold the recorded bytes")
             binary = recorded(context, binary_key(service), partition)
             if binary is None:
-                yield result(check_key, [f"binary/{service.name} has no materialization for {partition}: "
-                                         "no built sha256 to compare with"], {}, "")
-                continue
+                return result(check_key, [f"binary/{service.name} has no materialization for {partition}: "
+                                          "no built sha256 to compare with"], {}, "")
             pairs = [(p, stored[f"s3_key_{p}"], binary[f"sha256_{p}"]) for p in config.platforms]
             problems, metadata = _verify(s3, pairs)
-            yield result(check_key, problems, metadata,
-                         f"{len(pairs)} object(s) hold the built bytes of {service.name}")
+            return result(check_key, problems, metadata,
+                          f"{len(pairs)} object(s) hold the built bytes of {service.name}")
+
+        yield from evaluate_concurrently(context, by_check, evaluate)
 
     return artifact_checks

@@ -9,7 +9,8 @@ external system reports *now* with what the release recorded, never the record w
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -43,6 +44,21 @@ def selected(context: dg.AssetCheckExecutionContext, by_key: dict) -> Iterable[t
     for check_key in sorted(context.selected_asset_check_keys, key=lambda k: k.to_user_string()):
         if check_key in by_key:
             yield check_key, by_key[check_key]
+
+
+CHECK_CONCURRENCY = 8  # checks of one step asked of the registry / S3 / disk at once
+
+
+def evaluate_concurrently(context: dg.AssetCheckExecutionContext, by_key: dict,
+                          evaluate: Callable[[dg.AssetCheckKey, object], dg.AssetCheckResult]
+                          ) -> Iterator[dg.AssetCheckResult]:
+    """evaluate(check key, thing) for each selected check, several at once, yielded in order.
+
+    A check mostly waits on a registry, an S3 download or a record read; a release has one per
+    service, so asking one at a time made the checklist the slowest part of a promotion."""
+    work = list(selected(context, by_key))
+    with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
+        yield from pool.map(lambda item: evaluate(*item), work)
 
 
 def not_recorded(check_key: dg.AssetCheckKey, partition: str) -> dg.AssetCheckResult:

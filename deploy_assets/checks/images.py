@@ -8,7 +8,7 @@ fails here. Blocking: the GitOps bump never points an env at an image that is no
 import dagster as dg
 
 from deploy_assets.assets.images import image_key
-from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result, selected
+from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig
 from deploy_assets.links import registry_url, url_or_text
 from deploy_assets.plan import Service
@@ -48,16 +48,18 @@ def build_image_checks(services: list[Service], config: PipelineConfig) -> dg.As
     )
     def image_checks(context: dg.AssetCheckExecutionContext, registry: RegistryResource):
         _, _, partition = release_of(context)
-        for check_key, _service in selected(context, by_check):
+
+        def evaluate(check_key: dg.AssetCheckKey, _service) -> dg.AssetCheckResult:
             image = recorded(context, check_key.asset_key, partition)
             if image is None:
-                yield not_recorded(check_key, partition)
-                continue
+                return not_recorded(check_key, partition)
             problem, served = image_problem(registry, image["ref"], image["digest"])
             name, tag = image_name(image["ref"])
-            yield result(check_key, [problem] if problem else [], {
+            return result(check_key, [problem] if problem else [], {
                 "ref": image["ref"], "recorded_digest": image["digest"], "registry_digest": served or "",
                 "registry": url_or_text(registry_url(registry.host, name, image["digest"]), registry.host),
             }, f"{image['ref']} served with {served}")
+
+        yield from evaluate_concurrently(context, by_check, evaluate)
 
     return image_checks

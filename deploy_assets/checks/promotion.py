@@ -12,7 +12,7 @@ import dagster as dg
 from deploy_assets.assets.artifacts import artifact_key
 from deploy_assets.assets.images import image_key
 from deploy_assets.assets.source import SOURCE_KEY
-from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result, selected
+from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.checks.images import image_name
 from deploy_assets.config import PipelineConfig
 from deploy_assets.plan import Service, services_for
@@ -72,23 +72,24 @@ def build_promotion_checks(services: list[Service], config: PipelineConfig) -> d
         _, tag, partition = release_of(context)
         source = recorded(context, SOURCE_KEY, partition) or {}
         staging_tag = source.get("staging_release") or ""
-        for check_key, (kind, service) in selected(context, by_check):
+
+        def evaluate(check_key: dg.AssetCheckKey, thing: tuple[str, Service]) -> dg.AssetCheckResult:
+            kind, service = thing
             prod = recorded(context, check_key.asset_key, partition)
             if prod is None:
-                yield not_recorded(check_key, partition)
-                continue
+                return not_recorded(check_key, partition)
             if not staging_tag:
-                yield result(check_key, [f"{tag} was released without a staging release "
-                                         f"({source.get('promotion_gate', 'no gate record')})"], {}, "",
-                             severity=dg.AssetCheckSeverity.WARN)
-                continue
+                return result(check_key, [f"{tag} was released without a staging release "
+                                          f"({source.get('promotion_gate', 'no gate record')})"], {}, "",
+                              severity=dg.AssetCheckSeverity.WARN)
             staging = recorded(context, check_key.asset_key, f"{FROM_ENV}|{staging_tag}")
             if staging is None:
-                yield result(check_key, [f"staging release {staging_tag} has no record of "
-                                         f"{check_key.asset_key.to_user_string()}"], {}, "")
-                continue
+                return result(check_key, [f"staging release {staging_tag} has no record of "
+                                          f"{check_key.asset_key.to_user_string()}"], {}, "")
             problems, metadata = _compare(kind, prod, staging, config.platforms, registry)
-            yield result(check_key, problems, {"staging_release": staging_tag, **metadata},
-                         f"{service.name}: same {kind} bytes as staging {staging_tag}")
+            return result(check_key, problems, {"staging_release": staging_tag, **metadata},
+                          f"{service.name}: same {kind} bytes as staging {staging_tag}")
+
+        yield from evaluate_concurrently(context, by_check, evaluate)
 
     return promotion_checks

@@ -14,7 +14,7 @@ import dagster as dg
 
 from deploy_assets.assets.binaries import binary_key
 from deploy_assets.assets.workspace import ReleaseWorkspace
-from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result, selected
+from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.plan import Service
 from deploy_assets.resources.s3 import file_sha256
@@ -83,11 +83,11 @@ def build_toolchain_checks(services: list[Service], config: PipelineConfig,
         workspace, _ = ReleaseWorkspace.for_context(context, settings.work_dir)
         go_mod_go = workspace.source().get("go_mod_version")
         builds = workspace.builds()
-        for check_key, service in selected(context, by_check):
+
+        def evaluate(check_key: dg.AssetCheckKey, service: Service) -> dg.AssetCheckResult:
             binary = recorded(context, check_key.asset_key, partition)
             if binary is None:
-                yield not_recorded(check_key, partition)
-                continue
+                return not_recorded(check_key, partition)
             problems, metadata = [], {"configured": config.go_version, "go_mod_go": go_mod_go or ""}
             for platform in config.platforms:
                 path = Path(workspace.out) / builds[(service.name, platform)].path
@@ -100,7 +100,9 @@ def build_toolchain_checks(services: list[Service], config: PipelineConfig,
                            else f"{path} carries no Go build info")
                 if problem:
                     problems.append(f"{service.name} ({platform}): {problem}")
-            yield result(check_key, problems, metadata,
-                         f"{service.name} built with {metadata.get(f'built_with_{config.platforms[0]}')}")
+            return result(check_key, problems, metadata,
+                          f"{service.name} built with {metadata.get(f'built_with_{config.platforms[0]}')}")
+
+        yield from evaluate_concurrently(context, by_check, evaluate)
 
     return toolchain_checks

@@ -45,6 +45,7 @@ class RegistryResource(dg.ConfigurableResource):
     timeout_s: float = 30
     _token: tuple[str, str, datetime] | None = PrivateAttr(default=None)
     _token_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _sessions: threading.local = PrivateAttr(default_factory=threading.local)
 
     @property
     def is_ecr(self) -> bool:
@@ -110,6 +111,14 @@ class RegistryResource(dg.ConfigurableResource):
         except (ClientError, BotoCoreError) as exc:
             raise RegistryError(f"ECR {self.ecr_region}: cannot check repository {name}: {exc}") from None
 
+    def _session(self) -> requests.Session:
+        """A keep-alive session per thread: a release sends hundreds of small requests, and a
+        new connection for each costs more than the request."""
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
+
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         url = f"{self._base()}/{path}"
         if self.is_ecr:
@@ -117,7 +126,7 @@ class RegistryResource(dg.ConfigurableResource):
         last: Exception | None = None
         for attempt in range(self.retries):
             try:
-                response = requests.request(method, url, timeout=self.timeout_s, **kwargs)
+                response = self._session().request(method, url, timeout=self.timeout_s, **kwargs)
                 if response.status_code < 500:
                     return response
                 last = RegistryError(f"HTTP {response.status_code}")

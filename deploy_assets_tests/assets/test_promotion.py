@@ -9,6 +9,7 @@ import json
 import logging
 
 import boto3
+import dagster as dg
 import requests
 import yaml
 
@@ -68,12 +69,20 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
         assert harness.s3.download_sha256(f"binaries/v0.1.0/{name}") == \
             harness.s3.download_sha256(f"binaries/v0.1.0-rc.1/{name}")
 
-    # Staging built no CLI or lambdas: prod builds them fresh, pushes the CLI image, uploads lambdas.
+    # Staging ships no CLI or lambdas but prebuilt them: prod runs no docker build for the CLI, it
+    # retags the image staging left under its content key; lambdas are uploaded for the first time.
     cli_image = harness.metadata("image/cli_core", production)
-    assert cli_image["action"] == "built and pushed"
-    assert harness.registry.manifest_digest("cli_core", "v0.1.0") == cli_image["digest"]
+    assert cli_image["action"] == f"retagged from the image prebuilt in {staging}"
+    assert cli_image["reused_from"] == staging
+    prebuilt = harness.registry.manifest_digest("cli_core", f"ck-{cli_image['content_key']}")
+    assert prebuilt and harness.registry.manifest_digest("cli_core", "v0.1.0") == cli_image["digest"] == prebuilt
+    assert harness.registry.image_labels("cli_core", "v0.1.0")["io.deploy-assets.content-key"] == \
+        harness.metadata("binary/cli_core", production)["content_key_arm64"]
     assert harness.registry.manifest_platform("cli_core", "v0.1.0") == "linux/arm64"
     assert harness.registry.manifest_digest("cli_core", "v0.1.0-rc.1") is None
+    assert not harness.instance.fetch_materializations(  # a prebuild is not part of the staging release
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["image", "cli_core"]),
+                                                 asset_partitions=[staging]), limit=1).records
     for name in LAMBDAS:
         binary = harness.metadata(f"binary/{name}", production)
         assert binary["reused_from"] == ""

@@ -31,8 +31,8 @@ WORDS = ("accounts billing catalog chat checkout core coupons delivery documents
          "subscriptions support tax tenants uploads users webhooks").split()
 # Generated bulk, in records (about 60 lines of Go each): shared packages hold most of the code,
 # as vendored libraries do; each service has a model of its own.
-RECORDS_PER_SHARED_PACKAGE = 200
-RECORDS_PER_SERVICE = 100
+RECORDS_PER_SHARED_PACKAGE = 1000
+RECORDS_PER_SERVICE = 500
 
 
 @dataclass(frozen=True)
