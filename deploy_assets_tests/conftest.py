@@ -6,17 +6,20 @@ tests cannot see each other's images or objects; the Go compiler cache is shared
 because it only speeds builds up and never changes their bytes.
 """
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from deploy_assets import local_stack
-from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
+from deploy_assets.config import REPO_ROOT, PipelineConfig, Settings, load_pipeline_config
 from deploy_assets.definitions import build_definitions
 from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets.history import latest_for_partition
@@ -139,11 +142,21 @@ def make_settings(tmp_path: Path, registry: str, s3_endpoint: str, git_root: Pat
     })
 
 
+@contextlib.contextmanager
+def local_instance_for_test(home: Path) -> Iterator[dg.DagsterInstance]:
+    """A temporary instance with the storage misc/configs/dagster.local.yaml configures."""
+    home.mkdir(parents=True, exist_ok=True)
+    storage = yaml.safe_load((REPO_ROOT / "misc" / "configs" / "dagster.local.yaml").read_text())["storage"]
+    storage["custom"]["config"]["base_dir"] = str(home)
+    with dg.instance_for_test(temp_dir=str(home), overrides={"storage": storage}) as instance:
+        yield instance
+
+
 @pytest.fixture
 def harness(tmp_path, fresh_registry, s3_server, git_root, monorepo) -> Harness:
     bucket = f"t-{uuid.uuid4().hex[:12]}"
     settings = make_settings(tmp_path, fresh_registry, s3_server, git_root, monorepo.bare, bucket)
     S3Resource(bucket=bucket, endpoint_url=s3_server).ensure_bucket()
-    with dg.instance_for_test() as instance:
+    with local_instance_for_test(tmp_path / "dagster_home") as instance:
         yield Harness(settings, load_pipeline_config(), instance, monorepo)
     shutil.rmtree(tmp_path / "work", ignore_errors=True)

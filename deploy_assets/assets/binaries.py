@@ -81,7 +81,8 @@ def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stal
             shutil.move(str(Path(out) / service.name), staged)
             staged.chmod(0o555)  # shared by hard links with release folders: never written again
             record = staged.with_suffix(".json")
-            record.write_text(json.dumps({"built_in": built_in}))
+            record.write_text(json.dumps({"built_in": built_in, "sha256": file_sha256(staged),
+                                          "size": staged.stat().st_size}))
             record.replace(target.with_name(f"{service.name}.json"))
             staged.replace(target)
 
@@ -96,12 +97,27 @@ def _place(cached: Path, dest: Path) -> None:
         shutil.copy2(cached, dest)
 
 
-def _built_in(cached: Path) -> str:
-    """Which release built these bytes (recorded beside them; unknown for older cache entries)."""
+def _cache_record(cached: Path) -> dict:
+    """What was recorded beside cached bytes when they were built: which release built them, and
+    their sha256 and size (older cache entries may lack some)."""
     try:
-        return json.loads(cached.with_name(f"{cached.name}.json").read_text()).get("built_in", "")
+        return json.loads(cached.with_name(f"{cached.name}.json").read_text())
     except (OSError, ValueError):
-        return ""
+        return {}
+
+
+def _built_in(cached: Path) -> str:
+    return _cache_record(cached).get("built_in", "")
+
+
+def _sha256_and_size(cached: Path) -> tuple[str, int]:
+    """The cached bytes' digest as recorded at build time, so a release that reuses twenty
+    binaries does not hash hundreds of MB again; the blocking toolchain check hashes the bytes
+    before anything is pushed, so a damaged cache entry still stops the release."""
+    record, size = _cache_record(cached), cached.stat().st_size
+    if record.get("sha256") and record.get("size") == size:
+        return record["sha256"], size
+    return file_sha256(cached), size
 
 
 def build_binaries_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
@@ -153,9 +169,10 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                     previous = find_by_content_key(context.instance, binary_key(service),
                                                    f"content_key_{platform}", keys[service.name],
                                                    exclude_partition=context.partition_key)
+                sha256, size = _sha256_and_size(cached)
                 built = BuiltBinary(service=service.name, kind=service.kind, platform=platform,
-                                    path=service.binary_path(platform), sha256=file_sha256(dest),
-                                    size=dest.stat().st_size, content_key=keys[service.name],
+                                    path=service.binary_path(platform), sha256=sha256,
+                                    size=size, content_key=keys[service.name],
                                     reused_from=previous.partition if previous else None)
                 results[service.name].append(built)
                 origin = _built_in(cached)
@@ -205,7 +222,8 @@ def _prebuild(context, go: GoResource, settings: Settings, workspace: ReleaseWor
             continue
         dest = workspace.out / service.binary_path(platform)
         _place(cached, dest)
+        sha256, size = _sha256_and_size(cached)
         placed.append(BuiltBinary(service=service.name, kind=service.kind, platform=platform,
-                                  path=service.binary_path(platform), sha256=file_sha256(dest),
-                                  size=dest.stat().st_size, content_key=keys[service.name], reused_from=None))
+                                  path=service.binary_path(platform), sha256=sha256,
+                                  size=size, content_key=keys[service.name], reused_from=None))
     return placed

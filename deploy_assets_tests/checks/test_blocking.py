@@ -56,3 +56,31 @@ def test_a_broken_image_blocks_the_gitops_bump(harness):
     assert check_evaluations(harness.instance, third.run_id)["image/ms_core:served_with_recorded_digest"].passed
     assert "gitops_bump" in materialized_keys(harness.instance, third.run_id)
     assert len(harness.gitops_log("gitops-development")) == len(gitops_before) + 1
+
+
+def test_a_damaged_build_cache_entry_is_caught_before_anything_is_published(harness):
+    """A reused binary's sha256 comes from the cache record written when it was built; the
+    blocking toolchain check hashes the bytes themselves, so bytes damaged in the cache since
+    are never pushed or uploaded."""
+    first = harness.release("v0.5.0-alpha.1")
+    assert first.success, first.error
+    built = harness.metadata("binary/ms_core", "dev|v0.5.0-alpha.1")
+    cached = (harness.settings.cache_dir / "builds" / built["content_key_arm64"][:2]
+              / built["content_key_arm64"] / "ms_core")
+    cached.chmod(0o755)
+    with open(cached, "r+b") as fh:  # one flipped byte, same size
+        fh.seek(4096)
+        byte = fh.read(1)
+        fh.seek(4096)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+    second = harness.release("v0.5.0-alpha.2")
+
+    assert not second.success
+    results = check_evaluations(harness.instance, second.run_id)
+    toolchain = results["binary/ms_core:built_with_configured_go"]
+    assert not toolchain.passed and toolchain.blocking
+    assert "ms_core is not the recorded binary (missing or changed)" in toolchain.description
+    assert harness.registry.manifest_digest("ms_core", "v0.5.0-alpha.2") is None
+    assert harness.s3.head("binaries/v0.5.0-alpha.2/ms_core") is None
+    assert "gitops_bump" not in materialized_keys(harness.instance, second.run_id)

@@ -8,6 +8,7 @@ installed here, so only its agreement with the Docker variant is checked).
 """
 
 import re
+import shutil
 
 import dagster as dg
 import yaml
@@ -16,6 +17,7 @@ from dagster_docker import DockerRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from deploy_assets.config import REPO_ROOT
+from deploy_assets.local_instance import ENGINES_KEPT, EngineReusingSqliteEventLogStorage
 from deploy_assets_tests.production import deployment
 
 K8S_YAML = REPO_ROOT / "misc" / "configs" / "dagster.production-k8s.yaml"
@@ -25,8 +27,9 @@ ENV_LIMITS = [
 ]
 
 
-def test_local_config_is_sqlite_with_one_run_per_env(tmp_path):
+def test_local_config_is_sqlite_with_one_run_per_env(tmp_path, monkeypatch):
     home = deployment.write_dagster_home(tmp_path / "home", yaml.safe_load(deployment.LOCAL_YAML.read_text()))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as `dagster dev` and the CLI always have it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
@@ -36,6 +39,29 @@ def test_local_config_is_sqlite_with_one_run_per_env(tmp_path):
         run = instance.create_run_for_job(dg.GraphDefinition("noop").to_job(), tags={"deploy_assets/env": "dev"})
         assert instance.get_run_by_id(run.run_id).tags["deploy_assets/env"] == "dev"
     assert (home / "history" / "runs.db").is_file()
+
+
+def test_local_storage_keeps_one_engine_per_shard_in_dagsters_own_file_layout(tmp_path, monkeypatch):
+    @dg.asset
+    def probe() -> int:
+        return 1
+
+    home = deployment.write_dagster_home(tmp_path / "home", yaml.safe_load(deployment.LOCAL_YAML.read_text()))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    runs = ENGINES_KEPT + 4
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, EngineReusingSqliteEventLogStorage)
+        run_ids = [dg.materialize([probe], instance=instance).run_id for _ in range(runs)]
+        assert len(storage._engines) == ENGINES_KEPT and "index" in storage._engines  # bounded, index kept
+        assert run_ids[-1] in storage._engines and run_ids[0] not in storage._engines
+    # Dagster's stock sqlite storage reads the same files: nothing to migrate either way.
+    plain = deployment.write_dagster_home(tmp_path / "plain", {"telemetry": {"enabled": False}})
+    shutil.copytree(home / "history", plain / "history")
+    with dg.DagsterInstance.from_config(str(plain)) as instance:
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        found = instance.fetch_materializations(dg.AssetKey("probe"), limit=100).records
+        assert sorted(r.run_id for r in found) == sorted(run_ids)
 
 
 def test_production_config_loads_against_postgres(production, monkeypatch):
