@@ -6,20 +6,17 @@ tests cannot see each other's images or objects; the Go compiler cache is shared
 because it only speeds builds up and never changes their bytes.
 """
 
-import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
 from deploy_assets import local_stack
-from deploy_assets.config import REPO_ROOT, PipelineConfig, Settings, load_pipeline_config
+from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
 from deploy_assets.definitions import build_definitions
 from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets.history import latest_for_partition
@@ -27,6 +24,7 @@ from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets.runner import RunOutcome, run_release
+from deploy_assets_tests.instances import local_instance_for_test
 from deploy_assets_tests.stack_fixtures import *  # noqa: F401,F403  (docker_engine, registry, s3_server, git_root)
 from deploy_assets_tests.stack_fixtures import STOP_GRACE
 
@@ -140,16 +138,6 @@ def make_settings(tmp_path: Path, registry: str, s3_endpoint: str, git_root: Pat
         "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(tmp_path / "work"),
         "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"), **extra,
     })
-
-
-@contextlib.contextmanager
-def local_instance_for_test(home: Path) -> Iterator[dg.DagsterInstance]:
-    """A temporary instance with the storage misc/configs/dagster.local.yaml configures."""
-    home.mkdir(parents=True, exist_ok=True)
-    storage = yaml.safe_load((REPO_ROOT / "misc" / "configs" / "dagster.local.yaml").read_text())["storage"]
-    storage["custom"]["config"]["base_dir"] = str(home)
-    with dg.instance_for_test(temp_dir=str(home), overrides={"storage": storage}) as instance:
-        yield instance
 
 
 @pytest.fixture

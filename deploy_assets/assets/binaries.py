@@ -22,12 +22,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.image_recipe import image_labels
+from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
 from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service, services_for
+from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.s3 import file_sha256
 
@@ -70,10 +73,11 @@ def _mains(module_dir: Path, services: list[Service], packages: dict[str, GoPack
 
 
 def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stale: list[Service],
-                      keys: dict[str, str], platform: str, flags: list[str], built_in: str) -> None:
+                      keys: dict[str, str], platform: str, flags: list[str], built_in: str,
+                      on_binary=None) -> None:
     """One `go build` for all stale mains; each binary moves into the cache under its key."""
     with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
-        go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform, flags)
+        go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform, flags, on_binary=on_binary)
         for service in stale:
             target = _cache_path(settings, keys[service.name], service.name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +89,18 @@ def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stal
                                           "size": staged.stat().st_size}))
             record.replace(target.with_name(f"{service.name}.json"))
             staged.replace(target)
+
+
+def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, config: PipelineConfig,
+                 settings: Settings, release, commit: str, partition: str) -> dict[str, WarmupJob]:
+    """The images this env's images step will build from these binaries, as it will build them."""
+    rule = config.envs[release.env]
+    if platform != config.platforms[0]:  # images are built for the primary platform only
+        return {}
+    return {s.name: WarmupJob(dockerfile=config.source.kinds[s.kind].dockerfile_path, platform=platform,
+                              ref=f"{settings.registry}/{s.name}:{release.tag}",
+                              labels=image_labels(s, keys[s.name], commit, partition))
+            for s in services_for(stale, rule.images) if config.source.kinds[s.kind].dockerfile}
 
 
 def _place(cached: Path, dest: Path) -> None:
@@ -130,7 +146,7 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                for key, s in by_key.items()],
         can_subset=True, name="binaries", partitions_def=release_partitions,
     )
-    def binaries(context: dg.AssetExecutionContext, go: GoResource):
+    def binaries(context: dg.AssetExecutionContext, go: GoResource, docker: DockerResource):
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         source = workspace.source()
         module_dir = Path(source["module_dir"])
@@ -155,11 +171,19 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
             context.log.info(f"{platform}: {len(selected) - len(stale)}/{len(selected)} binaries reused by "
                              f"content key, building {[s.name for s in stale]}")
             if stale:
+                warmup = ImageWarmup(docker, _warmup_jobs(stale, keys, platform, config, settings,
+                                                          release, source["commit"], partition))
                 try:
-                    _build_into_cache(go, settings, module_dir, stale, keys, platform, config.build_flags, partition)
+                    _build_into_cache(go, settings, module_dir, stale, keys, platform, config.build_flags, partition,
+                                      on_binary=warmup if warmup.jobs else None)
                 except GoBuildError as exc:
                     deps = {ip: set(packages[ip].deps) for ip in mains}
                     raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
+                finally:
+                    warmed, failed = warmup.finish()
+                if warmup.jobs:
+                    context.log.info(f"{platform}: {len(warmed)}/{len(warmup.jobs)} images built into the engine's "
+                                     f"cache while go was compiling" + (f"; not: {failed}" if failed else ""))
             for n, service in enumerate(selected, 1):
                 cached = _cache_path(settings, keys[service.name], service.name)
                 dest = workspace.out / service.binary_path(platform)

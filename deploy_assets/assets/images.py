@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.binaries import PROMOTED_TO, binary_key
+from deploy_assets.assets.image_recipe import BUILT_IN_LABEL, CONTENT_KEY_LABEL, image_labels, prebuild_tag
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key
@@ -30,14 +31,6 @@ from deploy_assets.resources.registry import RegistryResource
 PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the module doc)
 
 
-CONTENT_KEY_LABEL = "io.deploy-assets.content-key"
-BUILT_IN_LABEL = "io.deploy-assets.built-in"  # the release (env|tag) whose run built the image
-
-
-def prebuild_tag(content_key: str) -> str:
-    """Where a staging release leaves the image of a binary only prod ships (CLIs): content-
-    addressed, so it never moves, and prod retags it instead of building it."""
-    return f"ck-{content_key}"
 
 
 class ImageTagConflict(RuntimeError):
@@ -167,8 +160,7 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
 
 
 def _labels(service: Service, built: BuiltBinary, commit: str, partition: str) -> dict[str, str]:
-    return {"org.opencontainers.image.revision": commit, "org.opencontainers.image.title": service.name,
-            CONTENT_KEY_LABEL: built.content_key, BUILT_IN_LABEL: partition}
+    return image_labels(service, built.content_key, commit, partition)
 
 
 def _promotion_prebuilds(workspace: ReleaseWorkspace, config: PipelineConfig,

@@ -78,6 +78,9 @@ class DockerResource(dg.ConfigurableResource):
         with tempfile.TemporaryDirectory(prefix="deploy-assets-ctx-") as ctx:
             shutil.copyfile(dockerfile, Path(ctx) / "Dockerfile")
             shutil.copy2(binary, Path(ctx) / "service")
+            # One mode whatever the source's (the cache's files are read-only): the builder's cache
+            # key for COPY includes it, and an image warmed up from go's output must hit that cache.
+            os.chmod(Path(ctx) / "service", 0o755)
             for attempt in (1, 2):
                 try:
                     image, _ = self._client().images.build(

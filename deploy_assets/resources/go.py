@@ -15,11 +15,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
+BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
 _FILE_FIELDS = ("GoFiles", "CgoFiles", "SFiles", "HFiles", "EmbedFiles", "SysoFiles")
 
 
@@ -123,16 +126,48 @@ class GoResource(dg.ConfigurableResource):
         return h.hexdigest()
 
     def build(self, module_dir: Path, packages: list[str], out_dir: Path, platform: str,
-              flags: list[str]) -> None:
-        """One `go build -o out_dir/` for several mains; errors are attributed to packages."""
+              flags: list[str], on_binary: Callable[[Path], None] | None = None) -> None:
+        """One `go build -o out_dir/` for several mains; errors are attributed to packages.
+
+        `on_binary(path)` is called, while go is still compiling the others, for each binary as
+        it lands in out_dir (go links a main as soon as its packages are compiled, so the first
+        binaries exist long before the last), and after a successful build for the rest. While go
+        runs, a binary is reported once its size holds still for one poll; the callback must take
+        that as a hint (a copy go was still writing is possible where go copies, not renames)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages],
-            cwd=module_dir, capture_output=True, text=True, env=self.env(platform),
+            cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**self.env(platform), "GOTMPDIR": str(out_dir.parent)},  # same fs: links are renamed in
         )
+        output: list[tuple[str, str]] = []
+        reader = threading.Thread(target=lambda: output.append(proc.communicate()), daemon=True)
+        reader.start()
+        sizes: dict[str, int] = {}
+        reported: set[str] = set()
+        while reader.is_alive():
+            reader.join(BINARY_POLL_S)
+            if on_binary is None or not reader.is_alive():
+                continue
+            for path in out_dir.iterdir():
+                if path.name in reported or "-go-tmp-" in path.name:
+                    continue
+                try:
+                    size = path.stat().st_size
+                except OSError:  # go's own temporary files come and go
+                    continue
+                if size and sizes.get(path.name) == size:
+                    reported.add(path.name)
+                    on_binary(path)
+                sizes[path.name] = size
+        stderr = output[0][1] if output else ""
         if proc.returncode != 0:
-            by_package = attribute_build_errors(proc.stderr, packages)
-            raise GoBuildError(proc.stderr.strip(), by_package)
+            by_package = attribute_build_errors(stderr, packages)
+            raise GoBuildError(stderr.strip(), by_package)
+        if on_binary is not None:  # the ones that landed after the last look (all of them, on a warm cache)
+            for path in sorted(out_dir.iterdir()):
+                if path.name not in reported and "-go-tmp-" not in path.name:
+                    on_binary(path)
 
 
 def _package_error(error: dict | None) -> str | None:

@@ -13,6 +13,7 @@ import dagster as dg
 from deploy_assets import local_stack
 from deploy_assets.history import latest_for_partition
 from deploy_assets.progress import ReleaseProgress, human_bytes
+from deploy_assets_tests.instances import load_instance
 from deploy_assets_tests.production import deployment
 
 TAG = "v0.1.0-alpha.1"
@@ -44,7 +45,7 @@ def test_cli_release_prints_steps_with_times_counts_and_bytes(harness, tmp_path)
     # Per-service n/N lines, with bytes, for the build, the pushes and the uploads.
     for stage in ("binaries", "images", "artifacts"):
         assert [n for n in range(1, 4) if any(line.startswith(f"  {stage} {n}/3 ") for line in lines)] == [1, 2, 3], lines
-    with dg.DagsterInstance.from_config(str(tmp_path / "cli_home")) as instance:
+    with load_instance(str(tmp_path / "cli_home")) as instance:
         sizes = {name: latest_for_partition(instance, dg.AssetKey(["binary", name]), f"dev|{TAG}").metadata["size_arm64"]
                  for name in MS}
     for name in MS:

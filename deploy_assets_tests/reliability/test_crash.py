@@ -25,6 +25,7 @@ from deploy_assets.config import REPO_ROOT
 
 from deploy_assets.resources.git import GitSourceResource, run_git
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets_tests.instances import load_instance
 from deploy_assets_tests.github_standin import GitHubStandin
 from deploy_assets_tests.reliability.conftest import (MS, SECRETS, CliDeployment, Stack, cli_deployment_at, leaks,
                                                       new_bucket, scenario_stack)
@@ -155,7 +156,7 @@ def test_no_secret_in_dagster_storage_or_cli_output_of_killed_failed_and_good_re
 
 def test_the_killed_run_is_not_left_started_after_the_rerun(killed_mid_build):
     run = killed_mid_build
-    instance = dg.DagsterInstance.from_config(str(run.deployment.home))
+    instance = load_instance(str(run.deployment.home))
     try:
         statuses = [r.dagster_run.status for r in instance.get_run_records()]
     finally:

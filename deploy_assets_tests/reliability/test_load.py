@@ -30,6 +30,7 @@ from deploy_assets.release import parse_tag
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.sensors.release_tags import SENSOR_NAME
+from deploy_assets_tests.instances import load_instance
 from deploy_assets_tests.reliability.conftest import (MS, SECRETS, CliDeployment, cli_deployment_at, failure, leaks,
                                                       new_bucket, scenario_stack)
 
@@ -111,7 +112,7 @@ def through_the_daemon(tmp_path_factory, s3_server, docker_engine):
                                        new_bucket(s3_server))
         deployment.home.mkdir(parents=True)
         shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", deployment.home / "dagster.yaml")
-        instance = dg.DagsterInstance.from_config(str(deployment.home))
+        instance = load_instance(str(deployment.home))
         log_path = root / "daemon.log"
         with open(log_path, "wb") as log:
             daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run",
@@ -194,12 +195,12 @@ def test_two_envs_release_concurrently_without_interfering(cli_deployment, fresh
     # moment race in Dagster's migrations (see the report); sharing an existing one is the point.
     deployment.home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", deployment.home / "dagster.yaml")
-    dg.DagsterInstance.from_config(str(deployment.home)).dispose()
+    load_instance(str(deployment.home)).dispose()
     processes = {env: deployment.spawn(tag) for env, tag in tags.items()}
     results = {env: deployment.finish(proc) for env, proc in processes.items()}
 
     work = Path(deployment.env["DEPLOY_ASSETS_WORK_DIR"])
-    instance = dg.DagsterInstance.from_config(str(deployment.home))
+    instance = load_instance(str(deployment.home))
     for env, tag in tags.items():
         code, out = results[env]
         assert code == 0 and "succeeded" in out.splitlines()[-1], out
