@@ -3,8 +3,11 @@
 `cmd/ms/ms_*` microservices with swag-style `@Router` annotations, a few `cmd/lambdas/lambda_*`
 and `cmd/cli/cli_*`, and shared `internal/` packages that pull in most of the standard library.
 The generated code is deterministic (a function of N only), so two runs build the same bytes
-and the content keys of one run match the next. Its size is tuned so that a cold build of 20
-services takes minutes on 2 cores, as the real monorepo's does, while staying a few MB of git.
+and the content keys of one run match the next. Its size is calibrated on the real monorepo of
+DESIGN.md (one cold `go build` of its 26 mains: 164 s on 2 cores, so about 126 s for 20): here
+one cold `go build ./cmd/ms/...` of the 20 mains takes 119 s on the same machine. (An earlier,
+lighter setting took 40 s: seconds, not the minutes the issue asks for, and it made every fixed
+cost look three times larger than on the real repository.)
 
     python -m misc.bench.generator DEST --services 20
 """
@@ -30,7 +33,8 @@ WORDS = ("accounts billing catalog chat checkout core coupons delivery documents
          "pricing profiles ratings recommendations refunds reports reviews search sessions shipping "
          "subscriptions support tax tenants uploads users webhooks").split()
 # Generated bulk, in records (about 60 lines of Go each): shared packages hold most of the code,
-# as vendored libraries do; each service has a model of its own.
+# as vendored libraries do; each service has a model of its own. About 1.4 M lines at N = 20,
+# 47 MB of source that git packs into under 1 MB (the records repeat).
 RECORDS_PER_SHARED_PACKAGE = 1000
 RECORDS_PER_SERVICE = 500
 

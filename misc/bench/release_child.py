@@ -1,6 +1,7 @@
 """One release, in its own process, the way a run worker does it: load the code location
-(`deploy_assets.definitions.defs`, configured by the environment), execute the env's job for the
-tag on the instance at DAGSTER_HOME, then report per-step timings from the run's own events.
+(`deploy_assets.definitions.defs`, configured by the environment) and execute the env's job for
+the tag on the instance at DAGSTER_HOME. The bench reads the per-step timings from the run's own
+events afterwards (`step_timings`), so reading them is not part of the measured wall time.
 
     python -m misc.bench.release_child TAG --out result.json
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     done = time.monotonic()
     result = {
         "tag": args.tag, "success": outcome.success, "error": outcome.error, "run_id": outcome.run_id,
-        "load_s": loaded - T0, "release_s": done - loaded, "steps": step_timings(instance, outcome.run_id),
+        "load_s": loaded - T0, "release_s": done - loaded,  # steps: read by the bench after this process
         # ru_maxrss is in KiB on Linux: this process alone, and its largest tool (go, git, ...).
         "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "tools_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,

@@ -145,12 +145,32 @@ class Bench:
         load = load_average()
         child = run_child(argv, env, self.root / "logs" / f"ours-{case}.log", REPO_ROOT)
         result = json.loads(out.read_text()) if out.exists() else {}
+        if result.get("run_id"):
+            result["steps"] = self.steps_of(result["run_id"], env["DAGSTER_HOME"])
         if child.returncode != 0 or not result.get("success"):
             raise RuntimeError(f"our release {tag} ({case}) failed: {result.get('error')}; log {child.log}:\n"
                                f"{child.log.read_text()[-3000:]}")
         self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "cpu_s": child.cpu_s, "maxrss_mb": child.maxrss_mb,
                                         "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"ours {case} ({tag})", child.wall_s)
+
+    @staticmethod
+    def steps_of(run_id: str, home: str) -> dict[str, float]:
+        """Per-step seconds of a finished run, from its events (DAGSTER_HOME names the storage)."""
+        from misc.bench.release_child import step_timings
+
+        before = os.environ.get("DAGSTER_HOME")
+        os.environ["DAGSTER_HOME"] = home
+        try:
+            import dagster as dg
+
+            with dg.DagsterInstance.from_config(home) as instance:
+                return step_timings(instance, run_id)
+        finally:
+            if before is None:
+                os.environ.pop("DAGSTER_HOME", None)
+            else:
+                os.environ["DAGSTER_HOME"] = before
 
     def drop_images(self, who: str) -> None:
         """Remove a contender's images from the engine, so the next one builds cold."""
