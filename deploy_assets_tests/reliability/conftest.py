@@ -186,13 +186,15 @@ def leaks(paths: list[Path], texts: list[str]) -> list[str]:
     row of every sqlite database (a value split across pages hides from a byte scan), texts."""
     needles = {name: [value.encode(), base64.b64encode(value.encode())] for name, value in SECRETS.items()}
     found = []
-    for root in paths:
-        for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-            data = path.read_bytes()
-            if data.startswith(b"SQLite format 3"):
-                with contextlib.closing(sqlite3.connect(path)) as db:
-                    data += "\n".join(db.iterdump()).encode()
-            found += [f"{name} in {path}" for name, forms in needles.items() if any(f in data for f in forms)]
+    files = [p for root in paths for p in ([root] if root.is_file() else sorted(root.rglob("*"))) if p.is_file()]
+    # Every file's bytes first: opening a database below checkpoints its -wal file into it and
+    # removes the -wal/-shm files a killed process left behind.
+    contents = {path: path.read_bytes() for path in files}
+    for path, data in contents.items():
+        if data.startswith(b"SQLite format 3"):
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                data += "\n".join(db.iterdump()).encode()
+        found += [f"{name} in {path}" for name, forms in needles.items() if any(f in data for f in forms)]
     for n, text in enumerate(texts):
         found += [f"{name} in output #{n}" for name, forms in needles.items()
                   if any(f.decode() in text for f in forms)]
