@@ -78,7 +78,7 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
                 source_key = previous.metadata[f"s3_key_{built.platform}"]
                 held = s3.head(source_key)
                 if held and held.sha256 == built.sha256:
-                    s3.copy(source_key, key)
+                    s3.copy(source_key, key, source=held, absent=True)
                     return {"key": key, "action": f"copied from {source_key}", "reused_from": previous.partition}
             s3.upload(workspace.out / built.path, key, built.sha256)
             return {"key": key, "action": f"uploaded {built.size} bytes", "reused_from": ""}

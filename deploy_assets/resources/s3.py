@@ -173,13 +173,16 @@ class S3Resource(dg.ConfigurableResource):
             raise self._fail("upload to", key, exc) from None
         return self._verified(key, sha256, size, expected)
 
-    def copy(self, source_key: str, key: str) -> S3Object:
-        """Server-side copy (promotion): no bytes leave the server."""
-        source = self.head(source_key)
+    def copy(self, source_key: str, key: str, source: S3Object | None = None,
+             absent: bool = False) -> S3Object:
+        """Server-side copy (promotion): no bytes leave the server. A caller that has just asked
+        the server about the source (`source`) and the destination (`absent`) saves asking again:
+        a promotion copies every object of a release."""
+        source = source or self.head(source_key)
         if source is None:
             raise S3Error(f"cannot copy s3://{self.bucket}/{source_key}: object missing")
         expected = {_b64(source.sha256)} | ({source.server_checksum} if source.server_checksum else set())
-        present = self.head(key)
+        present = None if absent else self.head(key)
         if present and self._holds(present, source.sha256, source.size, expected):
             return present
         try:
