@@ -30,6 +30,7 @@ from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service, services_for
+from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.s3 import file_sha256
@@ -92,7 +93,7 @@ def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stal
 
 
 def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, config: PipelineConfig,
-                 settings: Settings, release, commit: str, partition: str) -> dict[str, WarmupJob]:
+                 settings: Settings, release: Release, commit: str, partition: str) -> dict[str, WarmupJob]:
     """The images this env's images step will build from these binaries, as it will build them."""
     rule = config.envs[release.env]
     if platform != config.platforms[0]:  # images are built for the primary platform only

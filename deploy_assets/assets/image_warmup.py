@@ -39,14 +39,17 @@ class ImageWarmup:
 
     def __init__(self, docker: DockerResource, jobs: dict[str, WarmupJob]):
         self.docker, self.jobs = docker, jobs
-        self._scratch = Path(tempfile.mkdtemp(prefix="deploy-assets-warmup-"))
-        self._pool = ThreadPoolExecutor(max_workers=WARMUP_CONCURRENCY, thread_name_prefix="image-warmup")
+        self._scratch: Path | None = None  # made, with the threads, when the first binary comes
+        self._pool: ThreadPoolExecutor | None = None
         self._started: dict[str, Future] = {}
 
     def __call__(self, binary: Path) -> None:
         job = self.jobs.get(binary.name)
         if job is None or binary.name in self._started:
             return
+        if self._pool is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="deploy-assets-warmup-"))
+            self._pool = ThreadPoolExecutor(max_workers=WARMUP_CONCURRENCY, thread_name_prefix="image-warmup")
         copy = self._scratch / binary.name  # go moves its output away when the build ends
         try:
             shutil.copy2(binary, copy)
@@ -57,8 +60,9 @@ class ImageWarmup:
 
     def finish(self) -> tuple[list[str], dict[str, str]]:
         """(services whose image is now in the engine's cache, {service: why not} for failures)."""
-        self._pool.shutdown(wait=True)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            shutil.rmtree(self._scratch, ignore_errors=True)
         done, failed = [], {}
         for name, future in self._started.items():
             exc = future.exception()

@@ -31,8 +31,6 @@ from deploy_assets.resources.registry import RegistryResource
 PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the module doc)
 
 
-
-
 class ImageTagConflict(RuntimeError):
     pass
 
@@ -69,7 +67,7 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             existing = registry.manifest_digest(service.name, release.tag)
             previous = find_by_content_key(context.instance, image_key(service), "content_key",
                                            built.content_key, prefer_partition=prefer)
-            labels = _labels(service, built, source["commit"], context.partition_key)
+            labels = image_labels(service, built.content_key, source["commit"], context.partition_key)
             dockerfile = config.source.kinds[service.kind].dockerfile_path
             if existing:
                 if previous and previous.metadata.get("digest") == existing:
@@ -119,7 +117,8 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 registry.ensure_repository(service.name)
                 docker.build_image(workspace.out / built.path, config.source.kinds[service.kind].dockerfile_path,
                                    platform, registry.ref(service.name, tag),
-                                   labels=_labels(service, built, source["commit"], context.partition_key))
+                                   labels=image_labels(service, built.content_key, source["commit"],
+                                                       context.partition_key))
                 docker.push(f"{settings.registry}/{service.name}", tag, auth_config=registry.docker_auth())
                 context.log.info(f"images: prebuilt {registry.ref(service.name, tag)} for the promotion "
                                  "of this commit (not part of this release)")
@@ -157,10 +156,6 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 f"{name}: {exc}" for name, exc in errors.items()))
 
     return images
-
-
-def _labels(service: Service, built: BuiltBinary, commit: str, partition: str) -> dict[str, str]:
-    return image_labels(service, built.content_key, commit, partition)
 
 
 def _promotion_prebuilds(workspace: ReleaseWorkspace, config: PipelineConfig,

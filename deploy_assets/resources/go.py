@@ -138,7 +138,8 @@ class GoResource(dg.ConfigurableResource):
         proc = subprocess.Popen(
             [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages],
             cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**self.env(platform), "GOTMPDIR": str(out_dir.parent)},  # same fs: links are renamed in
+            # Watched output: go's work folder on the same filesystem, so each binary is renamed in whole.
+            env={**self.env(platform), **({"GOTMPDIR": str(out_dir.parent)} if on_binary else {})},
         )
         output: list[tuple[str, str]] = []
         reader = threading.Thread(target=lambda: output.append(proc.communicate()), daemon=True)
