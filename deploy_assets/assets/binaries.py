@@ -22,7 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.image_recipe import image_labels
+from deploy_assets.assets.image_recipe import image_labels, prebuild_tag
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
 from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
@@ -33,6 +33,7 @@ from deploy_assets.plan import Service, services_for
 from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
+from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import file_sha256
 
 # The promotion path of the old matrix: prod promotes what staging validated.
@@ -93,13 +94,13 @@ def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stal
 
 
 def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, config: PipelineConfig,
-                 settings: Settings, release: Release, commit: str, partition: str) -> dict[str, WarmupJob]:
-    """The images this env's images step will build from these binaries, as it will build them."""
+                 release: Release, commit: str, partition: str) -> dict[str, WarmupJob]:
+    """The images this env's images step would build from these binaries, as it would build them."""
     rule = config.envs[release.env]
     if platform != config.platforms[0]:  # images are built for the primary platform only
         return {}
-    return {s.name: WarmupJob(dockerfile=config.source.kinds[s.kind].dockerfile_path, platform=platform,
-                              ref=f"{settings.registry}/{s.name}:{release.tag}",
+    return {s.name: WarmupJob(name=s.name, tag=prebuild_tag(keys[s.name]), platform=platform,
+                              dockerfile=config.source.kinds[s.kind].dockerfile_path,
                               labels=image_labels(s, keys[s.name], commit, partition))
             for s in services_for(stale, rule.images) if config.source.kinds[s.kind].dockerfile}
 
@@ -147,7 +148,8 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                for key, s in by_key.items()],
         can_subset=True, name="binaries", partitions_def=release_partitions,
     )
-    def binaries(context: dg.AssetExecutionContext, go: GoResource, docker: DockerResource):
+    def binaries(context: dg.AssetExecutionContext, go: GoResource, docker: DockerResource,
+                 registry: RegistryResource):
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         source = workspace.source()
         module_dir = Path(source["module_dir"])
@@ -172,8 +174,8 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
             context.log.info(f"{platform}: {len(selected) - len(stale)}/{len(selected)} binaries reused by "
                              f"content key, building {[s.name for s in stale]}")
             if stale:
-                warmup = ImageWarmup(docker, _warmup_jobs(stale, keys, platform, config, settings,
-                                                          release, source["commit"], partition))
+                warmup = ImageWarmup(docker, registry, _warmup_jobs(stale, keys, platform, config, release,
+                                                                    source["commit"], partition))
                 try:
                     _build_into_cache(go, settings, module_dir, stale, keys, platform, config.build_flags, partition,
                                       on_binary=warmup if warmup.jobs else None)
@@ -181,10 +183,13 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                     deps = {ip: set(packages[ip].deps) for ip in mains}
                     raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
                 finally:
-                    warmed, failed = warmup.finish()
+                    warmed = warmup.finish()
                 if warmup.jobs:
-                    context.log.info(f"{platform}: {len(warmed)}/{len(warmup.jobs)} images built into the engine's "
-                                     f"cache while go was compiling" + (f"; not: {failed}" if failed else ""))
+                    context.log.info(
+                        f"{platform}: {len(warmed.pushed)}/{len(warmup.jobs)} images built and pushed under their "
+                        "content-key tag while go was compiling (no release tag yet)"
+                        + (f"; built but not pushed: {warmed.built}" if warmed.built else "")
+                        + (f"; not built: {warmed.failed}" if warmed.failed else ""))
             for n, service in enumerate(selected, 1):
                 cached = _cache_path(settings, keys[service.name], service.name)
                 dest = workspace.out / service.binary_path(platform)

@@ -1,47 +1,61 @@
-"""Image builds started from `go build`'s output while go is still compiling the other services.
+"""Images built and pushed from `go build`'s output while go is still compiling the others.
 
-The engine's classic builder spends about a second per Dockerfile instruction waiting, while a
-cold `go build` of many services keeps both cores busy for minutes: the waits fit in between.
-A binary that lands early is built into an image right away, into the local engine only (no
-push, nothing published); the images step then builds the same thing with the same inputs,
-finds every layer in the engine's build cache, and only pushes. Measured on the bench's 20
-services: the images step took 34 s after the build without this.
+A cold `go build` of many services links one main every few seconds for its last minute or two;
+each binary that lands is built into an image and pushed right away, under its content-key tag
+`ck-<key>` only: no release tag moves, so nothing is published before the images step, which
+then finds the image by its key and retags it (one manifest PUT). Measured on the bench's 20
+services: the images step took 34 s after the build with neither, 10 s with the build alone
+overlapped (pushes still after), well under a second with both.
 
-A warm-up that fails or builds from a binary go had not finished writing costs nothing but the
-cache hit: the images step builds from the final bytes either way.
+A content-key tag is addressed by the bytes it holds, so pushing it early is safe even when the
+release fails later: a later release with the same key retags it, one with another key never
+sees it. A warm-up that fails costs nothing but the overlap: the images step builds and pushes
+itself. The first failed push stops the pushes (a registry that went away would otherwise make
+dockerd retry every layer for a minute), the builds go on, for the engine's cache.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy_assets.resources.docker import DockerResource
+from deploy_assets.resources.registry import RegistryResource
 
 WARMUP_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
 class WarmupJob:
-    """How the images step will build this binary's image: the same inputs, exactly."""
+    """How the images step would build this binary's image: the same inputs, exactly."""
 
+    name: str  # the image repository's name, e.g. ms_core
+    tag: str  # the content-key tag, ck-<key>
     dockerfile: Path
     platform: str
-    ref: str
     labels: dict[str, str]
 
 
-class ImageWarmup:
-    """Callable for GoResource.build(on_binary=...); `finish()` waits for the builds it started."""
+@dataclass(frozen=True)
+class WarmupOutcome:
+    pushed: list[str]  # services whose image is in the registry under its content-key tag
+    built: list[str]  # services whose image is only in the engine (its push failed or was skipped)
+    failed: dict[str, str]  # service: why its build failed
 
-    def __init__(self, docker: DockerResource, jobs: dict[str, WarmupJob]):
-        self.docker, self.jobs = docker, jobs
+
+class ImageWarmup:
+    """Callable for GoResource.build(on_binary=...); `finish()` waits for what it started."""
+
+    def __init__(self, docker: DockerResource, registry: RegistryResource, jobs: dict[str, WarmupJob]):
+        self.docker, self.registry, self.jobs = docker, registry, jobs
         self._scratch: Path | None = None  # made, with the threads, when the first binary comes
         self._pool: ThreadPoolExecutor | None = None
         self._started: dict[str, Future] = {}
+        self._push_failed = threading.Event()
 
     def __call__(self, binary: Path) -> None:
         job = self.jobs.get(binary.name)
@@ -55,19 +69,34 @@ class ImageWarmup:
             shutil.copy2(binary, copy)
         except OSError:
             return
-        self._started[binary.name] = self._pool.submit(
-            self.docker.build_image, copy, job.dockerfile, job.platform, job.ref, job.labels)
+        self._started[binary.name] = self._pool.submit(self._build_and_push, copy, job)
 
-    def finish(self) -> tuple[list[str], dict[str, str]]:
-        """(services whose image is now in the engine's cache, {service: why not} for failures)."""
+    def _build_and_push(self, binary: Path, job: WarmupJob) -> bool:
+        """True when the image is in the registry under job.tag."""
+        self.docker.build_image(binary, job.dockerfile, job.platform, self.registry.ref(job.name, job.tag),
+                                job.labels)
+        if self._push_failed.is_set():
+            return False
+        try:
+            self.registry.ensure_repository(job.name)
+            self.docker.push(f"{self.registry.host}/{job.name}", job.tag,
+                             auth_config=self.registry.docker_auth())
+        except Exception:  # the images step pushes itself, and reports the cause if it fails too
+            self._push_failed.set()
+            return False
+        return True
+
+    def finish(self) -> WarmupOutcome:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             shutil.rmtree(self._scratch, ignore_errors=True)
-        done, failed = [], {}
-        for name, future in self._started.items():
+        pushed, built, failed = [], [], {}
+        for name, future in sorted(self._started.items()):
             exc = future.exception()
-            if exc is None:
-                done.append(name)
-            else:
+            if exc is not None:
                 failed[name] = str(exc).splitlines()[0][:200]
-        return sorted(done), failed
+            elif future.result():
+                pushed.append(name)
+            else:
+                built.append(name)
+        return WarmupOutcome(pushed=pushed, built=built, failed=failed)

@@ -2,7 +2,9 @@
 
 Tags are immutable here whatever the registry allows: a tag that exists with a digest we did
 not record for these bytes is refused, never overwritten. Bytes already pushed under another
-tag (same content key) are promoted by a registry-side retag of the same manifest digest.
+tag (same content key) are promoted by a registry-side retag of the same manifest digest; so is
+the image the binaries step pushed under its content-key tag while go was compiling
+(assets/image_warmup.py), which leaves this step a manifest PUT per service on a cold release.
 
 Services are published concurrently: the engine's classic builder spends most of a build waiting
 (about a second per Dockerfile instruction for its intermediate container), so parallel builds
@@ -93,6 +95,9 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 if prebuilt_labels.get(CONTENT_KEY_LABEL) == built.content_key:
                     digest = registry.retag(service.name, prebuilt, release.tag)
                     origin = prebuilt_labels.get(BUILT_IN_LABEL, "")
+                    if origin == context.partition_key:  # this release's binaries step pushed it
+                        return {"digest": digest, "action": "built and pushed", "reused_from": "",
+                                "detail": f"while go was compiling, as {prebuild_tag(built.content_key)}"}
                     return {"digest": digest, "action": f"retagged from the image prebuilt in {origin or 'staging'}",
                             "reused_from": origin}
             started = time.monotonic()
@@ -104,7 +109,7 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
             if served != digest:
                 raise RuntimeError(f"{ref}: push reported {digest} but the registry serves {served}")
             return {"digest": digest, "action": "built and pushed", "reused_from": "",
-                    "seconds": f"build {pushing - started:.1f}s, push {time.monotonic() - pushing:.1f}s"}
+                    "detail": f"build {pushing - started:.1f}s, push {time.monotonic() - pushing:.1f}s"}
 
         prebuilds = _promotion_prebuilds(workspace, config, platform)
 
@@ -134,7 +139,7 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
                 try:
                     results[service.name] = futures[service.name].result()
                     result = results[service.name]
-                    took = f" ({result['seconds']})" if result.get("seconds") else ""
+                    took = f" ({result['detail']})" if result.get("detail") else ""
                     context.log.info(f"images {n}/{len(selected)} {service.name}: "
                                      f"{result['action']}{took} {result['digest']}")
                 except Exception as exc:  # collect all, then fail once naming every service
