@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
     return {
         "git": GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir)),
-        "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored),
+        "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored,
+                         memory_limit=config.go_memory_limit),
         "docker": DockerResource(),
         "registry": RegistryResource(host=settings.registry),
         "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,

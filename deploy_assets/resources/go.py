@@ -61,6 +61,7 @@ class GoResource(dg.ConfigurableResource):
     go_binary: str = ""
     cache_dir: str
     vendored: bool = False
+    memory_limit: str = ""  # GOMEMLIMIT for the toolchain, with GOGC=off (see PipelineConfig)
 
     def _go(self) -> str:
         binary = self.go_binary or default_go_binary()
@@ -80,6 +81,7 @@ class GoResource(dg.ConfigurableResource):
             # The compiler cache only speeds builds up; it may be shared (DEPLOY_ASSETS_GOCACHE).
             "GOCACHE": os.environ.get("DEPLOY_ASSETS_GOCACHE") or str(Path(self.cache_dir) / "go-build"),
             "GOMODCACHE": str(Path(self.cache_dir) / "go-mod"),
+            **({"GOGC": "off", "GOMEMLIMIT": self.memory_limit} if self.memory_limit else {}),
         }
 
     def version(self) -> str:

@@ -46,6 +46,11 @@ def step_timings(instance, run_id: str) -> dict[str, float]:
     return spans
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def code_location():
     """The code location's Definitions as the code server loads them (`defs` may be lazy)."""
     import dagster as dg
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         # ru_maxrss is in KiB on Linux: this process alone, and its largest tool (go, git, ...).
         "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "tools_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        # CPU seconds of this process (Dagster, our code, the SDK clients) and of its tools (go, git).
+        "self_cpu_s": _cpu(resource.RUSAGE_SELF), "tools_cpu_s": _cpu(resource.RUSAGE_CHILDREN),
     }
     args.out.write_text(json.dumps(result, indent=2))
     return 0 if outcome.success else 1

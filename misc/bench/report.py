@@ -45,22 +45,30 @@ def line(r: dict) -> str:
 
 def render(r: dict) -> str:
     lay = r["layout"]
-    cpu = {"cold": r["ours_cold"]["cpu_s"] / r["old_cold"]["cpu_s"], "warm": r["ours_warm"]["cpu_s"] / r["old_warm"]["cpu_s"],
-           "overhead": (r["ours_cold"]["cpu_s"] - r["floor_cold"]["cpu_s"]) / r["floor_cold"]["cpu_s"]}
+    def cpu_of(key: str) -> float:  # the contender's processes and the servers' work for it
+        return r[key]["cpu_s"] + r[key].get("services_cpu_s", 0)
+
+    cpu = {"cold": cpu_of("ours_cold") / cpu_of("old_cold"), "warm": cpu_of("ours_warm") / cpu_of("old_warm"),
+           "overhead": (cpu_of("ours_cold") - cpu_of("floor_cold")) / cpu_of("floor_cold")}
     rows = [f"deploy_assets bench: {lay['ms']} ms (+{lay['lambdas']} lambdas, {lay['cli']} cli), "
             f"{r['cpus']} cores, load {r['load_before']} before / {r['load_after']} after, "
             f"whole bench {r['total_s']:.0f}s",
             "",
-            f"{'contender':<10}{'case':<34}{'wall s':>8}{'cpu s':>8}  {'peak MB':>16}  load at start    phases (s)",
+            f"{'contender':<10}{'case':<34}{'wall s':>8}{'cpu s':>8}{'+svc s':>8}  {'peak MB':>16}  "
+            "load at start    phases (s)",
             "-" * 150]
 
     def row(who: str, case: str, res: dict, phases: str, mem: str = "") -> None:
-        rows.append(f"{who:<10}{case:<34}{res['wall_s']:>8.1f}{res.get('cpu_s', 0):>8.1f}  {mem:>16}  "
-                    f"{res.get('load', ''):<16} {phases}")
+        rows.append(f"{who:<10}{case:<34}{res['wall_s']:>8.1f}{res.get('cpu_s', 0):>8.1f}"
+                    f"{res.get('services_cpu_s', 0):>8.1f}  {mem:>16}  {res.get('load', ''):<16} {phases}")
 
     for case in ("cold", "warm"):
         res = r[f"floor_{case}"]
         row("floor", f"{case}: one go build ./cmd/ms/...", res, "", f"{res['maxrss_mb']:.0f}/{res['tree_peak_mb']:.0f}")
+    tuned = r.get("floor_tuned")
+    if tuned:
+        row("floor", f"cold, GOGC=off GOMEMLIMIT={tuned['memory_limit']}", tuned, "(reference: our Go memory setting)",
+            f"{tuned['maxrss_mb']:.0f}/{tuned['tree_peak_mb']:.0f}")
     for case, label in (("cold", "fresh GOCACHE"), ("warm", "same commit again, warm GOCACHE")):
         res = r[f"old_{case}"]
         phases = " | ".join(f"{k} {v:.1f}" for k, v in res["phases"].items())
@@ -76,11 +84,13 @@ def render(r: dict) -> str:
              f"baseline tick; launched {', '.join(sen['launched'])} (tags made in {sen['create_s']:.1f}s)",
              "peak MB: floor, old = largest process / sampled process tree; ours = release process (python) / "
              "largest process incl. go tools (wait4) / sampled process tree",
-             "cpu s: user+system of the contender's process tree (wait4); the engine's and servers' work is "
-             "not in it, for any contender",
+             "cpu s: user+system of the contender's process tree (wait4); +svc s: CPU the docker engine, "
+             "registries and S3 servers spent meanwhile (builds, layer compression, uploads)",
              "ratios are ours/old; promotion_ratio = our prod promotion / the old flow's cold run; "
-             "overhead = (our cold - floor cold) / floor cold",
-             f"the same from cpu seconds (less sensitive to other load on the machine): cold {cpu['cold']:.3f}, "
+             "overhead = (our cold - floor cold) / floor cold" + (
+                 f"; against the floor with our Go memory setting: "
+                 f"{(r['ours_cold']['wall_s'] - tuned['wall_s']) / tuned['wall_s']:.3f}" if tuned else ""),
+             f"the same from cpu + svc seconds (less sensitive to other load on the machine): cold {cpu['cold']:.3f}, "
              f"warm {cpu['warm']:.3f}, overhead {cpu['overhead']:.3f}",
              "", line(r)]
     return "\n".join(rows)

@@ -3,7 +3,8 @@
 One run, one local stack per contender (registry and S3 API on free ports, bare git repos in a
 temp root), one synthetic monorepo commit that all contenders release:
 
-  floor  one `go build -o DIR/ ./cmd/ms/...` (the mains a dev release builds), cold then warm
+  floor  one `go build -o DIR/ ./cmd/ms/...` (the mains a dev release builds), cold then warm;
+         then cold again with our Go memory setting (GOGC=off, GOMEMLIMIT), for reference
   old    the old workflow as a script (misc/bench/old_flow.py), cold, then the same commit again
   ours   the sensor's job for the tag on a fresh instance (misc/bench/release_child.py):
          cold (fresh GOCACHE and build cache), warm (a new dev tag on the same commit),
@@ -96,15 +97,21 @@ class Bench:
         archive = run_git(["archive", "--format=tar", self.commit], cwd=self.remote)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(src, filter="data")
-        flags = load_pipeline_config().build_flags
-        argv = [GO, "build", *flags, "-o", f"{out}{os.sep}", "./cmd/ms/..."]
+        config = load_pipeline_config()
+        argv = [GO, "build", *config.build_flags, "-o", f"{out}{os.sep}", "./cmd/ms/..."]
         env = self._go_env(self.root / "gocache" / "floor")
-        for case in ("cold", "warm"):
+        # The same build once more, cold, with the Go memory setting our builds run with: the
+        # floor stays the plain `go build`, and this row shows what of our lead is that setting.
+        tuned = {**self._go_env(self.root / "gocache" / "floor-tuned"), "GOGC": "off",
+                 "GOMEMLIMIT": config.go_memory_limit}
+        for case, case_env in (("cold", env), ("warm", env), ("tuned", tuned)):
             shutil.rmtree(out, ignore_errors=True)
             load = load_average()
-            child = checked(argv, env, src, self.root / "logs" / f"floor-{case}.log")
+            child = checked(argv, case_env, src, self.root / "logs" / f"floor-{case}.log")
             self.results[f"floor_{case}"] = {"wall_s": child.wall_s, "cpu_s": child.cpu_s, "load": load,
-                                             "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb}
+                                             "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb,
+                                             "services_cpu_s": child.services_cpu_s,
+                                             "memory_limit": config.go_memory_limit}
             report.progress(f"floor {case}", child.wall_s)
 
     def old(self, case: str, tag: str) -> None:
@@ -120,6 +127,7 @@ class Bench:
         if child.returncode != 0:
             raise RuntimeError(f"old flow ({case}) failed; log {child.log}:\n{child.log.read_text()[-3000:]}")
         self.results[f"old_{case}"] = {**json.loads(out.read_text()), "wall_s": child.wall_s, "cpu_s": child.cpu_s,
+                                       "services_cpu_s": child.services_cpu_s,
                                        "maxrss_mb": child.maxrss_mb, "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"old {case}", child.wall_s)
 
@@ -150,7 +158,8 @@ class Bench:
         if child.returncode != 0 or not result.get("success"):
             raise RuntimeError(f"our release {tag} ({case}) failed: {result.get('error')}; log {child.log}:\n"
                                f"{child.log.read_text()[-3000:]}")
-        self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "cpu_s": child.cpu_s, "maxrss_mb": child.maxrss_mb,
+        self.results[f"ours_{case}"] = {**result, "wall_s": child.wall_s, "cpu_s": child.cpu_s,
+                                        "services_cpu_s": child.services_cpu_s, "maxrss_mb": child.maxrss_mb,
                                         "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"ours {case} ({tag})", child.wall_s)
 
