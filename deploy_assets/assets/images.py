@@ -28,7 +28,7 @@ from deploy_assets.history import asset_key_for, find_by_content_key
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.resources.docker import DockerResource
-from deploy_assets.resources.registry import RegistryResource
+from deploy_assets.resources.registry import RegistryError, RegistryResource
 
 PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the module doc)
 
@@ -58,9 +58,13 @@ def build_images_asset(services: list[Service], config: PipelineConfig, settings
         source, builds = workspace.source(), workspace.builds()
         selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
         docker.ping()
-        registry.ping()
-        for service in selected:
-            registry.ensure_repository(service.name)
+        try:
+            registry.ping()
+            for service in selected:
+                registry.ensure_repository(service.name)
+        except RegistryError as exc:  # e.g. it went away during the build: name what is not published
+            raise RuntimeError(f"images not published to {settings.registry} "
+                               f"({', '.join(s.name for s in selected)}): {exc}") from None
         prefer = _preferred_source(context)
 
         def publish(service: Service) -> dict:

@@ -26,9 +26,12 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
     # One retry of a failing layer instead of the default two: the same code path, 10 s sooner.
     with_resources(harness, docker=DockerResource(max_push_retries=1))
     harness.monorepo.tag(TAG)
-    # SIGKILL the registry as soon as the first blob upload of any image begins.
-    killer = when_log_line(killable_registry.log, r'"POST /v2/ms_\w+/blobs/uploads/', killable_registry.kill)
+    host = killable_registry.host
+    first_upload = r'"POST /v2/ms_\w+/blobs/uploads/'
 
+    # 1. It dies at the first layer upload, which the binaries step makes while go still compiles
+    # (under the content-key tag): the release fails before any release tag, naming the registry.
+    killer = when_log_line(killable_registry.log, first_upload, killable_registry.kill)
     failed = run_release(harness.defs, harness.instance, TAG)
 
     killer.join(timeout=5)
@@ -36,14 +39,30 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
     assert not failed.success
     error = failure(harness.instance, failed.run_id)
     assert error.startswith("images: "), error
-    assert f"images not published to {killable_registry.host}" in error
+    assert f"images not published to {host} ({', '.join(MS)}): registry {host} unreachable" in error
     killable_registry.start()  # same port, same data directory
-    not_pushed = [name for name in MS if missing_blobs(killable_registry.host, name, TAG) is None]
+    assert all(missing_blobs(host, name, TAG) is None for name in MS)
+    early = {name: f"ck-{harness.metadata(f'binary/{name}', PARTITION)['content_key_arm64']}" for name in MS}
+    for name, tag in early.items():  # an early push that got through is whole
+        assert missing_blobs(host, name, tag) in (None, [])
+    assert gitops_bumps(harness, PARTITION) == []
+
+    # 2. The re-run builds nothing (the binaries are cached), so the images step pushes what the
+    # first run could not; the registry dies again at its first layer upload.
+    killer = when_log_line(killable_registry.log, first_upload, killable_registry.kill)
+    failed = run_release(harness.defs, harness.instance, TAG)
+
+    killer.join(timeout=5)
+    assert not killer.is_alive(), "the images step uploaded no blob: the fault was not injected"
+    error = failure(harness.instance, failed.run_id)
+    assert error.startswith("images: ") and f"images not published to {host}" in error, error
+    killable_registry.start()
+    not_pushed = [name for name in MS if missing_blobs(host, name, TAG) is None]
     assert not_pushed, "every image was pushed before the registry died: the fault came too late"
     for name in not_pushed:
-        assert f"{name}: push of {killable_registry.host}/{name}:{TAG}" in error
+        assert f"{name}: push of {host}/{name}:{TAG}" in error
     for name in set(MS) - set(not_pushed):  # what did get through is whole
-        assert missing_blobs(killable_registry.host, name, TAG) == []
+        assert missing_blobs(host, name, TAG) == []
     assert len(harness.gitops_log("gitops-development")) == 1 and gitops_bumps(harness, PARTITION) == []
 
     again = run_release(harness.defs, harness.instance, TAG)
@@ -52,7 +71,7 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
     log = harness.gitops_log("gitops-development")
     assert len(log) == 2 and log[0].endswith(f"-> {TAG}")
     for name in MS:
-        assert missing_blobs(killable_registry.host, name, TAG) == []
+        assert missing_blobs(host, name, TAG) == []
         assert harness.metadata(f"image/{name}", PARTITION)["digest"] == \
             harness.registry.manifest_digest(name, TAG)
 
