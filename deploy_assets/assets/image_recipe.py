@@ -1,9 +1,9 @@
 """What goes into a service's image besides its binary: the labels that tie an image to the
-bytes it holds and the release that built it, and the tag a prebuild is left under.
+bytes it holds and the release that built it, and the content-addressed tag it is first pushed under.
 
-Shared by the binaries step (which warms the engine's build cache while go still compiles) and
-the images step (which builds and pushes): both must build with exactly the same inputs, or the
-images step would miss the cache the binaries step filled.
+Shared by the binaries step (which builds and pushes each image under its content-key tag while go
+still compiles) and the images step (which puts the release tag on it, or builds it itself): an
+image is only ever retagged when its content-key label matches the binary the release built.
 """
 
 from __future__ import annotations
@@ -20,6 +20,6 @@ def image_labels(service: Service, content_key: str, commit: str, partition: str
 
 
 def prebuild_tag(content_key: str) -> str:
-    """Where a staging release leaves the image of a binary only prod ships (CLIs): content-
-    addressed, so it never moves, and prod retags it instead of building it."""
+    """Where an image waits for its release tag: pushed during the build, or left by staging for
+    a binary only prod ships (CLIs). Content-addressed, so it never moves."""
     return f"ck-{content_key}"

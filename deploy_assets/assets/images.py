@@ -16,7 +16,6 @@ per image (one at a time: 3.0 s for the build alone).
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import dagster as dg
 
