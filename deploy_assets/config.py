@@ -128,6 +128,10 @@ class PipelineConfig(_Strict):
     # process (GOGC=off, GOMEMLIMIT): cold builds take ~15 % less CPU for ~100 MB more in the
     # largest process, and the bytes built are the same. "" keeps Go's default (GOGC=100).
     go_memory_limit: str = Field(default="600MiB", pattern=r"^([1-9][0-9]*(B|KiB|MiB|GiB))?$")
+    # The engine's builder for service images: BuildKit applies EXPOSE/ENTRYPOINT/labels to the
+    # image config where the classic builder commits a container per instruction (a copy of the
+    # image each, on storage without copy-on-write). "classic" for engines without BuildKit.
+    image_builder: Literal["buildkit", "classic"] = "buildkit"
     envs: dict[Env, EnvRule]
     promotion: PromotionRule = PromotionRule()
 

@@ -40,7 +40,7 @@ def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.
         "git": GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir)),
         "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored,
                          memory_limit=config.go_memory_limit),
-        "docker": DockerResource(),
+        "docker": DockerResource(builder=config.image_builder),
         "registry": RegistryResource(host=settings.registry),
         "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,
                          endpoint_url=settings.s3_endpoint or ""),

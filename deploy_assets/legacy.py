@@ -151,7 +151,7 @@ def cmd_push(args) -> int:
         raise ConfigError(f"source.kinds.{kind} has no dockerfile in the pipeline config")
     version = _version(args, tree)
     registry = RegistryResource(host=args.registry)
-    docker = DockerResource()
+    docker = DockerResource(builder=tree.config.image_builder)
     docker.ping()
     services = tree.services((kind,))
     for service in services:  # every refusal before the first push: nothing half-pushed

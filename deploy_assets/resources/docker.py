@@ -1,7 +1,14 @@
 """The Docker engine: build an image from one binary and push it.
 
-The build context is a temp folder holding only the Dockerfile template and the binary, so a
-build sends kilobytes of context, not the monorepo, and can't pick up stray files.
+The build context holds only the Dockerfile template and the binary, so a build sends the
+binary's megabytes, not the monorepo, and can't pick up stray files.
+
+Images are built with the engine's BuildKit builder by default. The classic builder commits a
+container for every instruction after COPY (EXPOSE, ENTRYPOINT, the labels), and on a storage
+driver without copy-on-write (vfs) each commit copies the whole image: 20 service images took
+26-28 s and 26-28 CPU-s of the machine that way, 4 s and 7.5 CPU-s with BuildKit, which applies
+metadata to the image config (the bench's binaries of 11-14 MB, 4 builds at a time).
+`builder="classic"` keeps the old path for engines without BuildKit.
 
 A push to a registry that went away is retried by dockerd itself, five times over about 50
 seconds per layer, and only then reported. We follow its progress and give up after
@@ -11,12 +18,14 @@ step fails in seconds, and no abandoned push can complete later behind our back.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import dagster as dg
 import docker
@@ -47,6 +56,7 @@ class DockerResource(dg.ConfigurableResource):
     registry_password: str = ""
     max_push_retries: int = 2  # dockerd's retries of one failing layer before we cancel the push
     push_attempts: int = 3  # whole pushes, when concurrent uploads of one layer raced
+    builder: Literal["buildkit", "classic"] = "buildkit"
 
     @property
     def endpoint(self) -> str:
@@ -75,6 +85,44 @@ class DockerResource(dg.ConfigurableResource):
         """Build `tag` from the template; the binary is the context's only file, named `service`."""
         if not dockerfile.is_file():
             raise DockerEngineError(f"Dockerfile template {dockerfile} does not exist")
+        if self.builder == "buildkit":
+            return self._build_with_buildkit(binary, dockerfile, platform, tag, labels)
+        return self._build_classic(binary, dockerfile, platform, tag, labels)
+
+    def _build_with_buildkit(self, binary: Path, dockerfile: Path, platform: str, tag: str,
+                             labels: dict[str, str]) -> str:
+        """POST /build?version=2 with a tar context: the SDK's build() has no switch for the
+        builder version, and the engine takes a tar context without a BuildKit session. The tar
+        must be plain ustar: one that starts with a PAX header (Python's default for files with
+        sub-second mtimes) is not recognised as a tar and is parsed as the Dockerfile itself."""
+        with tempfile.TemporaryFile(prefix="deploy-assets-ctx-") as context:
+            with tarfile.open(fileobj=context, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                tar.add(dockerfile, arcname="Dockerfile")
+                tar.add(binary, arcname="service", filter=_executable)
+            context.seek(0)
+            api = self._client().api
+            params = {"t": tag, "version": "2", "platform": f"linux/{platform}",
+                      "labels": json.dumps(labels), "rm": "1"}
+            image_id = None
+            try:
+                response = api.post(api._url("/build"), params=params, data=context, stream=True,
+                                    headers={"Content-Type": "application/x-tar"}, timeout=self.timeout_s)
+                api._raise_for_status(response)
+                for chunk in api._stream_helper(response, decode=True):
+                    if "error" in chunk:
+                        raise DockerEngineError(f"docker build of {tag} failed: {chunk['error']}")
+                    if chunk.get("id") == "moby.image.id":
+                        image_id = chunk["aux"]["ID"]
+            except (APIError, DockerException, OSError) as exc:
+                raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
+            finally:
+                api.close()
+        if not image_id:
+            raise DockerEngineError(f"docker build of {tag} failed: the engine named no image")
+        return image_id
+
+    def _build_classic(self, binary: Path, dockerfile: Path, platform: str, tag: str,
+                       labels: dict[str, str]) -> str:
         with tempfile.TemporaryDirectory(prefix="deploy-assets-ctx-") as ctx:
             shutil.copyfile(dockerfile, Path(ctx) / "Dockerfile")
             shutil.copy2(binary, Path(ctx) / "service")
@@ -152,6 +200,12 @@ class DockerResource(dg.ConfigurableResource):
             self._client().images.remove(ref, noprune=True)
         except DockerException:
             pass
+
+
+def _executable(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """One mode and owner whatever the source's (the build cache's files are read-only)."""
+    member.mode, member.uid, member.gid, member.uname, member.gname = 0o755, 0, 0, "", ""
+    return member
 
 
 class _RetryCounter:
