@@ -182,7 +182,8 @@ class Bench:
                 os.environ["DAGSTER_HOME"] = before
 
     def drop_images(self, who: str) -> None:
-        """Remove a contender's images from the engine, so the next one builds cold."""
+        """Remove a contender's images from the engine, and the engine's BuildKit cache (kept apart
+        from images, it would hand a later "cold" release its image builds for free)."""
         import docker
 
         client = docker.from_env(timeout=300)
@@ -191,6 +192,7 @@ class Bench:
             for ref in image.tags:
                 if ref.startswith(prefix):
                     client.images.remove(ref, force=True)
+        client.api.prune_builds(all=True)
 
     def sensor(self) -> None:
         import dagster as dg
