@@ -72,13 +72,19 @@ class DockerResource(dg.ConfigurableResource):
             raise DockerEngineError(f"no Docker engine answers at {self.endpoint}: {exc}") from None
 
     def ping(self) -> str:
-        """Engine version; raises a clear error when no engine answers (before any side effect)."""
+        """Engine version; raises a clear error when no engine answers, or when it cannot build
+        with the configured builder (before any side effect)."""
         try:
             client = self._client()
             client.ping()
-            return client.version().get("Version", "?")
+            version = client.version()
         except (DockerException, OSError) as exc:
             raise DockerEngineError(f"no Docker engine answers at {self.endpoint}: {exc}") from None
+        refusal = buildkit_refusal(version) if self.builder == "buildkit" else None
+        if refusal:
+            raise DockerEngineError(f"the Docker engine at {self.endpoint} {refusal}; "
+                                    "set image_builder: classic in the pipeline config")
+        return version.get("Version", "?")
 
     def build_image(self, binary: Path, dockerfile: Path, platform: str, tag: str,
                     labels: dict[str, str]) -> str:
@@ -200,6 +206,17 @@ class DockerResource(dg.ConfigurableResource):
             self._client().images.remove(ref, noprune=True)
         except DockerException:
             pass
+
+
+def buildkit_refusal(version: dict) -> str | None:
+    """Why an engine (its /version answer) cannot run BuildKit builds, or None when it can:
+    BuildKit came with API 1.39 (Docker 18.09), for Linux engines only."""
+    api = tuple(int(part) for part in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+    if api < (1, 39):
+        return f"speaks API {version.get('ApiVersion')}, BuildKit builds need 1.39 (Docker 18.09) or later"
+    if version.get("Os", "linux") != "linux":
+        return f"runs on {version.get('Os')}, BuildKit builds need a Linux engine"
+    return None
 
 
 def _executable(member: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from deploy_assets.config import DOCKERFILES_DIR
-from deploy_assets.resources.docker import DockerEngineError, DockerResource
+from deploy_assets.resources.docker import DockerEngineError, DockerResource, buildkit_refusal
 
 LABELS = {"org.opencontainers.image.title": "ms_core", "io.deploy-assets.content-key": "k" * 64,
           "with space": "a b=c"}
@@ -87,3 +87,14 @@ def test_missing_template_is_refused_before_the_engine_is_asked(binary, tmp_path
     resource = DockerResource(base_url=f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(DockerEngineError, match=r"Dockerfile template .*gone.Dockerfile does not exist"):
         resource.build_image(binary, tmp_path / "gone.Dockerfile", "arm64", "x/y:z", {})
+
+
+def test_engine_that_cannot_run_buildkit_is_named_with_the_way_out(docker_engine):
+    assert DockerResource().ping()  # this engine can: no refusal
+    assert buildkit_refusal(docker.from_env().version()) is None
+    # What older or Windows engines answer on /version (their fields, not a stand-in engine).
+    assert buildkit_refusal({"ApiVersion": "1.38", "Os": "linux"}) == (
+        "speaks API 1.38, BuildKit builds need 1.39 (Docker 18.09) or later")
+    assert buildkit_refusal({"ApiVersion": "1.41", "Os": "windows"}) == (
+        "runs on windows, BuildKit builds need a Linux engine")
+    assert buildkit_refusal({"ApiVersion": "1.40", "Os": "linux"}) is None
