@@ -164,11 +164,13 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         partition = str(context.partition_key)
         results: dict[str, list[BuiltBinary]] = {s.name: [] for s in selected}
         prebuilt: list[BuiltBinary] = []
+        file_digests: dict[str, bytes] = {}  # one source tree: each file hashed once for all keys
         for platform in config.platforms:
             wanted = selected + prebuilds
             packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform)
             mains = _mains(module_dir, wanted, packages)
-            keys = {s.name: go.content_key(packages[ip], packages, module_dir, toolchain, platform, config.build_flags)
+            keys = {s.name: go.content_key(packages[ip], packages, module_dir, toolchain, platform, config.build_flags,
+                                           file_digests)
                     for ip, s in mains.items()}
             stale = [s for s in selected if not _cache_path(settings, keys[s.name], s.name).exists()]
             context.log.info(f"{platform}: {len(selected) - len(stale)}/{len(selected)} binaries reused by "

@@ -1,11 +1,14 @@
-"""The Go toolchain's memory setting: faster builds of the very same bytes."""
+"""The Go toolchain: faster builds of the very same bytes, and content keys computed once per file."""
 
 import hashlib
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 
-from deploy_assets.config import DEFAULT_CONFIG, ConfigError, load_pipeline_config
+from deploy_assets.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, load_pipeline_config
 from deploy_assets.resources.go import GoResource
 
 FLAGS = ["-trimpath", "-buildvcs=false"]
@@ -41,3 +44,23 @@ def test_the_memory_limit_is_configured_and_checked(tmp_path):
 
     with pytest.raises(ConfigError, match=r"go_memory_limit: .*got 'lots'"):
         load_pipeline_config(tmp_path / "pipeline.yaml")
+
+
+def test_content_keys_hash_each_shared_file_once_and_equal_keys_hashed_alone(tmp_path):
+    module = tmp_path / "monorepo"
+    shutil.copytree(REPO_ROOT / "misc" / "example-monorepo", module)
+    go = GoResource(cache_dir=str(tmp_path / "cache"))
+    packages = go.list_packages(module, ["./cmd/..."], "arm64")
+    mains = [p for p in packages.values() if p.name == "main"]
+    assert len(mains) >= 3
+
+    shared: dict[str, bytes] = {}
+    together = {m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS, shared)
+                for m in mains}
+    alone = {m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS) for m in mains}
+
+    assert together == alone
+    assert len(set(together.values())) == len(mains)  # every service its own key
+    module_files = {os.path.join(p.dir, f) for p in packages.values() if not p.standard for f in p.files}
+    assert set(shared) == module_files  # each file of the module hashed once, for all services
+    assert all(shared[path] == hashlib.sha256(Path(path).read_bytes()).digest() for path in shared)
