@@ -63,9 +63,9 @@ get-ms-names: setup
 get-cli-names: setup
 	@$(CLI) legacy get-cli-names --source "$(SOURCE)"
 build-pipeline-ms: setup
-	$(CLI) legacy build-pipeline --source "$(SOURCE)"-ms --source "$(SOURCE)"
+	$(CLI) legacy build-pipeline-ms --source "$(SOURCE)"
 build-pipeline-lambdas: setup
-	$(CLI) legacy build-pipeline --source "$(SOURCE)"-lambdas --source "$(SOURCE)"
+	$(CLI) legacy build-pipeline-lambdas --source "$(SOURCE)"
 build-pipeline: setup
 	$(CLI) legacy build-pipeline --source "$(SOURCE)"
 push-ms-dockers: setup

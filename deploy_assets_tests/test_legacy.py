@@ -1,6 +1,8 @@
 """The old Makefile vocabulary (`deploy-assets legacy <target>`) on a copy of the example monorepo."""
 
 import json
+import os
+import subprocess
 import random
 import shutil
 from pathlib import Path
@@ -148,3 +150,14 @@ def _image_config(reg: RegistryResource, name: str, tag: str) -> dict:
     base = f"http://{reg.host}/v2/{name}"
     manifest = requests.get(f"{base}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, timeout=10).json()
     return requests.get(f"{base}/blobs/{manifest['config']['digest']}", timeout=10).json()
+
+
+@pytest.mark.parametrize("target, kinds", [("build-pipeline-ms", ["ms"]), ("build-pipeline-lambdas", ["lambdas"])])
+def test_the_makefile_targets_build_only_their_kind(tree, target, kinds):
+    """The Makefile itself, not only the CLI: it once passed --source twice and built every kind."""
+    repo_root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off"}
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(repo_root), target, f"SOURCE={tree}"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in (tree / "bin_arm64").iterdir()) == kinds
