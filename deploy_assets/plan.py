@@ -10,12 +10,13 @@ import fnmatch
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import semver
 
 from deploy_assets.config import KINDS, EnvRule, PipelineConfig, Settings, SourceLayout
 from deploy_assets.release import Release, TagRejected, parse_tag
+from deploy_assets.release_record import RECORD_NAMES
 
 _SAFE_NAME = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*", re.ASCII)
 
@@ -43,8 +44,13 @@ def _matches(path: str, glob: str) -> bool:
     return len(parts) == len(pattern) and all(fnmatch.fnmatchcase(p, g) for p, g in zip(parts, pattern))
 
 
-def discover_services(files: Iterable[str], source: SourceLayout) -> list[Service]:
-    """Service directories (holding .go files) that match a kind's glob, validated."""
+def discover_services(files: Iterable[str], source: SourceLayout,
+                      platforms: Sequence[str] | None = None) -> list[Service]:
+    """Service directories (holding .go files) that match a kind's glob, validated.
+
+    With `platforms` (the config's, primary first) the S3 object names of all platforms are
+    checked against each other too; without them only the release record's names are.
+    """
     root = PurePosixPath(source.module_root)
     dirs: set[str] = set()
     for file in files:
@@ -66,7 +72,44 @@ def discover_services(files: Iterable[str], source: SourceLayout) -> list[Servic
                 )
             services.append(Service(name=name, kind=kind, path=directory))
     _refuse_clashes(services)
+    refuse_object_clashes(services, platforms or ())
     return sorted(services, key=lambda s: (KINDS.index(s.kind), s.name))
+
+
+def refuse_object_clashes(services: Iterable[Service], platforms: Sequence[str]) -> None:
+    """One S3 key, one object: binaries sit next to the release record in `{version}/`.
+
+    A service named like a record object (routes.json, manifest.json, checksums.txt) would be
+    overwritten by the record or overwrite it (and `routes_json` would be the record's asset); with two platforms `x`'s amd64 object is
+    `x_amd64`, the very key of a service named `x_amd64`. Either is refused before anything is
+    built, naming both sides, because the release would otherwise fail half-way (or worse, one
+    object would silently stand for two).
+    """
+    reserved = {_asset_name(n): n for n in RECORD_NAMES}
+    for service in services:
+        record = reserved.get(_asset_name(service.name))
+        if record is not None:
+            clash = "the S3 key" if service.name == record else "the asset key s3/" + _asset_name(record)
+            raise PlanError(f"service directory {service.path!r} has the reserved name {service.name!r}: it would "
+                            f"take {clash} of the release record's {record} ({', '.join(RECORD_NAMES)} and "
+                            "their spellings with _ or - are reserved); rename the directory")
+    if not platforms:
+        return
+    owners: dict[str, str] = {}
+    for service in sorted(services, key=lambda s: s.path):
+        for platform in platforms:
+            name = service.s3_object_name(platform, platforms[0])
+            mine = f"{service.path} ({platform})"
+            if name in owners:
+                raise PlanError(f"services {owners[name]} and {mine} would both be stored as S3 object {name!r} "
+                                f"(platforms {', '.join(platforms)}: the ones after the first get a _<platform> "
+                                "suffix); rename one directory")
+            owners[name] = mine
+
+
+def _asset_name(name: str) -> str:
+    """How an asset key spells a service name (history.asset_key_for)."""
+    return name.replace("-", "_").replace(".", "_")
 
 
 def _refuse_clashes(services: list[Service]) -> None:
@@ -76,7 +119,7 @@ def _refuse_clashes(services: list[Service]) -> None:
     """
     by_key: dict[str, Service] = {}
     for service in services:
-        key = service.name.replace("-", "_").replace(".", "_")
+        key = _asset_name(service.name)
         other = by_key.get(key)
         if other is None:
             by_key[key] = service

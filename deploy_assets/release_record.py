@@ -16,6 +16,9 @@ from pathlib import PurePosixPath
 
 MANIFEST_NAME = "manifest.json"
 CHECKSUMS_NAME = "checksums.txt"
+ROUTES_NAME = "routes.json"
+# Objects of the release record next to the binaries: no binary may take one of these names.
+RECORD_NAMES = (ROUTES_NAME, MANIFEST_NAME, CHECKSUMS_NAME)
 MANIFEST_SCHEMA = 1
 
 

@@ -87,6 +87,42 @@ def test_overlapping_globs_are_refused_naming_both_kinds():
         discover_services(["cmd/ms/ms_core/main.go"], source)
 
 
+@pytest.mark.parametrize(("directory", "clash"), [
+    ("cmd/ms/routes.json", "the S3 key of the release record's routes.json"),
+    ("cmd/lambdas/manifest.json", "the S3 key of the release record's manifest.json"),
+    ("cmd/ms/checksums.txt", "the S3 key of the release record's checksums.txt"),
+    ("cmd/ms/routes_json", "the asset key s3/routes_json of the release record's routes.json"),
+    ("cmd/cli/manifest-json", "the asset key s3/manifest_json of the release record's manifest.json"),
+])
+def test_names_of_the_release_record_are_reserved(directory, clash):
+    with pytest.raises(PlanError) as info:
+        discover_services(["cmd/ms/ms_core/main.go", f"{directory}/main.go"], CONFIG.source, CONFIG.platforms)
+    name = directory.rsplit("/", 1)[1]
+    assert str(info.value).startswith(f"service directory {directory!r} has the reserved name {name!r}: "
+                                      f"it would take {clash}")
+    assert "routes.json, manifest.json, checksums.txt" in str(info.value)
+
+
+def test_reserved_names_are_refused_without_platforms_too():
+    with pytest.raises(PlanError, match="reserved name 'routes.json'"):
+        discover_services(["cmd/ms/routes.json/main.go"], CONFIG.source)
+
+
+def test_an_extra_platform_suffix_may_not_meet_another_service():
+    files = ["cmd/ms/ms_core/main.go", "cmd/lambdas/ms_core_amd64/main.go"]
+    with pytest.raises(PlanError) as info:
+        discover_services(files, CONFIG.source, ["arm64", "amd64"])
+    assert str(info.value).startswith(
+        "services cmd/lambdas/ms_core_amd64 (arm64) and cmd/ms/ms_core (amd64) would both be stored as "
+        "S3 object 'ms_core_amd64'")
+    # The same pair is fine with one platform (no suffixes), and with the suffix of another platform.
+    assert len(discover_services(files, CONFIG.source, ["arm64"])) == 2
+    assert len(discover_services(files, CONFIG.source, ["amd64", "arm64"])) == 2
+    with pytest.raises(PlanError, match="S3 object 'ms_core_arm64'"):
+        discover_services(["cmd/ms/ms_core/main.go", "cmd/ms/ms_core_arm64/main.go"], CONFIG.source,
+                          ["amd64", "arm64"])
+
+
 # --- promotion gate -------------------------------------------------------------------------
 
 def config_with(**promotion: bool) -> PipelineConfig:
