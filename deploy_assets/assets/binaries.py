@@ -167,7 +167,8 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         file_digests: dict[str, bytes] = {}  # one source tree: each file hashed once for all keys
         for platform in config.platforms:
             wanted = selected + prebuilds
-            packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform)
+            # With go build's flags: files behind a -tags constraint are in the build and the key.
+            packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform, config.build_flags)
             mains = _mains(module_dir, wanted, packages)
             keys = {s.name: go.content_key(packages[ip], packages, module_dir, toolchain, platform, config.build_flags,
                                            file_digests)

@@ -13,14 +13,17 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
 _FILE_FIELDS = ("GoFiles", "CgoFiles", "SFiles", "HFiles", "EmbedFiles", "SysoFiles")
@@ -28,6 +31,10 @@ _FILE_FIELDS = ("GoFiles", "CgoFiles", "SFiles", "HFiles", "EmbedFiles", "SysoFi
 
 class GoError(RuntimeError):
     pass
+
+
+class GoTimeout(GoError):
+    """A go command ran past its timeout; it and every process it started were killed."""
 
 
 class GoBuildError(GoError):
@@ -62,6 +69,14 @@ class GoResource(dg.ConfigurableResource):
     cache_dir: str
     vendored: bool = False
     memory_limit: str = ""  # GOMEMLIMIT for the toolchain, with GOGC=off (see PipelineConfig)
+    version_timeout_s: float = Field(
+        default=60, gt=0, description="Seconds `go env GOVERSION` may take; it answers in well under one.")
+    list_timeout_s: float = Field(
+        default=300, gt=0, description="Seconds one `go list -deps` of all services may take: seconds "
+        "on a big monorepo, so a run past this is stuck (a lock held on GOCACHE, a hung mount).")
+    build_timeout_s: float = Field(
+        default=1800, gt=0, description="Seconds one batched `go build` may take: a cold build of 26 "
+        "services took 164 s on 2 cores. Past it go and its compilers are killed and the step fails.")
 
     def _go(self) -> str:
         binary = self.go_binary or default_go_binary()
@@ -86,16 +101,20 @@ class GoResource(dg.ConfigurableResource):
 
     def version(self) -> str:
         """e.g. 'go1.24.11' — the toolchain recorded with every binary."""
-        out = subprocess.run([self._go(), "env", "GOVERSION"], capture_output=True, text=True,
-                             env=self.env("amd64"), check=True)
-        return out.stdout.strip()
+        args = [self._go(), "env", "GOVERSION"]
+        proc = _run(args, self.version_timeout_s, "version_timeout_s", env=self.env("amd64"))
+        if proc.returncode != 0:
+            raise GoError(f"`{_shown(args)}` failed: {proc.stderr.decode(errors='replace').strip()}")
+        return proc.stdout.decode().strip()
 
-    def list_packages(self, module_dir: Path, patterns: list[str], platform: str) -> dict[str, GoPackage]:
-        """`go list -deps -json` once for all services: names, files and dependency closures."""
-        proc = subprocess.run(
-            [self._go(), "list", "-e", "-deps", "-json", "--", *patterns],
-            cwd=module_dir, capture_output=True, env=self.env(platform),
-        )
+    def list_packages(self, module_dir: Path, patterns: list[str], platform: str,
+                      flags: list[str] | tuple[str, ...] = ()) -> dict[str, GoPackage]:
+        """`go list -deps -json` once for all services: names, files and dependency closures.
+
+        `flags` must be the build flags `go build` gets: `-tags` (and `-race`, `-mod`, ...) decide
+        which files are compiled, and a file go list does not see is not in the content key."""
+        proc = _run([self._go(), "list", "-e", "-deps", "-json", *flags, "--", *patterns],
+                    self.list_timeout_s, "list_timeout_s", cwd=module_dir, env=self.env(platform))
         if proc.returncode != 0 and not proc.stdout:
             raise GoError(f"go list failed: {proc.stderr.decode(errors='replace').strip()}")
         packages: dict[str, GoPackage] = {}
@@ -147,18 +166,40 @@ class GoResource(dg.ConfigurableResource):
         runs, a binary is reported once its size holds still for one poll; the callback must take
         that as a hint (a copy go was still writing is possible where go copies, not renames)."""
         out_dir.mkdir(parents=True, exist_ok=True)
+        args = [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages]
         proc = subprocess.Popen(
-            [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages],
-            cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            args, cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # its own process group: a timeout kills the compilers too
             # Watched output: go's work folder on the same filesystem, so each binary is renamed in whole.
             env={**self.env(platform), **({"GOTMPDIR": str(out_dir.parent)} if on_binary else {})},
         )
         output: list[tuple[str, str]] = []
         reader = threading.Thread(target=lambda: output.append(proc.communicate()), daemon=True)
         reader.start()
+        deadline = time.monotonic() + self.build_timeout_s
+        try:
+            reported = self._watch(reader, out_dir, on_binary, deadline, args)
+        finally:  # a timeout, or the step interrupted: no compiler is left running behind us
+            if proc.poll() is None:
+                _kill_group(proc)
+                reader.join(5)  # the reader's communicate() reaps go once the group's pipes close
+        stderr = output[0][1] if output else ""
+        if proc.returncode != 0:
+            by_package = attribute_build_errors(stderr, packages)
+            raise GoBuildError(stderr.strip(), by_package)
+        if on_binary is not None:  # the ones that landed after the last look (all of them, on a warm cache)
+            for path in sorted(out_dir.iterdir()):
+                if path.name not in reported and "-go-tmp-" not in path.name:
+                    on_binary(path)
+
+    def _watch(self, reader: threading.Thread, out_dir: Path, on_binary: Callable[[Path], None] | None,
+               deadline: float, args: list[str]) -> set[str]:
+        """Wait for the build (its output reader), reporting binaries as they land, until the deadline."""
         sizes: dict[str, int] = {}
         reported: set[str] = set()
         while reader.is_alive():
+            if time.monotonic() > deadline:
+                raise _timeout(args, self.build_timeout_s, "build_timeout_s")
             reader.join(BINARY_POLL_S)
             if on_binary is None or not reader.is_alive():
                 continue
@@ -173,14 +214,44 @@ class GoResource(dg.ConfigurableResource):
                     reported.add(path.name)
                     on_binary(path)
                 sizes[path.name] = size
-        stderr = output[0][1] if output else ""
-        if proc.returncode != 0:
-            by_package = attribute_build_errors(stderr, packages)
-            raise GoBuildError(stderr.strip(), by_package)
-        if on_binary is not None:  # the ones that landed after the last look (all of them, on a warm cache)
-            for path in sorted(out_dir.iterdir()):
-                if path.name not in reported and "-go-tmp-" not in path.name:
-                    on_binary(path)
+        return reported
+
+
+def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run a go command in its own process group, killing the whole group on timeout: go starts
+    compilers and a killed go alone would leave them (and the pipes they hold) behind."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException as exc:  # the timeout, or the step interrupted
+        _kill_group(proc)
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a child that left the group still holds a pipe
+            proc.kill()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise _timeout(args, timeout, field) from None
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL go and everything it started (they share the group go leads)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # already gone
+        pass
+
+
+def _shown(args: list[str]) -> str:
+    text = " ".join(args)
+    return text if len(text) <= 300 else text[:300] + " ..."
+
+
+def _timeout(args: list[str], timeout: float, field: str) -> GoTimeout:
+    return GoTimeout(f"`{_shown(args)}` did not finish within {timeout:g} s (GoResource.{field}); it and the "
+                     f"processes it started were killed. Raise {field} if go is only slow, or find what "
+                     "blocks it (a lock on GOCACHE, a hung file system)")
 
 
 def _package_error(error: dict | None) -> str | None:
