@@ -12,6 +12,7 @@ has never seen, and no asset has an automation condition.
 import getpass
 import json
 import socket
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from deploy_assets.checks.images import image_problem
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import GITOPS_KEY, latest_for_partition
 from deploy_assets.release import TagRejected, check_partition
-from deploy_assets.resources.gitops import GitOpsResource, bump_edit
+from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit, one_line, trailer_block
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets.status import env_history, version_stack
@@ -108,42 +109,60 @@ def _recorded_routes(s3: S3Resource, version: str) -> dict[str, list[dict]]:
 
 
 def rollback_message(plan: RollbackPlan, by: str, at: str, run_id: str) -> str:
-    return (f"rollback({plan.env}): {' '.join(plan.projects)} -> {plan.to_version} (from {plan.from_version})\n\n"
-            f"Release-Tag: {plan.to_version}\nSource-Commit: {plan.source_commit}\n"
-            f"Rollback-From: {plan.from_version}\nRollback-By: {by}\nRollback-At: {at}\nDagster-Run: {run_id}\n")
+    """Subject and trailers of the rollback commit; every value must be one line (one_line), so
+    none can forge a trailer that status and the next rollback's default target would trust."""
+    subject = (f"rollback({plan.env}): {' '.join(one_line('project', p) for p in plan.projects)} -> "
+               f"{one_line('to', plan.to_version)} (from {one_line('from version', plan.from_version)})")
+    return f"{subject}\n\n" + trailer_block([
+        ("Release-Tag", plan.to_version), ("Source-Commit", plan.source_commit),
+        ("Rollback-From", plan.from_version), ("Rollback-By", by), ("Rollback-At", at), ("Dagster-Run", run_id)])
 
 
 def requester() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+    """user@host of this process; control characters (from a hostile LOGNAME) become spaces."""
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    return " ".join("".join(" " if unicodedata.category(c)[0] == "C" else c for c in who).split())
+
+
+def requested_by(config_value: str, user_tag: str | None) -> str:
+    """Who asked: the config's requested_by, else the run's `user` tag, else "dagster"; refused
+    (naming where it came from) if it is not a single line of text."""
+    by, source = (config_value, "requested_by") if config_value else (user_tag, "the run's user tag")
+    if not by:
+        return "dagster"
+    try:
+        return one_line(source, by)
+    except GitOpsError as exc:
+        raise RollbackRefused(str(exc)) from None
 
 
 class RollbackConfig(dg.Config):
     env: str
     to: str = ""  # default: the version the env ran before the current one
-    requested_by: str = ""  # default: the run's `user` tag, else "dagster"
+    requested_by: str = ""  # default: the run's `user` tag, else "dagster"; one line of text
 
 
 def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDefinition:
     @dg.op(name="rollback_env", pool="gitops", description="Verify the target release's artifacts, then re-point the env's GitOps repo.")
     def rollback_env(context: dg.OpExecutionContext, config: RollbackConfig, gitops: GitOpsResource,
                      registry: RegistryResource, s3: S3Resource) -> None:
-        by = config.requested_by or context.run.tags.get("user") or "dagster"
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
+            by = requested_by(config.requested_by, context.run.tags.get("user"))
             plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)
+            message = rollback_message(plan, by, at, context.run.run_id)  # refuses a forged trailer
             problems = artifact_problems(context.instance, registry, s3, f"{plan.env}|{plan.to_version}")
             if problems:
                 raise RollbackRefused(f"artifacts of {plan.env}|{plan.to_version} no longer verify: "
                                       + "; ".join(problems))
-        except RollbackRefused as exc:
+        except (RollbackRefused, GitOpsError) as exc:
             raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
                              metadata={"refused": True}) from None
         rule = pipeline.envs[plan.env]
         routes = _recorded_routes(s3, plan.to_version) if rule.updates_routes else None
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         pushed = gitops.commit_and_push(
             plan.repo, bump_edit(rule.gitops, plan.env, {p: f"{settings.registry}/{p}" for p in plan.projects},
-                                 plan.to_version, routes),
-            rollback_message(plan, by, at, context.run.run_id), log=context.log.info)
+                                 plan.to_version, routes), message, log=context.log.info)
         context.log_event(dg.AssetObservation(
             asset_key=GITOPS_KEY, partition=f"{plan.env}|{plan.to_version}",
             description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",

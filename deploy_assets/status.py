@@ -39,11 +39,14 @@ class Deployment:
     rolled_back_by: str = ""
 
 
-def trailers(body: str) -> dict[str, str]:
-    found = {}
-    for line in body.splitlines():
+def trailers(block: str) -> dict[str, str]:
+    """Key -> value of a commit's trailer block as git parsed it (`GitOpsResource.log`: lines
+    separated by \\x1d). The first occurrence of a key wins: we write Release-Tag first, so a
+    value that slipped a second `Release-Tag:` line in later cannot override it."""
+    found: dict[str, str] = {}
+    for line in block.split("\x1d"):
         match = _TRAILER.match(line.strip())
-        if match:
+        if match and match["key"] not in found:
             found[match["key"]] = match["value"].strip()
     return found
 
@@ -52,7 +55,7 @@ def env_history(gitops: GitOpsResource, repo: str) -> list[Deployment]:
     """Deployments recorded in the repo, oldest first (commits without a Release-Tag are skipped)."""
     out = []
     for entry in reversed(gitops.log(repo, limit=HISTORY_DEPTH)):
-        found = trailers(entry["body"])
+        found = trailers(entry.get("trailers", ""))
         if "Release-Tag" not in found:
             continue
         subject = _SUBJECT.match(entry["subject"])

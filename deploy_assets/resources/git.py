@@ -18,13 +18,18 @@ import hashlib
 import io
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+
+from deploy_assets.resources.credentials import git_credentials, has_credentials, plain_url, redact_text, redact_url
 
 GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
@@ -40,21 +45,43 @@ class GitError(RuntimeError):
 
 
 def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes | None = None,
-            timeout: float = 300) -> bytes:
-    """Run git with an argument list (never a shell); raise GitError with git's own words."""
+            timeout: float = 300, auth: str = "") -> bytes:
+    """Run git with an argument list (never a shell); raise GitError with git's own words.
+
+    A URL with credentials never reaches argv: any such argument is replaced by its plain URL
+    and the credentials go to git through its environment (`auth` names a credentialed URL for
+    commands that reach a remote by name, like `fetch origin`). Error text is redacted. The
+    process group is killed on timeout, so no `git-remote-https` child outlives the call.
+    """
+    secrets = [a for a in [*args, auth] if has_credentials(a)]
+    env = {**os.environ, **GIT_ENV}
+    for url in dict.fromkeys(secrets):
+        env.update(git_credentials(url, env)[1])
+    argv = ["git", *(plain_url(a) for a in args)]
     try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input_bytes, capture_output=True, timeout=timeout,
-            env={**os.environ, **GIT_ENV},
-        )
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc}") from None
+    try:
+        stdout, stderr = proc.communicate(input_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:.0f}s") from None
     if proc.returncode != 0:
-        command = args[:]
-        while command[:1] == ["-c"]:  # name the subcommand, not the config overrides
-            command = command[2:]
-        raise GitError(f"git {' '.join(command[:2])} failed: {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout
+        message = redact_text(stderr.decode(errors="replace").strip(), *secrets)
+        raise GitError(f"git {_subcommand(argv[1:])} failed: {message}")
+    return stdout
+
+
+def _subcommand(args: list[str]) -> str:
+    """The subcommand and its first argument, not the `-c` config overrides; never a secret."""
+    command = args[:]
+    while command[:1] == ["-c"]:
+        command = command[2:]
+    return redact_text(" ".join(command[:2]))
 
 
 def parse_ls_remote(output: str) -> dict[str, str]:
@@ -75,29 +102,69 @@ def parse_ls_remote(output: str) -> dict[str, str]:
 
 
 class GitSourceResource(dg.ConfigurableResource):
-    """The monorepo's remote (a path or any git URL) and our local mirror of it."""
+    """The monorepo's remote (a path or any git URL) and our local mirror of it.
+
+    `remote` may carry credentials (`https://x-access-token:TOKEN@host/org/repo.git`): they are
+    given to git through its environment only, the mirror's config holds the plain URL, and
+    everything shown uses `display_remote`.
+    """
 
     remote: str
     cache_dir: str
+    lock_timeout: float = 900  # seconds to wait for another process's fetch of the mirror
+    git_timeout: float = 600  # seconds any one git command may take
+
+    @property
+    def display_remote(self) -> str:
+        return redact_url(self.remote)
 
     @property
     def mirror_path(self) -> Path:
-        digest = hashlib.sha256(self.remote.encode()).hexdigest()[:12]
+        # the plain URL: a rotated token must not make a second mirror (or put itself in a path)
+        digest = hashlib.sha256(plain_url(self.remote).encode()).hexdigest()[:12]
         return Path(self.cache_dir) / "mirrors" / f"source-{digest}.git"
 
     def ls_remote_tags(self, timeout: float = 30) -> dict[str, str]:
         """One `git ls-remote` for all tags: the sensor's only I/O per tick."""
-        out = run_git(["ls-remote", "--tags", "--", self.remote], timeout=timeout)
+        out = self._git(["ls-remote", "--tags", "--", self.remote], timeout=timeout)
         return parse_ls_remote(out.decode(errors="replace"))
+
+    def _git(self, args: list[str], cwd: Path | None = None, timeout: float | None = None) -> bytes:
+        """run_git with our credentials and timeout; errors name the remote, redacted."""
+        try:
+            return run_git(args, cwd=cwd, timeout=timeout or self.git_timeout, auth=self.remote)
+        except GitError as exc:
+            raise GitError(f"{exc} (source remote {self.display_remote})") from None
 
     @contextlib.contextmanager
     def _mirror_lock(self) -> Iterator[Path]:
-        """Exclusive use of the mirror among our processes; released by the kernel on any exit."""
+        """Exclusive use of the mirror among our processes; released by the kernel on any exit.
+
+        Taken with non-blocking retries until `lock_timeout`: a stuck holder (a hung fetch on
+        another worker of this host) fails this release with the lock file and the holder named,
+        instead of hanging it and the code location forever.
+        """
         mirror = self.mirror_path
         mirror.parent.mkdir(parents=True, exist_ok=True)
-        with open(mirror.with_name(f"{mirror.name}.flock"), "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        lock_file = mirror.with_name(f"{mirror.name}.flock")
+        with open(lock_file, "a+") as handle:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise GitError(f"the source mirror's lock {lock_file} is still held after "
+                                       f"{self.lock_timeout:.0f}s by {lock_holder(lock_file)}; if that "
+                                       "process is stuck, stop it and retry") from None
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                             f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+                handle.flush()
                 yield mirror
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -110,28 +177,42 @@ class GitSourceResource(dg.ConfigurableResource):
                 shutil.rmtree(leftover, ignore_errors=True)
             if (mirror / "HEAD").exists():
                 remove_stale_git_locks(mirror)
+                self._forget_credentials(mirror)
             else:
                 tmp = mirror.with_name(f"{mirror.name}.{uuid.uuid4().hex[:8]}.tmp")
-                run_git(["clone", "--mirror", "--quiet", "--", self.remote, str(tmp)])
+                self._git(["clone", "--mirror", "--quiet", "--", self.remote, str(tmp)])
                 tmp.rename(mirror)
             # No auto-gc: a detached gc would outlive the lock and race the next fetch.
-            run_git(["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--prune", "--prune-tags",
-                     "--force", "--quiet", "origin"], cwd=mirror)
+            self._git(["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--prune", "--prune-tags",
+                       "--force", "--quiet", "origin"], cwd=mirror)
         return mirror
+
+    def _forget_credentials(self, mirror: Path) -> None:
+        """A mirror cloned by an older version may hold the token in its config: replace it."""
+        try:
+            stored = run_git(["config", "--get", "remote.origin.url"], cwd=mirror).decode().strip()
+        except GitError:
+            return
+        if stored != plain_url(self.remote):
+            run_git(["config", "remote.origin.url", plain_url(self.remote)], cwd=mirror)
+        # Older versions named the mirror after the URL with its token (and stored the token in it).
+        legacy = mirror.with_name(f"source-{hashlib.sha256(self.remote.encode()).hexdigest()[:12]}.git")
+        if legacy != mirror and legacy.exists():
+            shutil.rmtree(legacy, ignore_errors=True)
 
     def resolve(self, ref: str) -> str:
         """Commit sha of a tag, branch or HEAD in the mirror."""
         out = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-                      cwd=self.mirror_path)
+                      cwd=self.mirror_path, timeout=self.git_timeout)
         return out.decode().strip()
 
     def list_files(self, commit: str) -> list[str]:
-        out = run_git(["ls-tree", "-r", "--name-only", "-z", commit], cwd=self.mirror_path)
+        out = run_git(["ls-tree", "-r", "--name-only", "-z", commit], cwd=self.mirror_path, timeout=self.git_timeout)
         return [p for p in out.decode(errors="surrogateescape").split("\0") if p]
 
     def read_file(self, commit: str, path: str) -> str | None:
         try:
-            return run_git(["show", f"{commit}:{path}"], cwd=self.mirror_path).decode()
+            return run_git(["show", f"{commit}:{path}"], cwd=self.mirror_path, timeout=self.git_timeout).decode()
         except GitError:
             return None
 
@@ -149,17 +230,14 @@ class GitSourceResource(dg.ConfigurableResource):
         for leftover in dest.parent.glob(f".{dest.name}.*"):
             if not _pid_alive(leftover.name[len(dest.name) + 2:].split(".")[0]):
                 shutil.rmtree(leftover, ignore_errors=True)
-        archive = run_git(["archive", "--format=tar", commit], cwd=self.mirror_path)
+        archive = run_git(["archive", "--format=tar", commit], cwd=self.mirror_path, timeout=self.git_timeout)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, filter="data")
-            else:  # Python < 3.11.4 (Debian 12's python3): refuse absolute or ".." paths ourselves
-                for member in tar.getmembers():
-                    if member.name.startswith("/") or ".." in Path(member.name).parts:
-                        raise GitError(f"archive of {commit} has an unsafe path {member.name!r}")
-                tar.extractall(tmp)
+        try:
+            _extract(archive, tmp, commit)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         (tmp / marker.name).write_text(commit)
         if dest.exists():
             old = dest.with_name(f"{tmp.name}.old")
@@ -167,6 +245,52 @@ class GitSourceResource(dg.ConfigurableResource):
             shutil.rmtree(old, ignore_errors=True)
         tmp.rename(dest)
         return dest
+
+
+def _extract(archive: bytes, dest: Path, commit: str) -> None:
+    """Extract a `git archive` tar into dest, refusing any member that would land or point
+    outside it: an absolute or `..` path, or a symlink like `cmd/ms/evil -> /etc` that a later
+    step (go build, a copy) would follow out of the tree."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise GitError(f"archive of {commit} has an unsafe path {member.name!r}; fix the monorepo")
+            if member.issym() or member.islnk():
+                base = dest / Path(member.name).parent if member.issym() else dest
+                target = os.path.normpath(os.path.join(base, member.linkname))
+                if member.linkname.startswith("/") or not Path(target).is_relative_to(dest):
+                    raise GitError(f"archive of {commit} has a link {member.name} -> {member.linkname} that "
+                                   "points outside the source tree; remove it from the monorepo")
+        if hasattr(tarfile, "data_filter"):  # and the stdlib's own checks where it has them
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise GitError(f"archive of {commit} refused: {exc}") from None
+        else:  # Python < 3.11.4 (Debian 12's python3): the checks above are all there is
+            tar.extractall(dest)
+
+
+def lock_holder(lock_file: Path) -> str:
+    """Who holds an flock on lock_file: the pid and command from /proc/locks, else what the last
+    holder wrote into the file, else "another process"."""
+    try:
+        inode = lock_file.stat().st_ino
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()  # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF" ("1: -> FLOCK" waits)
+            at = fields.index("FLOCK") if "FLOCK" in fields else -1
+            if at < 0 or "->" in fields or len(fields) <= at + 4 or fields[at + 4].rsplit(":", 1)[-1] != str(inode):
+                continue
+            pid = fields[at + 3]
+            with contextlib.suppress(OSError):
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return f"pid {pid} ({redact_text(cmd.strip())[:120]})"
+            return f"pid {pid}"
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        if text := lock_file.read_text().strip():
+            return text
+    return "another process"
 
 
 def remove_stale_git_locks(repo: Path) -> list[Path]:

@@ -10,10 +10,12 @@ cannot fix it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import string
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +24,7 @@ import dagster as dg
 import yaml
 
 from deploy_assets.config import GitOpsLayout
+from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import GitError, run_git
 
 Edit = Callable[[Path], None]
@@ -42,10 +45,27 @@ class PushResult:
     attempts: int
 
 
+def one_line(name: str, value: str) -> str:
+    """value, refused if it holds a line break or any control character: in a commit message a
+    newline in `requested_by` would forge trailers (`Release-Tag: v9.9.9`) that status and the
+    rollback target trust."""
+    bad = next((c for c in value if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")), None)
+    if bad is not None:
+        raise GitOpsError(f"{name} {value!r} contains the control character {bad!r}; "
+                          "values written into a commit message must be a single line of text")
+    return value
+
+
+def trailer_block(trailers: list[tuple[str, str]]) -> str:
+    """`Key: value` lines, each value checked to be one line (see one_line)."""
+    return "".join(f"{key}: {one_line(key, value)}\n" for key, value in trailers)
+
+
 def commit_message(env: str, tag: str, commit: str, projects: list[str], run_id: str) -> str:
     """Trailers make every bump traceable to its tag, source commit and Dagster run."""
-    return (f"deploy({env}): {' '.join(projects)} -> {tag}\n\n"
-            f"Release-Tag: {tag}\nSource-Commit: {commit}\nDagster-Run: {run_id}\n")
+    subject = f"deploy({env}): {' '.join(one_line('project', p) for p in projects)} -> {one_line('tag', tag)}"
+    return (f"{one_line('subject', subject)}\n\n"
+            + trailer_block([("Release-Tag", tag), ("Source-Commit", commit), ("Dagster-Run", run_id)]))
 
 
 def _set_kustomize_tag(text: str | None, project: str, image: str, version: str) -> str:
@@ -100,11 +120,25 @@ def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | No
 
 
 def _inside(repo: Path, relpath: str) -> Path:
-    """repo/relpath, refusing a path that a symlink in the repo leads outside of it."""
-    target = repo / relpath
+    """repo/relpath, refusing a symlink on the way: a link in the repo must never make us read
+    or write a file outside it (nor one elsewhere in it under another name)."""
+    target, current = repo / relpath, repo
+    for part in Path(relpath).parts:
+        current = current / part
+        if current.is_symlink():
+            raise GitOpsError(f"{relpath}: {current.relative_to(repo)} is a symlink (to {os.readlink(current)}) "
+                              "in the GitOps repo; replace it with a regular file or directory")
     if not target.resolve().is_relative_to(repo.resolve()):
-        raise GitOpsError(f"{relpath} resolves to {target.resolve()}, outside the GitOps repo (symlink?)")
+        raise GitOpsError(f"{relpath} resolves to {target.resolve()}, outside the GitOps repo")
     return target
+
+
+def _read_in_repo(repo: Path, relpath: str, shown: str) -> str | None:
+    try:
+        target = _inside(repo, relpath)
+    except GitOpsError as exc:
+        raise GitOpsError(f"{shown}: {exc}") from None
+    return target.read_text() if target.is_file() else None
 
 
 def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
@@ -147,71 +181,96 @@ def read_version(layout: GitOpsLayout, env: str, project: str, text: str) -> str
 
 
 class GitOpsResource(dg.ConfigurableResource):
-    """Env repos live at `{root}/{name}.git` (a folder of bare repos, or a URL prefix)."""
+    """Env repos live at `{root}/{name}.git` (a folder of bare repos, or a URL prefix).
+
+    `root` may carry credentials (`https://x-access-token:TOKEN@github.com/org`): git gets them
+    through its environment only (see resources/credentials.py), clones store the plain URL, and
+    `url()` — what every message and metadata entry shows — is redacted.
+    """
 
     root: str
     branch: str = "main"
     max_push_attempts: int = 5
+    git_timeout: float = 300  # seconds any one clone, fetch or push may take
 
     def url(self, repo: str) -> str:
+        """The repo's URL as shown to people: credentials replaced by ***."""
+        return redact_url(self._remote(repo))
+
+    def _remote(self, repo: str) -> str:
         return f"{self.root.rstrip('/')}/{repo}.git"
 
+    def _git(self, args: list[str], cwd: Path | None = None) -> bytes:
+        return run_git(args, cwd=cwd, timeout=self.git_timeout, auth=self.root)
+
     def head(self, repo: str) -> str | None:
-        out = run_git(["ls-remote", "--", self.url(repo), f"refs/heads/{self.branch}"]).decode()
+        out = self._git(["ls-remote", "--", self._remote(repo), f"refs/heads/{self.branch}"]).decode()
         return out.split("\t", 1)[0] or None
+
+    def _clone(self, repo: str, dest: Path, *options: str) -> None:
+        try:
+            self._git(["clone", "--quiet", *options, "--branch", self.branch, "--", self._remote(repo), str(dest)])
+        except GitError as exc:
+            raise GitOpsError(f"cannot clone GitOps repo {self.url(repo)}: {exc}") from None
 
     def commit_and_push(self, repo: str, edit: Edit, message: str,
                         log: Callable[[str], None] = lambda _: None) -> PushResult:
         """Apply edit on the branch head, commit if anything changed, push; retry on races."""
         with tempfile.TemporaryDirectory(prefix=f"gitops-{repo}-") as tmp:
             clone = Path(tmp) / repo
-            try:
-                run_git(["clone", "--quiet", "--branch", self.branch, "--", self.url(repo), str(clone)])
-            except GitError as exc:
-                raise GitOpsError(f"cannot clone GitOps repo {self.url(repo)}: {exc}") from None
+            self._clone(repo, clone)
             for attempt in range(1, self.max_push_attempts + 1):
                 edit(clone)
-                run_git(["add", "-A"], cwd=clone)
-                if not run_git(["status", "--porcelain"], cwd=clone).strip():
-                    head = run_git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
+                self._git(["add", "-A"], cwd=clone)
+                if not self._git(["status", "--porcelain"], cwd=clone).strip():
+                    head = self._git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
                     log(f"{repo}: already at the target state ({head[:12]}), no commit")
                     return PushResult(repo, head, changed=False, attempts=attempt)
-                run_git(["commit", "--quiet", "-m", message], cwd=clone)
+                self._git(["commit", "--quiet", "-m", message], cwd=clone)
                 try:
-                    run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone)
+                    self._git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone)
                 except GitError as exc:
                     if not any(marker in str(exc) for marker in _RACE_MARKERS):
                         raise GitOpsError(f"push to {self.url(repo)} refused: {exc}") from None
                     log(f"{repo}: push rejected (remote moved on), re-applying on the new head, attempt {attempt}")
-                    run_git(["fetch", "--quiet", "origin", self.branch], cwd=clone)
-                    run_git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=clone)
+                    self._git(["fetch", "--quiet", "origin", self.branch], cwd=clone)
+                    self._git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=clone)
                     continue
-                head = run_git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
+                head = self._git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
                 log(f"{repo}: pushed {head[:12]}")
                 return PushResult(repo, head, changed=True, attempts=attempt)
         raise GitOpsError(f"push to {self.url(repo)} still rejected after {self.max_push_attempts} attempts: "
                           "the branch keeps moving")
 
     def read_files(self, repo: str, paths: list[str]) -> dict[str, str | None]:
-        """Read files at the branch head of the pushed repo (what a check must trust)."""
+        """Read files at the branch head of the pushed repo (what a check must trust).
+
+        A path that is a symlink, or lies under one, is refused: the repo's content is what was
+        committed, never a file of this machine that a link in the repo points at.
+        """
         tmp = Path(tempfile.mkdtemp(prefix=f"gitops-read-{repo}-"))
         try:
-            run_git(["clone", "--quiet", "--depth", "1", "--branch", self.branch, "--",
-                     self.url(repo), str(tmp / "r")])
-            return {p: (tmp / "r" / p).read_text() if (tmp / "r" / p).is_file() else None for p in paths}
+            self._clone(repo, tmp / "r", "--depth", "1")
+            return {p: _read_in_repo(tmp / "r", p, self.url(repo)) for p in paths}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def log(self, repo: str, limit: int = 50) -> list[dict[str, str]]:
-        """Recent commits of the env repo (sha, date, subject) for status and rollback."""
+        """Recent commits of the env repo (sha, date, subject, trailers) for status and rollback.
+
+        Trailers are parsed by git itself (`%(trailers)`), so only the trailer block git
+        recognises counts, never a `Key: value` line elsewhere in the body.
+        """
         tmp = Path(tempfile.mkdtemp(prefix=f"gitops-log-{repo}-"))
         try:
-            run_git(["clone", "--quiet", "--bare", "--branch", self.branch, "--", self.url(repo), str(tmp / "r")])
-            out = run_git(["log", f"-{limit}", "--format=%H%x1f%cI%x1f%s%x1f%b%x1e"], cwd=tmp / "r").decode()
+            self._clone(repo, tmp / "r", "--bare")
+            out = self._git(["log", f"-{limit}", "--format=%H%x1f%cI%x1f%s%x1f%b%x1f"
+                             "%(trailers:only,unfold,separator=%x1d)%x1e"], cwd=tmp / "r").decode()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         commits = []
         for record in filter(None, (r.strip() for r in out.split("\x1e"))):
-            sha, date, subject, body = (record.split("\x1f") + [""] * 4)[:4]
-            commits.append({"sha": sha, "date": date, "subject": subject, "body": body})
+            sha, date, subject, body, block = (record.split("\x1f") + [""] * 5)[:5]
+            commits.append({"sha": sha, "date": date, "subject": subject, "body": body,
+                            "trailers": block})
         return commits

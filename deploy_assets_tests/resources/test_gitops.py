@@ -207,10 +207,41 @@ def test_path_templates_that_escape_the_repo_are_refused(gitops, git_root, tmp_p
     work = clone(git_root, tmp_path / "seed")
     (work / "apps").symlink_to(outside)
     commit_all(work, "apps is a symlink")
-    with pytest.raises(GitOpsError, match=r"apps/ms_core/VERSION resolves to .*outside the GitOps repo"):
+    with pytest.raises(GitOpsError, match=r"apps/ms_core/VERSION: apps is a symlink \(to .*outside\)"):
         gitops.commit_and_push(REPO, bump_edit(GitOpsLayout(layout="version_file", path_template="apps/{project}/VERSION"),
                                                "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None), "bump")
     assert list(outside.iterdir()) == []
+
+
+def test_a_kustomization_symlinked_out_of_the_repo_is_never_read_nor_written(gitops, git_root, tmp_path):
+    """A hostile env repo whose apps/ms_core/kustomization.yaml links to a file of this machine:
+    the read-back (what checks, status and rollback trust) refuses naming the path instead of
+    reporting that file's content as deployed, and a bump refuses without writing through it."""
+    secret = tmp_path / "outside" / "kustomization.yaml"
+    secret.parent.mkdir()
+    original = "images:\n- name: ms_core\n  newTag: v6.6.6\n"
+    secret.write_text(original)
+    work = clone(git_root, tmp_path / "seed")
+    (work / "apps" / "ms_core").mkdir(parents=True)
+    (work / "apps" / "ms_core" / "kustomization.yaml").symlink_to(secret)
+    head = commit_all(work, "ms_core's kustomization is a symlink out of the repo")
+    layout = GitOpsLayout(layout="kustomize", path_template="apps/{project}/kustomization.yaml")
+
+    with pytest.raises(GitOpsError, match=r"gitops-staging\.git: apps/ms_core/kustomization\.yaml: "
+                                          r"apps/ms_core/kustomization\.yaml is a symlink \(to .*outside"):
+        gitops.read_files(REPO, ["apps/ms_core/kustomization.yaml"])
+
+    from deploy_assets.checks.gitops import deployed_versions
+    config = load_pipeline_config()
+    assert config.envs["staging"].gitops == layout  # the default layout
+    with pytest.raises(GitOpsError, match=r"apps/ms_core/kustomization\.yaml is a symlink"):
+        deployed_versions(gitops, config, "staging", ["ms_core"])
+
+    with pytest.raises(GitOpsError, match=r"apps/ms_core/kustomization\.yaml is a symlink"):
+        gitops.commit_and_push(REPO, bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None),
+                               "bump")
+    assert secret.read_text() == original
+    assert run_git(["rev-parse", "main"], cwd=git_root / f"{REPO}.git").decode().strip() == head
 
 
 def test_gitops_and_terraform_writes_share_one_pool_of_one_slot(tmp_path, monkeypatch):
