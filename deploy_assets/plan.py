@@ -135,10 +135,15 @@ def _refuse_clashes(services: list[Service]) -> None:
 
 @dataclass(frozen=True)
 class StagingRecord:
-    """A staging release that succeeded (its GitOps bump materialized)."""
+    """A staging release that succeeded (its GitOps bump materialized).
+
+    `rolled_back` says how staging was later rolled back away from it (empty while it stands):
+    an rc that staging no longer runs validated nothing, whatever its bump once recorded.
+    """
 
     tag: str
     commit: str
+    rolled_back: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,8 @@ class PromotionGate:
 
 def promotion_gate(release: Release, commit: str, config: PipelineConfig, settings: Settings,
                    staging: Iterable[StagingRecord]) -> PromotionGate:
-    """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default).
+    """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default)
+    that staging was not rolled back away from; one that was is named, with its rollback.
 
     The only way around it is an explicit switch, and the reason then says so in capitals and
     names the switch, so the bypass is visible in the run's log and metadata.
@@ -159,12 +165,14 @@ def promotion_gate(release: Release, commit: str, config: PipelineConfig, settin
         return PromotionGate(True, f"{release.env} releases need no staging validation")
     candidates = [(s, _staging_version(s.tag)) for s in staging]
     candidates = [(s, v) for s, v in candidates if v is not None and v.finalize_version() == release.version]
-    matching = [(s, v) for s, v in candidates if s.commit == commit or not config.promotion.same_commit]
+    matching = [(s, v) for s, v in candidates
+                if not s.rolled_back and (s.commit == commit or not config.promotion.same_commit)]
     if matching:
         best, _ = max(matching, key=lambda pair: pair[1])
         return PromotionGate(True, f"staging release {best.tag} validated commit {best.commit[:12]}", best.tag)
     want = f"v{release.base_version}-rc.N" + (f" on commit {commit[:12]}" if config.promotion.same_commit else "")
-    seen = ", ".join(f"{s.tag}@{s.commit[:12]}" for s, _ in candidates) or "none"
+    seen = ", ".join(f"{s.tag}@{s.commit[:12]}" + (f" ({s.rolled_back})" if s.rolled_back else "")
+                     for s, _ in candidates) or "none"
     switches = []
     if not config.promotion.require_staging:
         switches.append("promotion.require_staging=false")

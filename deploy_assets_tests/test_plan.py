@@ -154,6 +154,18 @@ def test_prod_fails_without_staging_on_its_commit_and_says_what_it_saw():
     assert not promotion_gate(parse_tag("v1.0.0"), COMMIT, CONFIG, settings(), []).passes
 
 
+def test_a_staging_release_rolled_back_from_validates_nothing_and_the_reason_names_the_rollback():
+    rollback = "rolled back from v1.0.0-rc.2 to v1.0.0-rc.1 by alice at 2026-01-02T03:04:05+00:00 (run r1)"
+    staging = [StagingRecord("v1.0.0-rc.2", COMMIT, rolled_back=rollback), StagingRecord("v1.0.0-rc.1", OTHER_COMMIT)]
+    gate = promotion_gate(parse_tag("v1.0.0"), COMMIT, CONFIG, settings(), staging)
+    assert not gate.passes and gate.staging_tag is None
+    assert gate.reason == (f"no successful staging release v1.0.0-rc.N on commit {COMMIT[:12]} (staging releases of "
+                           f"1.0.0: v1.0.0-rc.2@{COMMIT[:12]} ({rollback}), v1.0.0-rc.1@{OTHER_COMMIT[:12]})")
+    # Nor does it count when any commit would do; the rc staging went back to does.
+    loose = promotion_gate(parse_tag("v1.0.0"), COMMIT, config_with(same_commit=False), settings(), staging)
+    assert loose.passes and loose.staging_tag == "v1.0.0-rc.1"
+
+
 def test_without_same_commit_any_successful_rc_of_the_version_counts():
     staging = [StagingRecord("v1.0.0-rc.1", OTHER_COMMIT)]
     gate = promotion_gate(parse_tag("v1.0.0"), COMMIT, config_with(same_commit=False), settings(), staging)
