@@ -4,31 +4,40 @@ An object counts as uploaded only once the server has it whole and its bytes has
 we built. The sha256 in the object's metadata is only our claim, and so is the ChecksumSHA256 an
 S3 API reports when it stores the checksum we sent without checking it (moto does; AWS S3
 refuses the upload instead): so each written object is read back and hashed
-(`verify_reads_back`; a read from a local S3 API costs a tenth of the write). A write that does
-not verify is deleted, so a later run never mistakes it for a good one. Writing an object that
-is already there whole writes nothing, so a re-run leaves the bucket as it was. Promotion copies
-objects server-side: prod never re-uploads. Transient errors (5xx, refused connections) are
-retried `max_attempts` times by botocore.
+(`verify_reads_back`; a read from a local S3 API costs a tenth of the write). Above 16 MiB an
+upload is multipart and the server's checksum is a composite over the parts, not the bytes'
+sha256: what a checksum covers is decided from its own form and the object's part count, never
+from the ETag (s3_checksums). A write that does not verify is deleted, so a later run never
+mistakes it for a good one. Writing an object that is already there whole writes nothing, so a
+re-run leaves the bucket as it was. Promotion copies objects server-side: prod never re-uploads;
+a copy is verified without downloading it (size, our sha256 in its metadata, and the server's
+whole-object checksum or the source's composite), and read back only when the server's checksum
+cannot tell. Objects over 5 GiB are copied in parts (UploadPartCopy, boto3's managed copy).
+Transient errors (5xx, refused connections) are retried `max_attempts` times by botocore.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import dagster as dg
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 from pydantic import PrivateAttr
-from s3transfer.utils import ChunksizeAdjuster
+from s3transfer.exceptions import S3CopyFailedError
 
-MULTIPART_THRESHOLD = 16 * 1024 * 1024
-MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
+from deploy_assets.resources.s3_checksums import (MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD, Checksum,
+                                                  multipart_checksum, needs_part_count, reported_checksum,
+                                                  verdict, with_part_count)
+
+COPY_PART_THRESHOLD = 5 * 1024**3  # CopyObject refuses a source above 5 GiB: UploadPartCopy from there
+TRANSFER_ERRORS = (ClientError, BotoCoreError, S3UploadFailedError, S3CopyFailedError)
 
 
 class S3Error(RuntimeError):
@@ -38,12 +47,13 @@ class S3Error(RuntimeError):
 @dataclass(frozen=True)
 class S3Object:
     """What the server holds at key. `sha256` is the hex digest of the bytes where the server's
-    own checksum tells it, else the digest recorded in the object's metadata at upload."""
+    own checksum is one of them (a whole-object checksum), else the digest recorded in the
+    object's metadata at upload."""
 
     key: str
     sha256: str
     size: int
-    server_checksum: str = ""  # ChecksumSHA256 as the server reports it (base64; composite if multipart)
+    checksum: Checksum = field(default_factory=Checksum)  # the server's ChecksumSHA256, and what it covers
     etag: str = ""
 
     def uri(self, bucket: str) -> str:
@@ -58,20 +68,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
-
-
-def multipart_checksum(path: Path, size: int) -> str:
-    """The ChecksumSHA256 S3 reports for a multipart upload: sha256 over the parts' sha256s."""
-    part = ChunksizeAdjuster().adjust_chunksize(MULTIPART_CHUNKSIZE, size)
-    digests = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(part), b""):
-            digests.update(hashlib.sha256(block).digest())
-    return base64.b64encode(digests.digest()).decode()
-
-
 class S3Resource(dg.ConfigurableResource):
     """The artifact bucket (APP_ARCHIVER_* settings); endpoint_url points at an S3 API server."""
 
@@ -82,6 +78,8 @@ class S3Resource(dg.ConfigurableResource):
     max_attempts: int = 4  # per request, the first try included; 5xx and refused connections are retried
     # AWS S3 validates the checksum we send, so production may skip the read-back (one GET per object).
     verify_reads_back: bool = True
+    # CopyObject takes sources up to 5 GiB; above, the copy is made of UploadPartCopy parts.
+    copy_part_threshold: int = COPY_PART_THRESHOLD
     _cached_client: object = PrivateAttr(default=None)
     _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -98,7 +96,9 @@ class S3Resource(dg.ConfigurableResource):
             "s3", region_name=self.region, endpoint_url=self.endpoint_url or None,
             # total_max_attempts counts the first try; botocore's "max_attempts" would not.
             config=Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
-                          connect_timeout=5, read_timeout=60),
+                          connect_timeout=5, read_timeout=60,
+                          # _read_sha256 compares the bytes with the server's checksum itself.
+                          response_checksum_validation="when_required"),
         )
 
     def key(self, version: str, name: str) -> str:
@@ -131,24 +131,30 @@ class S3Resource(dg.ConfigurableResource):
     def head(self, key: str) -> S3Object | None:
         """What the server has at key (size, sha256 of its bytes as far as known), or None.
 
-        For an object stored in one part the server's ChecksumSHA256 *is* the bytes' sha256,
-        and it wins over the metadata: a corrupted object then shows the digest it really has.
+        A whole-object checksum *is* the bytes' sha256 and wins over the metadata: a corrupted
+        object then shows the digest it really has. A composite one is kept for comparison only.
+        A checksum whose form leaves that open (moto's) costs a second HEAD for the part count.
         """
+        head = self._head(key, ChecksumMode="ENABLED")
+        if head is None:
+            return None
+        checksum = reported_checksum(head)
+        if needs_part_count(checksum):
+            part = self._head(key, PartNumber=1)
+            checksum = with_part_count(checksum, part or {})
+        sha256 = checksum.sha256 or head.get("Metadata", {}).get("sha256", "")
+        return S3Object(key=key, sha256=sha256, size=head["ContentLength"], checksum=checksum,
+                        etag=head.get("ETag", "").strip('"'))
+
+    def _head(self, key: str, **extra) -> dict | None:
         try:
-            head = self._client().head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            return self._client().head_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise self._fail("head", key, exc) from None
         except BotoCoreError as exc:
             raise self._fail("head", key, exc) from None
-        checksum, etag = head.get("ChecksumSHA256") or "", head.get("ETag", "").strip('"')
-        sha256 = head.get("Metadata", {}).get("sha256", "")
-        whole_object = checksum and "-" not in checksum and "-" not in etag \
-            and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
-        if whole_object:
-            sha256 = base64.b64decode(checksum).hex()
-        return S3Object(key=key, sha256=sha256, size=head["ContentLength"], server_checksum=checksum, etag=etag)
 
     def upload(self, path: Path, key: str, sha256: str | None = None) -> S3Object:
         """Upload (multipart above 16 MiB) and verify that the server holds the whole object.
@@ -157,10 +163,9 @@ class S3Resource(dg.ConfigurableResource):
         """
         sha256 = sha256 or file_sha256(path)
         size = path.stat().st_size
-        multipart = size >= MULTIPART_THRESHOLD
-        expected = {_b64(sha256), multipart_checksum(path, size)} if multipart else {_b64(sha256)}
+        composites = {multipart_checksum(path, size)} if size >= MULTIPART_THRESHOLD else set()
         present = self.head(key)
-        if present and self._holds(present, sha256, size, expected):
+        if present and self._holds(present, sha256, size, composites):
             return present
         try:
             self._client().upload_file(
@@ -169,53 +174,65 @@ class S3Resource(dg.ConfigurableResource):
                 Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
                                       multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4),
             )
-        except (ClientError, BotoCoreError) as exc:
+        except TRANSFER_ERRORS as exc:
             raise self._fail("upload to", key, exc) from None
-        return self._verified(key, sha256, size, expected)
+        return self._verified(key, sha256, size, composites)
 
     def copy(self, source_key: str, key: str, source: S3Object | None = None,
              absent: bool = False) -> S3Object:
         """Server-side copy (promotion): no bytes leave the server. A caller that has just asked
         the server about the source (`source`) and the destination (`absent`) saves asking again:
-        a promotion copies every object of a release."""
+        a promotion copies every object of a release.
+
+        One CopyObject up to `copy_part_threshold`, UploadPartCopy parts above it (boto3's managed
+        copy, cut like our uploads, so the copy's composite checksum is the source's).
+        """
         source = source or self.head(source_key)
         if source is None:
             raise S3Error(f"cannot copy s3://{self.bucket}/{source_key}: object missing")
-        expected = {_b64(source.sha256)} | ({source.server_checksum} if source.server_checksum else set())
+        composites = {source.checksum.value} if source.checksum.composite else set()
         present = None if absent else self.head(key)
-        if present and self._holds(present, source.sha256, source.size, expected):
+        if present and self._holds(present, source.sha256, source.size, composites):
             return present
+        in_parts = source.size >= self.copy_part_threshold
         try:
-            self._client().copy_object(Bucket=self.bucket, Key=key, MetadataDirective="COPY",
-                                       CopySource={"Bucket": self.bucket, "Key": source_key})
-        except (ClientError, BotoCoreError) as exc:
+            # A checksum algorithm on a single CopyObject would make moto recompute a whole-object
+            # value yet keep calling it composite; parts need it, else AWS gives them CRC64NVME.
+            self._client().copy(
+                {"Bucket": self.bucket, "Key": source_key}, self.bucket, key,
+                ExtraArgs={"MetadataDirective": "COPY", **({"ChecksumAlgorithm": "SHA256"} if in_parts else {})},
+                Config=TransferConfig(multipart_threshold=self.copy_part_threshold,
+                                      multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4),
+            )
+        except TRANSFER_ERRORS as exc:
             raise self._fail("copy to", key, exc) from None
-        # No bytes passed through us, so nothing of ours can have been damaged on the way: the
-        # server's report is checked here, the bytes by the release's blocking S3 check.
-        return self._verified(key, source.sha256, source.size, expected, read_back=False)
+        # No bytes passed through us: the server's own checksum is the proof, read back only when
+        # it cannot tell. The release's blocking S3 check reads the bytes in any case.
+        return self._verified(key, source.sha256, source.size, composites, read_back=False)
 
     def holds(self, key: str, sha256: str, size: int) -> S3Object | None:
         """The object at key if it is exactly these bytes (read back unless told not to), else None."""
         got = self.head(key)
-        return got if got is not None and self._holds(got, sha256, size, {_b64(sha256)} | (
-            {got.server_checksum} if "-" in got.etag else set())) else None
+        return got if got is not None and self._holds(got, sha256, size, set()) else None
 
-    def _holds(self, got: S3Object, sha256: str, size: int, expected_checksums: set[str],
+    def _holds(self, got: S3Object, sha256: str, size: int, composites: set[str],
                read_back: bool = True) -> bool:
-        """Whether got is exactly these bytes: size, claims, the server's checksum, then a read-back."""
+        """Whether got is exactly these bytes: size, our claim, the server's checksum, then a
+        read-back (always with `read_back` and verify_reads_back; else when the checksum cannot tell)."""
         if got.size != size or got.sha256 != sha256:
             return False
-        if got.server_checksum and got.server_checksum.split("-")[0] not in expected_checksums:
+        proven = verdict(got.checksum, sha256, composites)
+        if proven is False:
             return False
-        if read_back and (self.verify_reads_back or not got.server_checksum):
-            return self._read_sha256(got.key) == (sha256, size)
+        if proven is None or (read_back and self.verify_reads_back):
+            return self._read_sha256(got.key, got) == (sha256, size)
         return True
 
-    def _verified(self, key: str, sha256: str, size: int, expected_checksums: set[str],
+    def _verified(self, key: str, sha256: str, size: int, composites: set[str],
                   read_back: bool = True) -> S3Object:
         """The object just written, if whole and verified; otherwise delete it and fail."""
         got = self.head(key)
-        if got is not None and self._holds(got, sha256, size, expected_checksums, read_back):
+        if got is not None and self._holds(got, sha256, size, composites, read_back):
             return got
         if got is not None:
             try:
@@ -223,7 +240,7 @@ class S3Resource(dg.ConfigurableResource):
             except (ClientError, BotoCoreError):
                 pass  # the error below still says the object is not to be trusted
         raise S3Error(f"s3://{self.bucket}/{key} is not whole after write (removed): expected {size} bytes "
-                      f"sha256 {sha256}, server has {got}")
+                      f"sha256 {sha256}, server has {got}: write it again (a re-run of the release does)")
 
     def download_sha256(self, key: str) -> tuple[str, int]:
         """sha256 and size of the bytes the server returns (what a check must trust)."""
@@ -233,31 +250,40 @@ class S3Resource(dg.ConfigurableResource):
                           "it stored for them: the object is corrupt")
         return found
 
-    def _read_sha256(self, key: str) -> tuple[str, int] | None:
-        """(sha256, size) of the object's bytes; None if they contradict the server's own checksum."""
+    def _read_sha256(self, key: str, reported: S3Object | None = None) -> tuple[str, int] | None:
+        """(sha256, size) of the object's bytes; None if they contradict the server's own checksum.
+
+        We compare, not botocore: it would take moto's composite checksum of a copy (no `-N`) for
+        the bytes' sha256 and call every multipart copy corrupt. The GET is pinned to the ETag of
+        the HEAD whose checksum we compare with.
+        """
+        reported = reported or self.head(key)
         h, size = hashlib.sha256(), 0
         try:
-            body = self._client().get_object(Bucket=self.bucket, Key=key)["Body"]
+            pin = {"IfMatch": f'"{reported.etag}"'} if reported and reported.etag else {}
+            body = self._client().get_object(Bucket=self.bucket, Key=key, **pin)["Body"]
             for chunk in iter(lambda: body.read(1 << 20), b""):
                 h.update(chunk)
                 size += len(chunk)
-        except FlexibleChecksumError:  # botocore checked the bytes against the stored checksum
+        except FlexibleChecksumError:
             return None
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("download", key, exc) from None
+        if reported and reported.checksum.composite is False and reported.checksum.sha256 != h.hexdigest():
+            return None
         return h.hexdigest(), size
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> S3Object:
         sha256 = hashlib.sha256(data).hexdigest()
         present = self.head(key)
-        if present and self._holds(present, sha256, len(data), {_b64(sha256)}):
+        if present and self._holds(present, sha256, len(data), set()):
             return present
         try:
             self._client().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                                       Metadata={"sha256": sha256}, ChecksumAlgorithm="SHA256")
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("put", key, exc) from None
-        return self._verified(key, sha256, len(data), {_b64(sha256)})
+        return self._verified(key, sha256, len(data), set())
 
     def get_bytes(self, key: str) -> bytes:
         try:
