@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import dagster as dg
 
+from deploy_assets.resources.credentials import plain_url
+
 _ECR_HOST = re.compile(r"^(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
@@ -34,10 +36,14 @@ def s3_url(bucket: str, key: str, region: str, endpoint_url: str = "") -> str:
 
 
 def gitops_commit_url(root: str, repo: str, commit: str) -> str | None:
-    """A web git host's commit page (root like https://github.com/org); None for local repos."""
+    """A web git host's commit page (root like https://github.com/org); None for local repos.
+
+    A token in the root (`https://x-access-token:TOKEN@github.com/org`) is dropped: the link is
+    stored in the event log and shown in the UI, and the page asks the person to log in anyway.
+    """
     if not root.startswith(("https://", "http://")) or not commit:
         return None
-    return f"{root.rstrip('/')}/{repo}/commit/{commit}"
+    return f"{plain_url(root).rstrip('/')}/{repo}/commit/{commit}"
 
 
 def url_or_text(url: str | None, text: str) -> dg.MetadataValue:

@@ -40,6 +40,10 @@ GIT_ENV = {
 }
 
 
+# git's words when a remote answered 401/403 to the credentials we sent
+_AUTH_REFUSED = ("could not read Username", "Authentication failed", "error: 401", "error: 403")
+
+
 class GitError(RuntimeError):
     pass
 
@@ -62,7 +66,7 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
-        raise GitError(f"cannot run git: {exc}") from None
+        raise GitError(f"cannot run git: {redact_text(str(exc), *secrets)}") from None
     try:
         stdout, stderr = proc.communicate(input_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -72,6 +76,8 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
         raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:.0f}s") from None
     if proc.returncode != 0:
         message = redact_text(stderr.decode(errors="replace").strip(), *secrets)
+        if secrets and any(m in message for m in _AUTH_REFUSED):
+            message += " (the remote refused the credentials in the URL: wrong or expired token?)"
         raise GitError(f"git {_subcommand(argv[1:])} failed: {message}")
     return stdout
 
