@@ -12,12 +12,17 @@ if [ "${DEPLOY_ASSETS_TEST_DEPS:-0}" = 1 ]; then  # what `make test` needs beyon
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    # Debian's nginx service (port 80) is not ours: the UI proxy runs its own (misc/scripts/ui-proxy.sh).
+    if [[ " ${need_apt[*]} " == *" nginx "* ]] && [ -s /run/nginx.pid ]; then
+      service nginx stop >/dev/null 2>&1 || kill -TERM "$(cat /run/nginx.pid)" 2>/dev/null || true
+    fi
   else
     echo "setup: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
     exit 1

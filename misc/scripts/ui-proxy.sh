@@ -22,6 +22,7 @@
 #   UI_PROXY_USER              worker user when started as root (must read the htpasswd) [www-data]
 # Nothing under /etc/nginx is read or written; the Debian nginx service need not run.
 set -euo pipefail
+PATH="$PATH:/usr/sbin:/sbin"  # Debian's nginx is /usr/sbin/nginx, off a normal user's PATH
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 templates="$root/misc/configs/ui-proxy"
 
