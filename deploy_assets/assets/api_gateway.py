@@ -1,7 +1,10 @@
 """API-gateway routes in the Terraform repo (prod): the old "Update API Gateway Routes" step.
 
-It runs after every image of the release is pushed and before the GitOps bump, so the gateway
-knows a route before a pod serving it goes live, and a failed push never reaches the gateway.
+It runs after every image and S3 object of the release is published (prod's lambdas are S3
+objects the gateway invokes) and before the GitOps bump, so the gateway knows a route before a
+pod serving it goes live, and a failed push or upload never reaches the gateway. Like the bump,
+it passes the deploy gate first (checks/published.py) and reads its inputs from the instance
+and the bucket, so a run of this asset alone can neither skip the uploads nor need a work folder.
 Git mode writes one tfvars file; dispatch mode triggers the old workflow and waits for it.
 """
 
@@ -11,14 +14,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.artifacts import ROUTES_OBJECT_KEY, artifact_key
+from deploy_assets.assets.release_claim import claim_release
+from deploy_assets.assets.deploy_inputs import published_keys, recorded_routes, release_facts
 from deploy_assets.assets.images import image_key
 from deploy_assets.assets.routes import ROUTES_KEY
-from deploy_assets.assets.workspace import ReleaseWorkspace
+from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.partitions import release_partitions
+from deploy_assets.partitions import release_partitions, split_partition_key
 from deploy_assets.plan import Service
+from deploy_assets.release import check_partition
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets.resources.gitops import Edit, GitOpsResource, commit_message
+from deploy_assets.resources.registry import RegistryResource
+from deploy_assets.resources.s3 import S3Resource
 
 API_GATEWAY_KEY = dg.AssetKey("api_gateway_routes")
 UPDATE_ROUTES_WORKFLOW = "Update API Gateway Routes"
@@ -36,30 +45,35 @@ def routes_tfvars_edit(version: str, routes: list[dict]) -> Edit:
 
 
 def build_api_gateway_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
-    @dg.asset(key=API_GATEWAY_KEY, deps=[ROUTES_KEY] + [image_key(s) for s in services
-                                                         if config.source.kinds[s.kind].dockerfile],
-              partitions_def=release_partitions, group_name="deploy", kinds={"terraform"}, pool="gitops",
+    deps = ([ROUTES_KEY, ROUTES_OBJECT_KEY] + [image_key(s) for s in services if config.source.kinds[s.kind].dockerfile]
+            + [artifact_key(s) for s in services])
+
+    @dg.asset(key=API_GATEWAY_KEY, deps=deps, partitions_def=release_partitions, group_name="deploy",
+              kinds={"terraform"}, pool="gitops",
               description="API-gateway routes in the Terraform repo (prod), before the GitOps bump.")
-    def api_gateway_routes(context: dg.AssetExecutionContext, gitops: GitOpsResource,
-                           github: GitHubResource) -> dg.MaterializeResult:
-        workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
-        rule = config.envs[release.env]
+    def api_gateway_routes(context: dg.AssetExecutionContext, gitops: GitOpsResource, github: GitHubResource,
+                           registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
+        env, tag = split_partition_key(context.partition_key)
+        check_partition(tag, env)
+        partition, rule = f"{env}|{tag}", config.envs[env]
+        claim_release(context.instance, context.run.run_id, partition)
         if not rule.api_gateway_repo:
-            raise RuntimeError(f"{release.env} has no api_gateway_repo configured")
-        routes = json.loads(workspace.routes_file().read_text())
-        metadata = {"repo": rule.api_gateway_repo, "mode": rule.gitops_mode, "routes": len(routes),
-                    "version": release.tag}
+            raise RuntimeError(f"{env} has no api_gateway_repo configured")
+        facts = release_facts(context.instance, partition, services)
+        images, objects = published_keys(facts, config, env)
+        require_published(context, registry, s3, partition, images, objects,
+                          f"API-gateway update of {rule.api_gateway_repo}")
+        routes = recorded_routes(context.instance, s3, partition)
+        metadata = {"repo": rule.api_gateway_repo, "mode": rule.gitops_mode, "routes": len(routes), "version": tag}
         if rule.gitops_mode == "dispatch":
             outcome = github.dispatch_and_wait(rule.api_gateway_repo, UPDATE_ROUTES_WORKFLOW,
-                                               {"newVersion": release.tag}, log=context.log)
+                                               {"newVersion": tag}, log=context.log)
             metadata.update({"workflow_run": dg.MetadataValue.url(outcome.html_url),
                              "conclusion": outcome.conclusion})
             return dg.MaterializeResult(metadata=metadata)
         result = gitops.commit_and_push(
-            rule.api_gateway_repo, routes_tfvars_edit(release.tag, routes),
-            commit_message(release.env, release.tag, workspace.source()["commit"], ["api-gateway-routes"],
-                           context.run.run_id),
-            log=context.log.info)
+            rule.api_gateway_repo, routes_tfvars_edit(tag, routes),
+            commit_message(env, tag, facts.commit, ["api-gateway-routes"], context.run.run_id), log=context.log.info)
         metadata.update({"gitops_commit": result.commit, "changed": result.changed,
                          "push_attempts": result.attempts, "path": ROUTES_TFVARS})
         return dg.MaterializeResult(metadata=metadata)

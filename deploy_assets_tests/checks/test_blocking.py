@@ -12,8 +12,10 @@ from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_
 from deploy_assets_tests.checks.evaluations import check_evaluations, materialized_keys
 
 TAG = "v0.4.0-alpha.1"
-FIRST_PART = {"source", "routes", "binary/ms_core", "image/ms_core"}
-SECOND_PART = {"s3/ms_core", "s3/routes_json", "s3/manifest_json", "gitops_bump"}
+MS = ("ms_chat", "ms_core", "ms_payments")
+# The whole release, split after the pushes (the bump's deploy gate wants every service published).
+FIRST_PART = {"source", "routes"} | {f"{kind}/{name}" for kind in ("binary", "image") for name in MS}
+SECOND_PART = {f"s3/{name}" for name in MS} | {"s3/routes_json", "s3/manifest_json", "gitops_bump"}
 
 
 def _run_part(harness, assets: set[str], with_checks: bool) -> dg.ExecuteInProcessResult:
