@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.partitions import split_partition_key
 from deploy_assets.plan import Service
 from deploy_assets.release import Release, check_partition
@@ -38,8 +39,12 @@ class ReleaseWorkspace:
 
     @classmethod
     def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple["ReleaseWorkspace", Release]:
+        """The release of the step's partition, once this run holds it (assets/release_claim.py):
+        every step that writes comes here first, so a second run of the release stops here."""
         env, tag = split_partition_key(context.partition_key)
         release = check_partition(tag, env)
+        if not isinstance(context, dg.AssetCheckExecutionContext):  # checks only read
+            claim_release(context.instance, context.run.run_id, f"{env}|{tag}")
         return cls(Path(work_dir), env, tag), release
 
     def _write(self, name: str, data: object) -> None:
