@@ -149,3 +149,61 @@ def test_two_prod_releases_rollback_and_lineage(harness, tmp_path, run_cli):
     assert harness.gitops_log("gitops-production") == before
     failed = harness.instance.get_runs(dg.RunsFilter(job_name="rollback", statuses=[dg.DagsterRunStatus.FAILURE]))
     assert len(failed) == 3  # refusals are recorded as failed rollback runs
+
+
+FORGED = "eve\nRelease-Tag: v9.9.9"
+
+
+def dev_versions(harness, tmp_path) -> dict[str, str]:
+    clone = tmp_path / f"read-dev-{len(list(tmp_path.iterdir()))}"
+    run_git(["clone", "--quiet", f"{harness.settings.git_root}/gitops-development.git", str(clone)])
+    return {n: yaml.safe_load((clone / f"apps/{n}/kustomization.yaml").read_text())["images"][0]["newTag"]
+            for n in MS}
+
+
+def test_a_newline_in_requested_by_or_the_user_tag_cannot_forge_a_release_trailer(harness, tmp_path, run_cli):
+    """`requested_by` and the run's `user` tag end up in the rollback commit's trailers, which
+    status and the next default rollback target trust: a value with a line break is refused
+    (naming it) before anything is pushed, and status and the default target stay as they were."""
+    from deploy_assets.rollback import ROLLBACK_JOB, plan_rollback
+    from deploy_assets.status import env_history
+
+    for tag in ("v0.1.0-alpha.1", "v0.1.0-alpha.2"):
+        outcome = harness.release(tag)
+        assert outcome.success, f"{tag}: {outcome.error}"
+    repo = f"{harness.settings.git_root}/gitops-development.git"
+    before = harness.gitops_log("gitops-development")
+    code, status_before = run_cli("status", "--json")
+    assert code == 0 and json.loads(status_before)["dev"]["version"] == "v0.1.0-alpha.2"
+
+    code, out = run_cli("rollback", "dev", "--by", FORGED)
+    assert code == 2
+    assert "rollback of dev refused: requested_by 'eve\\nRelease-Tag: v9.9.9' contains the control character '\\n'" in out
+    job = harness.defs.resolve_job_def(ROLLBACK_JOB)
+    by_tag = job.execute_in_process(instance=harness.instance, raise_on_error=False, tags={"user": FORGED},
+                                    run_config={"ops": {"rollback_env": {"config": {"env": "dev"}}}})
+    assert not by_tag.success
+    failure = next(e for e in by_tag.all_events if e.is_step_failure).step_failure_data.user_failure_data
+    assert "the run's user tag 'eve\\nRelease-Tag: v9.9.9' contains the control character" in failure.description
+
+    assert harness.gitops_log("gitops-development") == before  # nothing pushed
+    assert dev_versions(harness, tmp_path) == {n: "v0.1.0-alpha.2" for n in MS}
+    assert run_cli("status", "--json")[1] == status_before
+    gitops = harness.defs.resources["gitops"]
+    assert [d.tag for d in env_history(gitops, "gitops-development")] == ["v0.1.0-alpha.1", "v0.1.0-alpha.2"]
+    assert plan_rollback(harness.instance, gitops, harness.config, "dev", None).to_version == "v0.1.0-alpha.1"
+
+    # A person's commit whose body merely mentions a trailer (not in git's trailer block) is no deployment.
+    work = tmp_path / "person"
+    run_git(["clone", "--quiet", repo, str(work)])
+    (work / "NOTES.md").write_text("notes\n")
+    run_git(["add", "-A"], cwd=work)
+    run_git(["commit", "--quiet", "-m", "notes\n\nRelease-Tag: v9.9.9\n\nnot a trailer block"], cwd=work)
+    run_git(["push", "--quiet", "origin", "HEAD:main"], cwd=work)
+    assert [d.tag for d in env_history(gitops, "gitops-development")] == ["v0.1.0-alpha.1", "v0.1.0-alpha.2"]
+
+    code, out = run_cli("rollback", "dev", "--by", "alice")  # a clean value still works, one line
+    assert code == 0, out
+    message = run_git(["log", "-1", "--format=%B", "main"], cwd=repo).decode()
+    assert "Rollback-By: alice\n" in message and "v9.9.9" not in message
+    assert dev_versions(harness, tmp_path) == {n: "v0.1.0-alpha.1" for n in MS}

@@ -162,7 +162,7 @@ class GitSourceResource(dg.ConfigurableResource):
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise GitError(f"the source mirror's lock {lock_file} is still held after "
-                                       f"{self.lock_timeout:.0f}s by {lock_holder(lock_file)}; if that "
+                                       f"{self.lock_timeout:g}s by {lock_holder(lock_file)}; if that "
                                        "process is stuck, stop it and retry") from None
                     time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             try:
