@@ -5,10 +5,18 @@ An object is recorded only once the server holds it whole with the built sha256.
 in the bucket under another release (same content key) are copied server-side; an object that
 exists with other bytes is refused, not overwritten. The release record is written last, from
 what the stages recorded, after the image and S3 checks passed (they block it).
+
+The record (routes.json, manifest.json, checksums.txt) is as immutable as the binaries: a
+download verified yesterday against checksums.txt must verify the same way tomorrow, and a
+rollback re-applies the routes.json it finds. A re-run that would record other bytes (an older
+release re-run after a newer one changed what history says) is refused naming both sha256s;
+the same bytes are left alone.
 """
 
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import dagster as dg
 
@@ -21,9 +29,10 @@ from deploy_assets.history import asset_key_for, find_by_content_key, latest_for
 from deploy_assets.links import registry_url, s3_url
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, Artifact, binary_objects,
+from deploy_assets.plan import refuse_object_clashes
+from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, ROUTES_NAME, Artifact, binary_objects,
                                           checksums_txt, image_artifact, manifest_json)
-from deploy_assets.resources.s3 import S3Resource, file_sha256
+from deploy_assets.resources.s3 import S3Object, S3Resource, file_sha256
 
 ROUTES_OBJECT_KEY = dg.AssetKey(["s3", "routes_json"])
 MANIFEST_KEY = dg.AssetKey(["s3", "manifest_json"])
@@ -41,6 +50,38 @@ def artifact_key(service: Service) -> dg.AssetKey:
 def object_name(service: Service, platform: str, primary: str) -> str:
     """The old layout for the primary platform; other platforms get a suffix."""
     return service.name if platform == primary else f"{service.name}_{platform}"
+
+
+def record_conflict(s3: S3Resource, key: str, sha256: str, size: int) -> tuple[S3Object | None, str]:
+    """(the object already at key if it is these bytes, a refusal if it is other bytes).
+
+    (None, "") means the key is free. The refusal names both sha256s and what to do: the bucket
+    keeps what it has, so a reader who verified it before still can.
+    """
+    present = s3.head(key)
+    if present is None:
+        return None, ""
+    held = s3.holds(key, sha256, size)
+    if held is not None:
+        return held, ""
+    there, there_size = s3.download_sha256(key)  # the bytes' own digest, not a claim in metadata
+    return None, (f"{s3.uri(key)} already holds sha256 {there} ({there_size} bytes); "
+                  f"this run would write sha256 {sha256} ({size} bytes): the release record is immutable, "
+                  "not overwriting. Release a new tag, or remove the object on purpose if it is known bad")
+
+
+def store_record(s3: S3Resource, key: str, path_or_bytes: Path | bytes,
+                 content_type: str = "application/json") -> S3Object:
+    """Write one record object unless it is there already with these bytes; refuse other bytes."""
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else None
+    sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path_or_bytes)
+    size = len(data) if data is not None else path_or_bytes.stat().st_size
+    held, refusal = record_conflict(s3, key, sha256, size)
+    if refusal:
+        raise ArtifactConflict(refusal)
+    if held is not None:
+        return held
+    return s3.put_bytes(key, data, content_type) if data is not None else s3.upload(path_or_bytes, key, sha256)
 
 
 def build_artifacts_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
@@ -63,6 +104,13 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
         selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
         builds = workspace.builds() if selected else {}
         jobs = [(s, builds[(s.name, p)]) for s in selected for p in config.platforms]
+        refuse_object_clashes(workspace.services(), config.platforms)  # a key may not stand for two objects
+        routes_key = s3.key(release.tag, ROUTES_NAME)
+        if ROUTES_OBJECT_KEY in context.selected_asset_keys:  # refused before any binary is uploaded
+            path = workspace.routes_file()
+            _, refusal = record_conflict(s3, routes_key, file_sha256(path), path.stat().st_size)
+            if refusal:
+                raise ArtifactConflict(refusal)
 
         def store(service: Service, built: BuiltBinary) -> dict:
             key = s3.key(release.tag, object_name(service, built.platform, primary))
@@ -113,8 +161,7 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
             raise RuntimeError(f"artifacts not stored in s3://{settings.bucket}: " + "; ".join(
                 f"{name}: {exc}" for name, exc in errors.items()))
         if ROUTES_OBJECT_KEY in context.selected_asset_keys:
-            path = workspace.routes_file()
-            stored = s3.upload(path, s3.key(release.tag, "routes.json"), file_sha256(path))
+            stored = store_record(s3, routes_key, workspace.routes_file())
             yield dg.MaterializeResult(asset_key=ROUTES_OBJECT_KEY, metadata={
                 "s3_key": stored.key, "uri": s3.uri(stored.key), "sha256": stored.sha256, "size": stored.size,
                 "object": dg.MetadataValue.url(s3_url(s3.bucket, stored.key, s3.region, s3.endpoint_url))})
@@ -177,9 +224,16 @@ def build_manifest_asset(services: list[Service], config: PipelineConfig, settin
             raise RuntimeError(f"{partition}: no artifact was recorded, nothing to put in {MANIFEST_NAME}")
         source_record = latest_for_partition(context.instance, SOURCE_KEY, partition)
         staging = str(source_record.metadata.get("staging_release", "")) if source_record else ""
-        manifest = s3.put_bytes(s3.key(release.tag, MANIFEST_NAME), manifest_json(
-            release.tag, release.env, source["commit"], source["toolchain"], staging, artifacts))
-        checksums = s3.put_bytes(s3.key(release.tag, CHECKSUMS_NAME), checksums_txt(artifacts), "text/plain")
+        record = {MANIFEST_NAME: manifest_json(release.tag, release.env, source["commit"], source["toolchain"],
+                                               staging, artifacts),
+                  CHECKSUMS_NAME: checksums_txt(artifacts)}
+        # Both checked before either is written: never a manifest of one run beside the checksums of another.
+        refusals = [record_conflict(s3, s3.key(release.tag, name), hashlib.sha256(data).hexdigest(), len(data))[1]
+                    for name, data in record.items()]
+        if any(refusals):
+            raise ArtifactConflict("; ".join(r for r in refusals if r))
+        manifest = store_record(s3, s3.key(release.tag, MANIFEST_NAME), record[MANIFEST_NAME])
+        checksums = store_record(s3, s3.key(release.tag, CHECKSUMS_NAME), record[CHECKSUMS_NAME], "text/plain")
         context.log.info(f"release record: {len(artifacts)} artifacts in {s3.uri(manifest.key)}")
         return dg.MaterializeResult(metadata={
             "manifest_key": manifest.key, "manifest_sha256": manifest.sha256,
