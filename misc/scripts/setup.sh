@@ -3,6 +3,9 @@
 # Idempotent: re-running only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# dockerd, debootstrap and nginx live in /usr/sbin, which a normal user's PATH lacks on Debian:
+# without it, a machine that has them all would still be told to install them.
+PATH="$PATH:/usr/sbin:/sbin"
 
 need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
@@ -12,7 +15,7 @@ if [ "${DEPLOY_ASSETS_TEST_DEPS:-0}" = 1 ]; then  # what `make test` needs beyon
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
