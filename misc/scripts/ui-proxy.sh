@@ -61,8 +61,9 @@ cmd_passwd() {  # USER; the password comes on stdin, never in argv (ps would sho
   hash="$(printf '%s' "$pass" | openssl passwd -apr1 -stdin)"
   mkdir -p "$(dirname "$htpasswd")"
   touch "$htpasswd"
-  { grep -v "^${user}:" "$htpasswd" || true; echo "$user:$hash"; } >"$htpasswd.new"
-  chmod 640 "$htpasswd.new"  # the hashes are not for everyone: owner + the workers' group
+  umask 027  # the hashes are not for everyone: owner + the workers' group
+  { awk -F: -v u="$user" '$1 != u' "$htpasswd"; echo "$user:$hash"; } >"$htpasswd.new"
+  chmod 640 "$htpasswd.new"
   if [ "$(id -u)" = 0 ] && id "$worker_user" >/dev/null 2>&1; then chgrp "$(id -gn "$worker_user")" "$htpasswd.new"; fi
   mv "$htpasswd.new" "$htpasswd"
   echo "ui-proxy: $user set in $htpasswd"
@@ -71,10 +72,11 @@ cmd_passwd() {  # USER; the password comes on stdin, never in argv (ps would sho
 cmd_self_signed_cert() {
   if [ -s "$cert" ] && [ -s "$key" ]; then echo "ui-proxy: $cert exists (kept)"; return; fi
   mkdir -p "$(dirname "$cert")" "$(dirname "$key")"
+  umask 077  # the key is never readable by others, not even for a moment
   openssl req -x509 -newkey rsa:2048 -nodes -days "${UI_PROXY_CERT_DAYS:-365}" -subj "/CN=$server_name" \
     -addext "subjectAltName=DNS:$server_name,IP:127.0.0.1" -keyout "$key" -out "$cert" 2>/dev/null \
     || die "openssl could not write $cert / $key"
-  chmod 600 "$key"
+  chmod 644 "$cert"  # public: clients trust it with curl --cacert / their CA store
   echo "ui-proxy: self-signed certificate $cert (CN=$server_name); production brings its own"
 }
 
@@ -169,5 +171,5 @@ case "${1:-}" in
   stop) cmd_stop ;;
   reload) pid="$(running_pid)" || die "not running ($pidfile)"; cmd_render; kill -HUP "$pid"
           echo "ui-proxy: reloaded (pid $pid)" ;;
-  *) sed -n '2,24p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set -euo/{/^#/p}' "$0" >&2; exit 2 ;;
 esac
