@@ -52,6 +52,10 @@ def test_two_dev_tags_run_one_after_the_other_from_postgres(harness, production)
             assert records[second].start_time >= records[first].end_time
             assert all(run.tags["deploy_assets/env"] == "dev" for run in runs.values())
             assert {run.job_name for run in runs.values()} == {"release_to_dev"}
+            # One process per run (issue 13): every step of a daemon-launched run has the run's pid.
+            for run in runs.values():
+                starts = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START).records
+                assert len(starts) > 5 and len({r.event_log_entry.dagster_event.pid for r in starts}) == 1
 
             # Materializations live in Postgres and carry the facts of the release.
             for tag in TAGS:
