@@ -31,13 +31,8 @@ import dagster as dg
 
 from deploy_assets.resources.credentials import git_credentials, has_credentials, plain_url, redact_text, redact_url
 
-GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "deploy-assets",
-    "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
-    "GIT_COMMITTER_NAME": "deploy-assets",
-    "GIT_COMMITTER_EMAIL": "deploy-assets@localhost",
-}
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "deploy-assets", "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
+           "GIT_COMMITTER_NAME": "deploy-assets", "GIT_COMMITTER_EMAIL": "deploy-assets@localhost"}
 
 
 # git's words when a remote answered 401/403 to the credentials we sent
@@ -52,11 +47,10 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
             timeout: float = 300, auth: str = "") -> bytes:
     """Run git with an argument list (never a shell); raise GitError with git's own words.
 
-    A URL with credentials never reaches argv: any such argument is replaced by its plain URL
-    and the credentials go to git through its environment (`auth` names a credentialed URL for
-    commands that reach a remote by name, like `fetch origin`). Error text is redacted. The
-    process group is killed on timeout, so no `git-remote-https` child outlives the call.
-    """
+    A URL with credentials never reaches argv: it is replaced by its plain URL and the secret
+    goes to git through its environment (`auth`: the URL behind a remote name, as in `fetch
+    origin`); error text is redacted. On timeout the whole process group is killed, so no
+    `git-remote-https` child outlives the call either."""
     secrets = [a for a in [*args, auth] if has_credentials(a)]
     env = {**os.environ, **GIT_ENV}
     for url in dict.fromkeys(secrets):
@@ -69,11 +63,13 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
         raise GitError(f"cannot run git: {redact_text(str(exc), *secrets)}") from None
     try:
         stdout, stderr = proc.communicate(input_bytes, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except BaseException as exc:  # a timeout, Ctrl-C or a terminated run: no git outlives the call
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:.0f}s") from None
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:g}s") from None
+        raise
     if proc.returncode != 0:
         message = redact_text(stderr.decode(errors="replace").strip(), *secrets)
         if secrets and any(m in message for m in _AUTH_REFUSED):
@@ -108,12 +104,8 @@ def parse_ls_remote(output: str) -> dict[str, str]:
 
 
 class GitSourceResource(dg.ConfigurableResource):
-    """The monorepo's remote (a path or any git URL) and our local mirror of it.
-
-    `remote` may carry credentials (`https://x-access-token:TOKEN@host/org/repo.git`): they are
-    given to git through its environment only, the mirror's config holds the plain URL, and
-    everything shown uses `display_remote`.
-    """
+    """The monorepo's remote (a path or any git URL) and our local mirror of it. A token in
+    `remote` reaches git only through its environment; whatever is shown uses display_remote."""
 
     remote: str
     cache_dir: str
@@ -145,11 +137,8 @@ class GitSourceResource(dg.ConfigurableResource):
     @contextlib.contextmanager
     def _mirror_lock(self) -> Iterator[Path]:
         """Exclusive use of the mirror among our processes; released by the kernel on any exit.
-
-        Taken with non-blocking retries until `lock_timeout`: a stuck holder (a hung fetch on
-        another worker of this host) fails this release with the lock file and the holder named,
-        instead of hanging it and the code location forever.
-        """
+        Retried until `lock_timeout`: a stuck holder fails us naming the lock and the holder,
+        instead of hanging the release and the code location forever."""
         mirror = self.mirror_path
         mirror.parent.mkdir(parents=True, exist_ok=True)
         lock_file = mirror.with_name(f"{mirror.name}.flock")
@@ -165,11 +154,10 @@ class GitSourceResource(dg.ConfigurableResource):
                                        f"{self.lock_timeout:g}s by {lock_holder(lock_file)}; if that "
                                        "process is stuck, stop it and retry") from None
                     time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-            try:
+            try:  # for lock_holder where /proc/locks cannot tell (another container or host)
                 handle.seek(0)
                 handle.truncate()
-                handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                             f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+                handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%FT%T%z')}\n")
                 handle.flush()
                 yield mirror
             finally:
@@ -195,11 +183,7 @@ class GitSourceResource(dg.ConfigurableResource):
 
     def _forget_credentials(self, mirror: Path) -> None:
         """A mirror cloned by an older version may hold the token in its config: replace it."""
-        try:
-            stored = run_git(["config", "--get", "remote.origin.url"], cwd=mirror).decode().strip()
-        except GitError:
-            return
-        if stored != plain_url(self.remote):
+        if run_git(["config", "--get", "remote.origin.url"], cwd=mirror).decode().strip() != plain_url(self.remote):
             run_git(["config", "remote.origin.url", plain_url(self.remote)], cwd=mirror)
         # Older versions named the mirror after the URL with its token (and stored the token in it).
         legacy = mirror.with_name(f"source-{hashlib.sha256(self.remote.encode()).hexdigest()[:12]}.git")
@@ -254,9 +238,8 @@ class GitSourceResource(dg.ConfigurableResource):
 
 
 def _extract(archive: bytes, dest: Path, commit: str) -> None:
-    """Extract a `git archive` tar into dest, refusing any member that would land or point
-    outside it: an absolute or `..` path, or a symlink like `cmd/ms/evil -> /etc` that a later
-    step (go build, a copy) would follow out of the tree."""
+    """Extract a `git archive` tar into dest, refusing a member that lands or points outside it
+    (a `..` path, a link like `cmd/ms/evil -> /etc` that go build or a copy would follow)."""
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             if member.name.startswith("/") or ".." in Path(member.name).parts:
@@ -267,19 +250,15 @@ def _extract(archive: bytes, dest: Path, commit: str) -> None:
                 if member.linkname.startswith("/") or not Path(target).is_relative_to(dest):
                     raise GitError(f"archive of {commit} has a link {member.name} -> {member.linkname} that "
                                    "points outside the source tree; remove it from the monorepo")
-        if hasattr(tarfile, "data_filter"):  # and the stdlib's own checks where it has them
-            try:
-                tar.extractall(dest, filter="data")
-            except tarfile.FilterError as exc:
-                raise GitError(f"archive of {commit} refused: {exc}") from None
-        else:  # Python < 3.11.4 (Debian 12's python3): the checks above are all there is
-            tar.extractall(dest)
+        try:  # and the stdlib's own checks where it has them (not before Python 3.11.4, Debian 12's)
+            tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        except tarfile.TarError as exc:
+            raise GitError(f"archive of {commit} refused: {exc}") from None
 
 
 def lock_holder(lock_file: Path) -> str:
-    """Who holds an flock on lock_file: the pid and command from /proc/locks, else what the last
-    holder wrote into the file, else "another process"."""
-    try:
+    """Who holds lock_file's flock: pid and command from /proc/locks, else what the holder wrote."""
+    with contextlib.suppress(OSError):
         inode = lock_file.stat().st_ino
         for line in Path("/proc/locks").read_text().splitlines():
             fields = line.split()  # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF" ("1: -> FLOCK" waits)
@@ -291,11 +270,8 @@ def lock_holder(lock_file: Path) -> str:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 return f"pid {pid} ({redact_text(cmd.strip())[:120]})"
             return f"pid {pid}"
-    except OSError:
-        pass
     with contextlib.suppress(OSError):
-        if text := lock_file.read_text().strip():
-            return text
+        return lock_file.read_text().strip() or "another process"
     return "another process"
 
 
