@@ -7,7 +7,8 @@ Usage::
         GitHubResource(api_url=gh.url, owner="example-org", token="pat").dispatch_and_wait(...)
         gh.dispatches("example-org/gitops-production")  # the JSON bodies POSTed
 
-A dispatched run is ``queued`` for ``queued_polls`` reads, then ``in_progress`` for
+A dispatch asking ``return_run_details`` is answered 200 with the run's id and URLs, as GitHub
+does, unless ``run_details=False`` (an API without it: 204, no body). A dispatched run is ``queued`` for ``queued_polls`` reads, then ``in_progress`` for
 ``in_progress_polls`` reads, then ``completed`` with ``conclusion=outcome``; ``outcome="never"``
 keeps it ``in_progress`` forever. A "read" is any response containing the run (list or single).
 Every request is recorded in ``requests``; unknown paths are logged, recorded in ``unknown`` and
@@ -48,6 +49,8 @@ class _Workflow:
     outcome: str
     queued_polls: int
     in_progress_polls: int
+    run_name_input: str | None = None
+    someone_else: str | None = None
 
 
 @dataclass
@@ -69,9 +72,10 @@ class _Run:
 
 
 class GitHubStandin:
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, run_details: bool = True) -> None:
         """``token``: if set, requests whose Authorization header does not carry it get 401."""
         self.token = token
+        self.run_details = run_details
         self.requests: list[RecordedRequest] = []
         self.unknown: list[str] = []
         self._lock = threading.Lock()
@@ -94,14 +98,22 @@ class GitHubStandin:
         outcome: str = "success",
         queued_polls: int = 1,
         in_progress_polls: int = 1,
+        run_name_input: str | None = None,
+        someone_else: str | None = None,
     ) -> int:
-        """Register ``name`` in ``repo`` ("owner/name", created if new); returns the workflow id."""
+        """Register ``name`` in ``repo`` ("owner/name", created if new); returns the workflow id.
+
+        ``run_name_input``: the workflow's ``run-name`` is "<name> ${{ inputs.<run_name_input> }}"
+        (its runs' ``display_title``). ``someone_else``: with each dispatch a person's run of the
+        same workflow appears first (same second, lower id), already completed with this conclusion.
+        """
         with self._lock:
             self._repos.setdefault(repo, self._new_id())
             wid = self._new_id()
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
             self._workflows[wid] = _Workflow(
-                wid, repo, name, f".github/workflows/{slug}.yaml", outcome, queued_polls, in_progress_polls
+                wid, repo, name, f".github/workflows/{slug}.yaml", outcome, queued_polls, in_progress_polls,
+                run_name_input, someone_else,
             )
             return wid
 
@@ -229,8 +241,14 @@ class GitHubStandin:
         if not isinstance(body, dict) or not isinstance(body.get("ref"), str):
             return 422, {"message": "Invalid request: 'ref' is required", "status": "422"}
         inputs = body.get("inputs") or {}
+        if wf.someone_else is not None:  # a person's run, listed before ours
+            other = self._new_id()
+            self._runs[other] = _Run(other, wf.repo, wf.id, _now(), wf.someone_else, 0, 0, reads=1)
         rid = self._new_id()
         self._runs[rid] = _Run(rid, wf.repo, wf.id, _now(), wf.outcome, wf.queued_polls, wf.in_progress_polls, inputs)
+        if self.run_details and body.get("return_run_details") is True:
+            return 200, {"workflow_run_id": rid, "run_url": f"{self.url}/repos/{wf.repo}/actions/runs/{rid}",
+                         "html_url": f"https://github.com/{wf.repo}/actions/runs/{rid}"}
         return 204, None
 
     def _list_runs(self, wf: _Workflow, query: dict[str, str]) -> dict[str, Any]:
@@ -276,9 +294,11 @@ class GitHubStandin:
         r.reads += 1
         status, conclusion = r.state()
         wf = self._workflows[r.workflow_id]
+        title = wf.name if wf.run_name_input is None else f"{wf.name} {r.inputs.get(wf.run_name_input, '')}".strip()
         return {
             "id": r.id,
             "name": wf.name,
+            "display_title": title,
             "workflow_id": wf.id,
             "run_number": r.id,
             "event": "workflow_dispatch",

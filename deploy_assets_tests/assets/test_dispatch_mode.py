@@ -73,7 +73,7 @@ def test_dev_release_dispatches_the_version_workflow_and_waits_for_success(harne
 
     assert outcome.success, outcome.error
     assert standin.dispatches(f"{OWNER}/gitops-development") == [{"ref": "main", "inputs": {
-        "newVersion": "v0.5.0-alpha.1", "projectNames": MS, "updatesRoutes": "true"}}]
+        "newVersion": "v0.5.0-alpha.1", "projectNames": MS, "updatesRoutes": "true"}, "return_run_details": True}]
     assert all(r.headers.get("Authorization") in (f"token {PAT}", f"Bearer {PAT}") for r in standin.requests)
     bump = harness.metadata("gitops_bump", "dev|v0.5.0-alpha.1")
     assert bump["mode"] == "dispatch" and bump["conclusion"] == "success"
@@ -101,6 +101,21 @@ def test_a_failed_workflow_run_fails_the_release_and_records_no_bump(harness, st
     # What came before the bump did happen, and is recorded (a re-run reuses it).
     assert harness.registry.manifest_digest("ms_core", "v0.5.0-beta.1")
     assert_token_never_logged(harness, outcome.run_id)
+
+
+def test_a_persons_successful_run_beside_our_failed_one_records_no_bump(harness, standin, monkeypatch):
+    # Someone runs "Update Project List Version" by hand the same second; theirs succeeds, ours fails.
+    standin.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, outcome="failure",
+                         queued_polls=0, in_progress_polls=0, someone_else="success")
+    dispatch_mode(harness, standin, monkeypatch, ("dev",))
+
+    outcome = harness.release("v0.5.2-alpha.1")
+
+    assert not outcome.success
+    theirs, ours = sorted(standin._runs)
+    error = step_failures(harness.instance, outcome.run_id)["gitops_bump"]
+    assert f"actions/runs/{ours} concluded 'failure'" in error and f"actions/runs/{theirs}" not in error
+    assert not gitops_materialized(harness, "dev|v0.5.2-alpha.1")
 
 
 def test_a_workflow_run_that_never_concludes_times_out(harness, standin, monkeypatch):
