@@ -5,6 +5,7 @@ differs between two runs, would make every figure of the bench meaningless.
 """
 
 import hashlib
+import zlib
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,24 @@ def test_generated_monorepo_builds_for_linux_arm64_with_routes(tmp_path):
         assert {"method": "GET", "path": "/healthz"} in routes
         assert {"method": "PUT", "path": f"/{base}/items/{{id}}"} in routes
         assert len(routes) == 7, routes  # healthz, item get/put, score, three optional features
+
+
+def test_binary_mb_makes_binaries_of_real_service_size_with_incompressible_deterministic_payloads(tmp_path):
+    assert generator.parse_mb_range("25-45") == (25, 45) and generator.parse_mb_range("30") == (30, 30)
+    for bad in ("45-25", "0-3", "big"):
+        with pytest.raises(ValueError, match=f"binary size '{bad}'"):
+            generator.parse_mb_range(bad)
+    plan = generator.generate(tmp_path / "repo", 2, shared_records=3, service_records=3, binary_mb=(25, 45))
+    sizes = generator.binary_sizes(plan, (25, 45))
+    assert sorted(sizes.values()) == [round(mb * generator.MB) for mb in (25, 25 + 20 / 3, 25 + 40 / 3, 45)]
+    assert generator.payload("ms_accounts", 4096) == generator.payload("ms_accounts", 4096) \
+        != generator.payload("ms_billing", 4096)
+    sample = (tmp_path / "repo" / "cmd" / "ms" / "ms_accounts" / "payload.bin").read_bytes()[:1 << 20]
+    assert len(zlib.compress(sample)) > len(sample)  # git and layer compression cannot shrink it
+
+    out = tmp_path / "out"
+    GoResource(cache_dir=str(tmp_path / "cache")).build(
+        tmp_path / "repo", ["./cmd/..."], out, "arm64", load_pipeline_config().build_flags)
+    for _, name in plan.all:
+        size = (out / name).stat().st_size
+        assert abs(size - sizes[name]) < 2 * generator.MB, (name, size, sizes[name])

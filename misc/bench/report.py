@@ -50,8 +50,10 @@ def render(r: dict) -> str:
 
     cpu = {"cold": cpu_of("ours_cold") / cpu_of("old_cold"), "warm": cpu_of("ours_warm") / cpu_of("old_warm"),
            "overhead": (cpu_of("ours_cold") - cpu_of("floor_cold")) / cpu_of("floor_cold")}
+    sizes = r.get("binary_mb")
     rows = [f"deploy_assets bench: {lay['ms']} ms (+{lay['lambdas']} lambdas, {lay['cli']} cli), "
-            f"{r['cpus']} cores, load {r['load_before']} before / {r['load_after']} after, "
+            + (f"binaries of {sizes[0]}-{sizes[1]} MB (--binary-mb), " if sizes else "binaries without payload, ")
+            + f"{r['cpus']} cores, load {r['load_before']} before / {r['load_after']} after, "
             f"whole bench {r['total_s']:.0f}s",
             "",
             f"{'contender':<10}{'case':<34}{'wall s':>8}{'cpu s':>8}{'+svc s':>8}  {'peak MB':>16}  "

@@ -15,7 +15,7 @@ temp root), one synthetic monorepo commit that all contenders release:
 engine before ours run, so neither inherits the other's layers. The table goes to stdout and
 bench-results/; the last line is the summary the issue asks for.
 
-    python -m misc.bench.run --services 20 [--keep] [--root DIR]
+    python -m misc.bench.run --services 20 [--binary-mb 25-45] [--keep] [--root DIR]
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ DOCKERD_STATE = Path(tempfile.gettempdir()) / f"deploy-assets-bench-dockerd-{os.
 
 
 class Bench:
-    def __init__(self, root: Path, services: int):
-        self.root, self.services = root, services
+    def __init__(self, root: Path, services: int, binary_mb: tuple[int, int] | None = None):
+        self.root, self.services, self.binary_mb = root, services, binary_mb
         self.remote, self.clone = root / "git" / "monorepo.git", root / "monorepo"
         self.stacks: dict[str, dict] = {}
-        self.results: dict = {"services": services}
+        self.results: dict = {"services": services, "binary_mb": list(binary_mb) if binary_mb else None}
         self.base_env = {**os.environ, "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
                          "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                          "AWS_DEFAULT_REGION": REGION, "DAGSTER_DISABLE_TELEMETRY": "1",
@@ -68,7 +68,7 @@ class Bench:
             local_stack.init_bare_repos(self.root / who / "git", local_stack.REPO_NAMES)
             self.stacks[who] = {"registry": f"127.0.0.1:{reg_port}", "s3": f"http://127.0.0.1:{s3_port}",
                                 "state": state, "git": self.root / who / "git"}
-        layout = generator.generate(self.root / "template", self.services)
+        layout = generator.generate(self.root / "template", self.services, binary_mb=self.binary_mb)
         create_monorepo(self.remote, self.clone, self.root / "template")
         self.results["layout"] = {"ms": len(layout.ms), "lambdas": len(layout.lambdas), "cli": len(layout.cli)}
         self.commit = self._git("rev-parse", "HEAD")
@@ -243,10 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="working folder (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench-results")
+    parser.add_argument("--binary-mb", type=generator.mb_range_arg, metavar="LOW-HIGH",
+                        help="realistic binaries: LOW-HIGH MB each (e.g. 25-45) from embedded payloads, so S3 "
+                             "takes them as multipart uploads and promotion copies them as such")
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="deploy-assets-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    bench = Bench(root.resolve(), args.services)
+    bench = Bench(root.resolve(), args.services, args.binary_mb)
     started, load_before = time.monotonic(), load_average()
     try:
         run(bench)
