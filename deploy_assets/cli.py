@@ -16,6 +16,7 @@ from deploy_assets import legacy, record_cli
 from deploy_assets.config import LOCAL_DIR, ConfigError, apply_env_file, Settings, load_pipeline_config
 from deploy_assets.plan import PlanError
 from deploy_assets.release import TagRejected, parse_tag
+from deploy_assets.resources.credentials import redact_url
 
 
 def _settings(args) -> Settings:
@@ -67,7 +68,7 @@ def cmd_release(args) -> int:
 
     defs = build_definitions(settings)
     instance = get_instance()
-    print(f"releasing {args.tag} from {settings.source_repo} ...", flush=True)
+    print(f"releasing {args.tag} from {redact_url(settings.source_repo)} ...", flush=True)
     # The progress lines replace Dagster's console log (warnings and errors still show);
     # DEPLOY_ASSETS_LOG_LEVEL=INFO brings the full event log back.
     outcome = run_release(defs, instance, args.tag, progress=lambda line: print(line, flush=True),
@@ -89,7 +90,7 @@ def cmd_stack(args) -> int:
 
     if args.action == "up":
         info = stack_up()
-        print(f"registry {info.registry}\ns3 {info.s3_endpoint}\ngit {info.git_root}")
+        print(f"registry {info.registry}\ns3 {info.s3_endpoint}\ngit {redact_url(str(info.git_root))}")
     else:
         stopped = local_stack.down(LOCAL_DIR)
         print("stopped: " + (", ".join(stopped) or "nothing was running"))

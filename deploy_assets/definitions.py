@@ -8,6 +8,7 @@ after a code-location reload; a release that needs it before then fails with a c
 from __future__ import annotations
 
 import logging
+import os
 
 import dagster as dg
 
@@ -22,6 +23,7 @@ from deploy_assets.checks import build_release_checks
 from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
 from deploy_assets.jobs import build_release_jobs
 from deploy_assets.plan import PlanError, Service, discover_services
+from deploy_assets.resources.credentials import has_credentials, redact_url
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.github import GitHubResource
@@ -37,22 +39,32 @@ log = logging.getLogger(__name__)
 
 def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
     return {
-        "git": GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir)),
+        "git": GitSourceResource(remote=_kept_out_of_snapshot(settings.source_repo, "DEPLOY_ASSETS_SOURCE_REPO"),
+                                 cache_dir=str(settings.cache_dir)),
         "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored,
                          memory_limit=config.go_memory_limit),
         "docker": DockerResource(builder=config.image_builder),
         "registry": RegistryResource(host=settings.registry),
         "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,
                          endpoint_url=settings.s3_endpoint or ""),
-        "gitops": GitOpsResource(root=settings.git_root),
+        "gitops": GitOpsResource(root=_kept_out_of_snapshot(settings.git_root, "DEPLOY_ASSETS_GITOPS_ROOT")),
         "github": GitHubResource(api_url=settings.github_api, owner=settings.github_owner,
                                  token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else ""),
     }
 
 
 def _has_pat() -> bool:
-    import os
     return bool(os.environ.get("WORKFLOW_PAT"))
+
+
+def _kept_out_of_snapshot(value: str, variable: str) -> str | dg.EnvVar:
+    """A remote URL carrying a token, as an EnvVar: a plain value is part of the code location's
+    snapshot, which the UI shows to anyone who can open it (Resources page, Launchpad). The
+    process environment then holds it, as it does in production where the setting comes from."""
+    if not has_credentials(value):
+        return value
+    os.environ[variable] = value
+    return dg.EnvVar(variable)
 
 
 def discover_default_services(settings: Settings, config: PipelineConfig) -> list[Service]:
@@ -61,10 +73,10 @@ def discover_default_services(settings: Settings, config: PipelineConfig) -> lis
         git.fetch()
         return discover_services(git.list_files(git.resolve("HEAD")), config.source)
     except (GitError, OSError) as exc:
-        log.warning("no services discovered from %s: %s", settings.source_repo, exc)
+        log.warning("no services discovered from %s: %s", redact_url(settings.source_repo), exc)
         return []
     except PlanError as exc:  # the code location still loads (sensor, UI); every release refuses
-        log.error("services of %s cannot be released: %s", settings.source_repo, exc)
+        log.error("services of %s cannot be released: %s", redact_url(settings.source_repo), exc)
         return []
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from deploy_assets import local_stack
 from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
 from deploy_assets.report import format_release, release_rows, service_names
+from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import run_git
 
 EXAMPLE_MONOREPO = REPO_ROOT / "misc" / "example-monorepo"
@@ -64,7 +65,7 @@ def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
     settings = Settings.from_env()
     clone = LOCAL_DIR / "monorepo"
     create_monorepo(Path(settings.source_repo), clone)
-    print(f"monorepo: {settings.source_repo} (working clone: {clone})")
+    print(f"monorepo: {redact_url(settings.source_repo)} (working clone: {clone})")
 
     from deploy_assets.definitions import build_definitions
     from deploy_assets.runner import get_instance, run_release, sensor_tick

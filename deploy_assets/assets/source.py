@@ -117,7 +117,7 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
         try:
             commit = git.resolve(f"refs/tags/{release.tag}")
         except GitError:
-            raise PlanError(f"tag {release.tag} does not exist in {git.remote}") from None
+            raise PlanError(f"tag {release.tag} does not exist in {git.display_remote}") from None
         released = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
         if released and released.metadata.get("commit") not in (None, commit):
             raise PlanError(f"tag {release.tag} MOVED from {str(released.metadata['commit'])[:12]} (released by run "

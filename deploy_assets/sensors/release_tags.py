@@ -99,7 +99,7 @@ def build_release_tags_sensor(jobs: list) -> dg.SensorDefinition:
         try:
             remote = git.ls_remote_tags()
         except GitError as exc:
-            return dg.SkipReason(f"source remote {git.remote} unreachable: {exc}")
+            return dg.SkipReason(f"source remote {git.display_remote} unreachable: {exc}")
         seen = _read_cursor(context)
         scan = evaluate_tags(seen, remote, context.log)
         if scan.seen == seen:

@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster_shared.serdes import serialize_value
 
 from deploy_assets.config import load_pipeline_config
 from deploy_assets.resources.credentials import git_credentials, plain_url, redact_text, redact_url
@@ -131,6 +133,9 @@ def test_a_token_in_both_remotes_reaches_git_only_through_its_environment(https_
     assert "clone --mirror" in argv and "push --quiet origin" in argv and "ls-remote" in argv
     assert token not in argv and header.decode() not in argv
     assert "remote-http" in trace.read_text() and token not in trace.read_text()  # git's own children's argv
+    # What the UI shows of the code location (Resources page, Launchpad defaults) is its snapshot.
+    snapshot = serialize_value(RepositorySnap.from_def(harness.defs.get_repository_def()))
+    assert token not in snapshot and header.decode() not in snapshot
 
 
 def test_a_wrong_token_fails_naming_the_redacted_url_and_changes_nothing(https_harness, tmp_path, git_root):
