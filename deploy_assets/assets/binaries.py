@@ -22,7 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.image_recipe import image_labels, prebuild_tag
+from deploy_assets.assets.image_recipe import image_labels, prebuild_tag, proof_metadata
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
 from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
@@ -165,6 +165,7 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         results: dict[str, list[BuiltBinary]] = {s.name: [] for s in selected}
         prebuilt: list[BuiltBinary] = []
         file_digests: dict[str, bytes] = {}  # one source tree: each file hashed once for all keys
+        warm_proofs = {}  # service: what its image pushed during the build holds (image_recipe.prove)
         for platform in config.platforms:
             wanted = selected + prebuilds
             # With go build's flags: files behind a -tags constraint are in the build and the key.
@@ -187,6 +188,7 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                     raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
                 finally:
                     warmed = warmup.finish()
+                warm_proofs.update(warmed.proofs)
                 if warmup.jobs:
                     context.log.info(
                         f"{platform}: {len(warmed.pushed)}/{len(warmup.jobs)} images built and pushed under their "
@@ -228,6 +230,8 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
                 })
             reused = [b.reused_from for b in results[service.name] if b.reused_from]
             metadata["reused_from"] = reused[0] if reused else ""
+            if service.name in warm_proofs:  # the images step retags the ck- image on this proof
+                metadata.update(proof_metadata(warm_proofs[service.name], prefix="ck_image_"))
             yield dg.MaterializeResult(asset_key=binary_key(service), metadata=metadata)
 
     return binaries

@@ -9,8 +9,10 @@ overlapped (pushes still after), well under a second with both.
 
 A content-key tag is addressed by the bytes it holds, so pushing it early is safe even when the
 release fails later: a later release with the same key retags it, one with another key never
-sees it. A warm-up that fails costs nothing but the overlap: the images step builds and pushes
-itself. The first failed push stops the pushes (a registry that went away would otherwise make
+sees it. Each pushed image is read back from the registry and the binary in its layer hashed
+(`image_recipe.prove`), still while go compiles: the binaries step records that proof, so the
+images step retags the digest without a download of its own. A warm-up that fails costs nothing
+but the overlap: the images step builds and pushes itself. The first failed push stops the pushes (a registry that went away would otherwise make
 dockerd retry every layer for a minute), the builds go on, for the engine's cache.
 """
 
@@ -20,9 +22,10 @@ import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy_assets.assets.image_recipe import ImageProof, binary_path_in_image, prove
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.registry import RegistryResource
 
@@ -45,6 +48,7 @@ class WarmupOutcome:
     pushed: list[str]  # services whose image is in the registry under its content-key tag
     built: list[str]  # services whose image is only in the engine (its push failed or was skipped)
     failed: dict[str, str]  # service: why its build failed
+    proofs: dict[str, ImageProof] = field(default_factory=dict)  # what each pushed image's layer holds
 
 
 class ImageWarmup:
@@ -56,6 +60,7 @@ class ImageWarmup:
         self._pool: ThreadPoolExecutor | None = None
         self._started: dict[str, Future] = {}
         self._push_failed = threading.Event()
+        self._proofs: dict[str, ImageProof] = {}
 
     def __call__(self, binary: Path) -> None:
         job = self.jobs.get(binary.name)
@@ -79,11 +84,15 @@ class ImageWarmup:
             return False
         try:
             self.registry.ensure_repository(job.name)
-            self.docker.push(f"{self.registry.host}/{job.name}", job.tag,
-                             auth_config=self.registry.docker_auth())
+            digest = self.docker.push(f"{self.registry.host}/{job.name}", job.tag,
+                                      auth_config=self.registry.docker_auth())
         except Exception:  # the images step pushes itself, and reports the cause if it fails too
             self._push_failed.set()
             return False
+        try:
+            self._proofs[job.name] = prove(self.registry, job.name, digest, binary_path_in_image(job.dockerfile))
+        except Exception:  # unproven: the images step reads the layer itself before it retags
+            pass
         return True
 
     def finish(self) -> WarmupOutcome:
@@ -99,4 +108,5 @@ class ImageWarmup:
                 pushed.append(name)
             else:
                 built.append(name)
-        return WarmupOutcome(pushed=pushed, built=built, failed=failed)
+        return WarmupOutcome(pushed=pushed, built=built, failed=failed,
+                             proofs={name: self._proofs[name] for name in pushed if name in self._proofs})

@@ -201,6 +201,13 @@ class DockerResource(dg.ConfigurableResource):
             raise DockerPushError(f"push of {repository}:{tag} to registry {registry} returned no digest")
         return digest
 
+    def tag(self, ref: str, repository: str, tag: str) -> None:
+        """Put the engine's image `ref` under repository:tag too (to push it under a second tag)."""
+        try:
+            self._client().images.get(ref).tag(repository, tag)
+        except DockerException as exc:
+            raise DockerEngineError(f"cannot tag {ref} as {repository}:{tag}: {exc}") from None
+
     def remove_tag(self, ref: str) -> None:
         try:
             self._client().images.remove(ref, noprune=True)

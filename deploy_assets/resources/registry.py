@@ -9,9 +9,13 @@ through boto3, the manifest calls are the same API.
 from __future__ import annotations
 
 import base64
+import hashlib
+import posixpath
 import re
+import tarfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -27,6 +31,8 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
 ])
 _ECR_HOST = re.compile(r"^(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
+_INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
+_READABLE_LAYERS = re.compile(r"(tar|tar\.gzip|tar\+gzip)$")  # tarfile reads these; zstd it does not
 # ECR tokens live 12 hours; renew well before so a long release never sends an expired one.
 _TOKEN_MARGIN = timedelta(minutes=30)
 
@@ -177,3 +183,67 @@ class RegistryResource(dg.ConfigurableResource):
     def image_labels(self, name: str, reference: str) -> dict[str, str]:
         """Labels of the image config: how a re-run recognises an image its killed run pushed."""
         return (self._image_config(name, reference).get("config") or {}).get("Labels") or {}
+
+    def manifest(self, name: str, reference: str) -> tuple[str, dict]:
+        """(digest, manifest) of name:reference; a single-platform image manifest only, because
+        only one of those names the layers a proof of its bytes must read."""
+        got = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+        if got.status_code != 200:
+            raise RegistryError(f"registry {self.host}: {name}@{reference} not found (HTTP {got.status_code})")
+        manifest = got.json()
+        if manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest:
+            raise RegistryError(f"registry {self.host}: {name}@{reference} is a multi-platform index, "
+                                "not the single image this pipeline pushes")
+        return got.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(got.content).hexdigest(), manifest
+
+    @contextmanager
+    def blob(self, name: str, digest: str):
+        """The blob's bytes as a stream (layers are tens of MB: never held in memory whole). ECR
+        redirects to S3; requests follows and drops our credentials on the other host."""
+        response = self._request("GET", f"{name}/blobs/{digest}", stream=True)
+        try:
+            if response.status_code != 200:
+                raise RegistryError(f"registry {self.host}: blob {name}@{digest} not served (HTTP {response.status_code})")
+            yield response.raw
+        finally:
+            response.close()
+
+    def file_sha256(self, name: str, reference: str, path: str) -> tuple[str, str, str]:
+        """(manifest digest, layer digest, sha256) of the regular file at `path` in the image as it
+        runs: the topmost layer that has the file (or deletes it) decides. Layer and sha256 are ""
+        when the image has no such file. Reads the layers from the top down, one stream each, and
+        stops at the file: for our one-layer images that is a single layer download."""
+        digest, manifest = self.manifest(name, reference)
+        wanted = path.strip("/")
+        for layer in reversed(manifest.get("layers") or []):
+            media_type = layer.get("mediaType", "")
+            if not _READABLE_LAYERS.search(media_type):
+                raise RegistryError(f"registry {self.host}: {name}@{digest} has a layer of type {media_type}, "
+                                    "which cannot be read to prove what it holds")
+            with self.blob(name, layer["digest"]) as stream:
+                found = _find_in_layer(stream, wanted)
+            if found is not None:
+                return digest, (layer["digest"] if found else ""), found
+        return digest, "", ""
+
+
+def _find_in_layer(stream, path: str) -> str | None:
+    """sha256 of path's regular file in one layer tar; "" if the layer deletes it (a whiteout, or
+    an opaque parent folder) or has something else there; None if the layer does not touch it."""
+    parent, base = posixpath.split(path)
+    parents = {""} | {posixpath.join(*path.split("/")[:i]) for i in range(1, path.count("/") + 1)}
+    hidden = False
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for member in tar:
+                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                if name == path:
+                    if not member.isfile():
+                        return ""
+                    return hashlib.file_digest(tar.extractfile(member), "sha256").hexdigest()
+                if name == posixpath.join(parent, f".wh.{base}") or (
+                        posixpath.basename(name) == ".wh..wh..opq" and posixpath.dirname(name) in parents):
+                    hidden = True  # unless this same layer adds the file again, further on
+    except tarfile.TarError as exc:
+        raise RegistryError(f"a layer is not a readable tar: {exc}") from None
+    return "" if hidden else None

@@ -132,3 +132,54 @@ def test_ecr_missing_repository_is_a_clear_error_unless_creation_is_asked(ecr, s
 
 def test_ensure_repository_is_a_no_op_outside_ecr(registry):
     RegistryResource(host=registry, ecr_endpoint_url="http://127.0.0.1:9").ensure_repository("ms_x")
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    """A gzip'd layer tar of files (a b'' value under a `.wh.` name is a whiteout)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def push_layers(host: str, name: str, tag: str, layers: list[dict[str, bytes]]) -> str:
+    """Push an image of these layers (bottom first) through the HTTP API; returns its digest."""
+    blobs = [_layer(files) for files in layers]
+    config = json.dumps({"architecture": "arm64", "os": "linux", "config": {}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": _upload_blob(host, name, config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _upload_blob(host, name, blob), "size": len(blob)} for blob in blobs],
+    }).encode()
+    put = requests.put(f"http://{host}/v2/{name}/manifests/{tag}", data=manifest,
+                       headers={"Content-Type": OCI_MANIFEST}, timeout=10)
+    assert put.status_code == 201, put.text
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def test_file_sha256_reads_the_binary_from_the_topmost_layer_that_has_it(registry):
+    name = f"ms_core_{uuid.uuid4().hex[:8]}"
+    binary, forged = b"\x7fELF the real binary " + uuid.uuid4().bytes, b"\x7fELF other bytes"
+    reg = RegistryResource(host=registry)
+    sha = hashlib.sha256(binary).hexdigest()
+
+    one = push_layers(registry, name, "one", [{"service": binary}])
+    served, layer, got = reg.file_sha256(name, "one", "/service")
+    assert (served, got) == (one, sha)
+    assert layer == "sha256:" + hashlib.sha256(_layer({"service": binary})).hexdigest()
+
+    # A layer above replaces the file: what runs is the top one's bytes, not the label's claim.
+    over = push_layers(registry, name, "over", [{"service": binary}, {"etc/x": b"x", "./service": forged}])
+    assert reg.file_sha256(name, over, "service")[2] == hashlib.sha256(forged).hexdigest()
+    # A whiteout above deletes it; a path no layer has is absent.
+    gone = push_layers(registry, name, "gone", [{"service": binary}, {".wh.service": b""}])
+    assert reg.file_sha256(name, gone, "/service") == (gone, "", "")
+    assert reg.file_sha256(name, "one", "/cli") == (one, "", "")
+
+    with pytest.raises(RegistryError, match=rf"{name}@never not found \(HTTP 404\)"):
+        reg.file_sha256(name, "never", "/service")
