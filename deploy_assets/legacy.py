@@ -80,13 +80,14 @@ def build(tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = 
                         f"{[tree.config.source.kinds[k].glob for k in kinds if k in tree.config.source.kinds]})")
     built = []
     for platform in platforms or tree.config.platforms:
-        validate_mains(go, tree.module_dir, services, platform)
+        validate_mains(go, tree.module_dir, services, platform, tree.config.build_flags)
         with tempfile.TemporaryDirectory(prefix="legacy-build-") as out:
             try:
                 go.build(tree.module_dir, [f"./{s.path}" for s in services], Path(out), platform,
                          tree.config.build_flags)
             except GoBuildError as exc:
-                packages = go.list_packages(tree.module_dir, [f"./{s.path}" for s in services], platform)
+                packages = go.list_packages(tree.module_dir, [f"./{s.path}" for s in services], platform,
+                                            tree.config.build_flags)
                 by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
                 mains = {by_dir[(tree.module_dir / s.path).resolve()].import_path: s for s in services}
                 deps = {ip: set(packages[ip].deps) for ip in mains}

@@ -35,9 +35,11 @@ def go_mod_version(go_mod: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def validate_mains(go: GoResource, module_dir: Path, services, platform: str) -> None:
-    """Every service directory must be a buildable `package main`; say which one is not."""
-    packages = go.list_packages(module_dir, [f"./{s.path}" for s in services], platform)
+def validate_mains(go: GoResource, module_dir: Path, services, platform: str,
+                   flags: list[str] | tuple[str, ...] = ()) -> None:
+    """Every service directory must be a buildable `package main` with the build's flags (a
+    file behind `-tags` counts); say which one is not."""
+    packages = go.list_packages(module_dir, [f"./{s.path}" for s in services], platform, flags)
     by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
     problems = []
     for service in services:
@@ -145,7 +147,7 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
         module_dir = tree / config.source.module_root
         # Only what this env builds must compile as a main: a dev release builds no lambdas.
         validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
-                       config.platforms[0])
+                       config.platforms[0], config.build_flags)
         check_destinations(config, release.env, services, release.tag, docker, registry, s3)
         rule = config.envs[release.env]
         if rule.gitops_mode == "git":  # a missing env repo must fail before images and objects exist
