@@ -41,7 +41,7 @@ def cmd_plan(args) -> int:
         commit, commit_source = git.resolve(f"refs/tags/{release.tag}"), "tag"
     except GitError:
         commit, commit_source = git.resolve("HEAD"), "HEAD (the tag does not exist yet)"
-    services = discover_services(git.list_files(commit), config.source)
+    services = discover_services(git.list_files(commit), config.source, config.platforms)
     plan = build_plan(release, commit, commit_source, services, config, settings,
                       staging_records(get_instance()))
     if args.json:

@@ -49,7 +49,8 @@ def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.
                          endpoint_url=settings.s3_endpoint or ""),
         "gitops": GitOpsResource(root=_kept_out_of_snapshot(settings.git_root, "DEPLOY_ASSETS_GITOPS_ROOT")),
         "github": GitHubResource(api_url=settings.github_api, owner=settings.github_owner,
-                                 token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else ""),
+                                 token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else "",
+                                 dispatch_id_input=os.environ.get("DEPLOY_ASSETS_GITHUB_DISPATCH_ID_INPUT", "")),
     }
 
 
@@ -71,7 +72,7 @@ def discover_default_services(settings: Settings, config: PipelineConfig) -> lis
     git = GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir))
     try:
         git.fetch()
-        return discover_services(git.list_files(git.resolve("HEAD")), config.source)
+        return discover_services(git.list_files(git.resolve("HEAD")), config.source, config.platforms)
     except (GitError, OSError) as exc:
         log.warning("no services discovered from %s: %s", redact_url(settings.source_repo), exc)
         return []

@@ -49,7 +49,7 @@ class Tree:
         files = [path.relative_to(self.root).as_posix()
                  for layout in self.config.source.kinds.values()
                  for path in self.module_dir.glob(f"{layout.glob}/*.go")]
-        found = discover_services(files, self.config.source)
+        found = discover_services(files, self.config.source, self.config.platforms)
         return [s for s in found if kinds is None or s.kind in kinds]
 
 

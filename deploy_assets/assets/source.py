@@ -136,7 +136,7 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
         elif release.is_prod:
             context.log.info(f"promotion gate: {gate.reason}")
         files = git.list_files(commit)
-        services = discover_services(files, config.source)
+        services = discover_services(files, config.source, config.platforms)
         if not services:
             raise PlanError(f"no services found at {commit[:12]} with globs "
                             f"{[k.glob for k in config.source.kinds.values()]}")

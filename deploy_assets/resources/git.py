@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tarfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.resources.credentials import git_credentials, has_credentials, plain_url, redact_text, redact_url
+from deploy_assets.resources.processes import kill_tree
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "deploy-assets", "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
            "GIT_COMMITTER_NAME": "deploy-assets", "GIT_COMMITTER_EMAIL": "deploy-assets@localhost"}
@@ -49,7 +49,7 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
 
     A URL with credentials never reaches argv: it is replaced by its plain URL and the secret
     goes to git through its environment (`auth`: the URL behind a remote name, as in `fetch
-    origin`); error text is redacted. On timeout the whole process group is killed, so no
+    origin`); error text is redacted. On timeout git is killed with its children, so no
     `git-remote-https` child outlives the call either."""
     secrets = [a for a in [*args, auth] if has_credentials(a)]
     env = {**os.environ, **GIT_ENV}
@@ -58,14 +58,13 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
     argv = ["git", *(plain_url(a) for a in args)]
     try:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         raise GitError(f"cannot run git: {redact_text(str(exc), *secrets)}") from None
     try:
         stdout, stderr = proc.communicate(input_bytes, timeout=timeout)
     except BaseException as exc:  # a timeout, Ctrl-C or a terminated run: no git outlives the call
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)  # resources/processes.py: git and its remote helpers
         proc.communicate()
         if isinstance(exc, subprocess.TimeoutExpired):
             raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:g}s") from None

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
+
+from deploy_assets.resources.processes import kill_tree
 
 BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
 _FILE_FIELDS = ("GoFiles", "CgoFiles", "SFiles", "HFiles", "EmbedFiles", "SysoFiles")
@@ -169,7 +170,6 @@ class GoResource(dg.ConfigurableResource):
         args = [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages]
         proc = subprocess.Popen(
             args, cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,  # its own process group: a timeout kills the compilers too
             # Watched output: go's work folder on the same filesystem, so each binary is renamed in whole.
             env={**self.env(platform), **({"GOTMPDIR": str(out_dir.parent)} if on_binary else {})},
         )
@@ -218,9 +218,9 @@ class GoResource(dg.ConfigurableResource):
 
 
 def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.CompletedProcess:
-    """Run a go command in its own process group, killing the whole group on timeout: go starts
-    compilers and a killed go alone would leave them (and the pipes they hold) behind."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kwargs)
+    """Run a go command, killing it with everything it started on timeout: go starts compilers
+    and a killed go alone would leave them (and the pipes they hold) behind."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except BaseException as exc:  # the timeout, or the step interrupted
@@ -236,11 +236,8 @@ def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.Co
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL go and everything it started (they share the group go leads)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):  # already gone
-        pass
+    """SIGKILL go and everything it started (resources/processes.py: they stay in our group)."""
+    kill_tree(proc.pid)
 
 
 def _shown(args: list[str]) -> str:

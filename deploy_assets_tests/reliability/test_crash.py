@@ -143,7 +143,7 @@ def test_killed_mid_build_the_rerun_completes_with_one_bump(killed_mid_build):
                                        run.deployment.env["APP_ARCHIVER_BUCKET"])
     # Exactly one GitOps dispatch: the killed and the failed release never got that far.
     assert run.github.dispatches(f"{OWNER}/gitops-development") == [{"ref": "main", "inputs": {
-        "newVersion": TAG, "projectNames": " ".join(MS), "updatesRoutes": "true"}}]
+        "newVersion": TAG, "projectNames": " ".join(MS), "updatesRoutes": "true"}, "return_run_details": True}]
 
 
 def test_no_secret_in_dagster_storage_or_cli_output_of_killed_failed_and_good_releases(killed_mid_build):
