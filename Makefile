@@ -50,7 +50,7 @@ test-reliability: setup test-engine
 	$(PYTEST) -m reliability
 
 bench: setup
-	$(BIN)/python -m misc.bench.run --services $(N)
+	$(BIN)/python -m misc.bench.run --services $(N) $(BENCH_ARGS)
 
 clean: stack-down
 	rm -rf .local
