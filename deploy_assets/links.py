@@ -38,7 +38,7 @@ def s3_url(bucket: str, key: str, region: str, endpoint_url: str = "") -> str:
 def gitops_commit_url(root: str, repo: str, commit: str) -> str | None:
     """A web git host's commit page (root like https://github.com/org); None for local repos.
 
-    A token in the root (`https://x-access-token:TOKEN@github.com/org`) is dropped: the link is
+    A token in the root's user info (see resources/credentials.py) is dropped: the link is
     stored in the event log and shown in the UI, and the page asks the person to log in anyway.
     """
     if not root.startswith(("https://", "http://")) or not commit:

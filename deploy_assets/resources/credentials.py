@@ -1,7 +1,7 @@
 """Credentials in git remote URLs: shown redacted, handed to git through its environment.
 
-Most teams push to GitHub over HTTPS as `https://x-access-token:TOKEN@github.com/org`. A URL like
-that must never be printed, stored as metadata, raised in an exception, written into a clone's
+Most teams push to GitHub over HTTPS with the token as the URL's user info (user `x-access-token`,
+the token as password, before `@github.com/org`). A URL like that must never be printed, stored as metadata, raised in an exception, written into a clone's
 `.git/config` or passed in git's argv (any local user can read another process's argv in /proc).
 So every URL shown anywhere goes through `redact_url` (or `redact_text` for free text such as
 git's stderr), and git is given the plain URL plus the credentials as an `http.<url>.extraHeader`

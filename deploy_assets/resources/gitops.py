@@ -183,7 +183,7 @@ def read_version(layout: GitOpsLayout, env: str, project: str, text: str) -> str
 class GitOpsResource(dg.ConfigurableResource):
     """Env repos live at `{root}/{name}.git` (a folder of bare repos, or a URL prefix).
 
-    `root` may carry credentials (`https://x-access-token:TOKEN@github.com/org`): git gets them
+    `root` may carry credentials in its user info (resources/credentials.py): git gets them
     through its environment only (see resources/credentials.py), clones store the plain URL, and
     `url()` — what every message and metadata entry shows — is redacted.
     """
