@@ -10,7 +10,6 @@ has never seen, and no asset has an automation condition.
 """
 
 import getpass
-import json
 import socket
 import unicodedata
 from collections import Counter
@@ -19,6 +18,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from deploy_assets.assets.deploy_inputs import recorded_routes, routes_by_service
 from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.checks.images import image_problem
@@ -100,14 +100,6 @@ def artifact_problems(instance: dg.DagsterInstance, registry: RegistryResource, 
     return problems
 
 
-def _recorded_routes(s3: S3Resource, version: str) -> dict[str, list[dict]]:
-    """The target release's routes.json (verified above), grouped as the bump writes them."""
-    routes: dict[str, list[dict]] = {}
-    for row in json.loads(s3.get_bytes(s3.key(version, "routes.json"))):
-        routes.setdefault(row["service"], []).append({"method": row["method"], "path": row["path"]})
-    return routes
-
-
 def rollback_message(plan: RollbackPlan, by: str, at: str, run_id: str) -> str:
     """Subject and trailers of the rollback commit; every value must be one line (one_line), so
     none can forge a trailer that status and the next rollback's default target would trust."""
@@ -159,7 +151,8 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
             raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
                              metadata={"refused": True}) from None
         rule = pipeline.envs[plan.env]
-        routes = _recorded_routes(s3, plan.to_version) if rule.updates_routes else None
+        routes = (routes_by_service(recorded_routes(context.instance, s3, f"{plan.env}|{plan.to_version}"))
+                  if rule.updates_routes else None)
         pushed = gitops.commit_and_push(
             plan.repo, bump_edit(rule.gitops, plan.env, {p: f"{settings.registry}/{p}" for p in plan.projects},
                                  plan.to_version, routes), message, log=context.log.info)

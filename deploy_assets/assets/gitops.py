@@ -13,9 +13,9 @@ import dagster as dg
 
 from deploy_assets.assets.api_gateway import API_GATEWAY_KEY
 from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key
-from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.deploy_inputs import (deployed_projects, published_keys, recorded_routes,
                                                 release_facts, routes_by_service)
+from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.images import image_key
 from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.checks.published import require_published
