@@ -1,4 +1,4 @@
-"""`deploy-assets`: plan, release, demo and the local stack, from a terminal or an existing CI.
+"""`deploy-assets`: plan, release, refresh, demo and the local stack, from a terminal or an existing CI.
 
 Exit codes: 0 done, 1 the release failed, 2 the input was refused (bad tag, bad config),
 3 `plan` only: the promotion gate would refuse the release (the plan is printed all the same).
@@ -62,11 +62,12 @@ def cmd_plan(args) -> int:
 def cmd_release(args) -> int:
     parse_tag(args.tag)
     settings = _settings(args)
-    from deploy_assets.definitions import build_definitions
     from deploy_assets.report import format_release, release_rows, service_names
-    from deploy_assets.runner import get_instance, run_release
+    from deploy_assets.runner import get_instance, release_definitions, run_release
 
-    defs = build_definitions(settings)
+    defs, refreshed = release_definitions(settings, load_pipeline_config())
+    if refreshed.added or refreshed.removed:
+        print(f"services refreshed: {_changes(refreshed)}", flush=True)
     instance = get_instance()
     print(f"releasing {args.tag} from {redact_url(settings.source_repo)} ...", flush=True)
     # The progress lines replace Dagster's console log (warnings and errors still show);
@@ -77,6 +78,28 @@ def cmd_release(args) -> int:
     print(format_release(release_rows(instance, f"{outcome.env}|{args.tag}", names)))
     print(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED: ' + outcome.error}")
     return 0 if outcome.success else 1
+
+
+def _changes(done) -> str:
+    return f"added {', '.join(done.added) or 'none'}; removed {', '.join(done.removed) or 'none'}"
+
+
+def cmd_refresh(args) -> int:
+    """Rediscover the services on purpose: the code location reads this state and never fetches."""
+    from deploy_assets.state.services import refresh, state_path
+
+    settings = _settings(args)
+    done = refresh(settings, load_pipeline_config())
+    after = done.after
+    print(f"services of {after.remote} at {after.commit[:12]} (HEAD), recorded in {state_path(settings)}:")
+    for service in after.services:
+        print(f"  {service.name:<24} {service.kind:<8} {service.path}")
+    if not after.services:
+        print("  (none)")
+    print(_changes(done) + (" (no state before)" if done.before is None else f" since {done.before.discovered_at}"))
+    print("a code location loaded before this sees the new list after a reload "
+          "(UI: Deployment -> Reload; `dagster dev`: restart it)")
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -105,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true")
     release = sub.add_parser("release", help="run TAG's release in-process on the Dagster instance")
     release.add_argument("tag")
-    for p in (plan, release):
+    refresh = sub.add_parser("refresh", help="fetch the source remote and record its services for the code location")
+    for p in (plan, release, refresh):
         p.add_argument("--repo", help="source monorepo (path or git URL); default DEPLOY_ASSETS_SOURCE_REPO")
         p.add_argument("--config", help="pipeline config; default DEPLOY_ASSETS_CONFIG or misc/configs/pipeline.yaml")
     sub.add_parser("demo", help="local stack + example monorepo + alpha/rc/final tags through the sensor")
@@ -113,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("action", choices=["up", "down"])
     plan.set_defaults(func=cmd_plan)
     release.set_defaults(func=cmd_release)
+    refresh.set_defaults(func=cmd_refresh)
     sub.choices["demo"].set_defaults(func=cmd_demo)
     stack.set_defaults(func=cmd_stack)
     legacy.register(sub)

@@ -1,13 +1,14 @@
 """Wiring only: assets, checks, jobs, sensor and resources of the code location.
 
-Per-service assets need the service list when the code location loads; it is read from the
-source repo's default branch (through the local mirror). A service that appears later shows up
-after a code-location reload; a release that needs it before then fails with a clear message.
+Per-service assets need the service list when the code location loads; it is the recorded
+service state (deploy_assets/state/services.py), read without any git, and a run worker gets the
+very list the code server had (deploy_assets/state/dagster_private.py). A service that appears
+later shows up after `deploy-assets refresh` (or the sensor's refresh) and a code-location
+reload; a release that needs it before then fails with a clear message.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 import dagster as dg
@@ -22,10 +23,10 @@ from deploy_assets.assets.source import build_source_asset
 from deploy_assets.checks import build_release_checks
 from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
 from deploy_assets.jobs import build_release_jobs
-from deploy_assets.plan import PlanError, Service, discover_services
-from deploy_assets.resources.credentials import has_credentials, redact_url
+from deploy_assets.plan import Service
+from deploy_assets.resources.credentials import has_credentials
 from deploy_assets.resources.docker import DockerResource
-from deploy_assets.resources.git import GitError, GitSourceResource
+from deploy_assets.resources.git import GitSourceResource
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
@@ -33,8 +34,10 @@ from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets.rollback import build_rollback_job
 from deploy_assets.sensors.release_tags import build_release_tags_sensor
+from deploy_assets.state.dagster_private import state_backed_definitions
+from deploy_assets.state.services import ServiceState, load_services
 
-log = logging.getLogger(__name__)
+SERVICES_STATE_KEY = "deploy_assets/services"  # the reconstruction metadata key of the list
 
 
 def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
@@ -68,24 +71,11 @@ def _kept_out_of_snapshot(value: str, variable: str) -> str | dg.EnvVar:
     return dg.EnvVar(variable)
 
 
-def discover_default_services(settings: Settings, config: PipelineConfig) -> list[Service]:
-    git = GitSourceResource(remote=settings.source_repo, cache_dir=str(settings.cache_dir))
-    try:
-        git.fetch()
-        return discover_services(git.list_files(git.resolve("HEAD")), config.source, config.platforms)
-    except (GitError, OSError) as exc:
-        log.warning("no services discovered from %s: %s", redact_url(settings.source_repo), exc)
-        return []
-    except PlanError as exc:  # the code location still loads (sensor, UI); every release refuses
-        log.error("services of %s cannot be released: %s", redact_url(settings.source_repo), exc)
-        return []
-
-
 def build_definitions(settings: Settings | None = None, config: PipelineConfig | None = None,
                       services: list[Service] | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     config = config or load_pipeline_config()
-    services = discover_default_services(settings, config) if services is None else services
+    services = list(load_services(settings, config).services) if services is None else services
     assets = [
         build_source_asset(config, settings, services),
         build_routes_asset(settings),
@@ -101,7 +91,7 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
         assets=assets,
         asset_checks=build_release_checks(services, config, settings),
         jobs=[*jobs, build_rollback_job(config, settings)],
-        sensors=[build_release_tags_sensor(jobs)],
+        sensors=[build_release_tags_sensor(jobs, services, settings, config)],
         resources=build_resources(settings, config),
         # One process per run, as `deploy-assets release` does: a step in its own process
         # re-imports the code location (1-2 s each, 16 s for a release that builds nothing),
@@ -114,4 +104,8 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
 def defs() -> dg.Definitions:
     """Loaded by `dagster dev` / the code server, not at import: importing this module is free."""
     apply_env_file()  # misc/envs/local.env unless DEPLOY_ASSETS_ENV_FILE says otherwise; env vars win
-    return build_definitions()
+    settings, config = Settings.from_env(), load_pipeline_config()
+    return state_backed_definitions(
+        SERVICES_STATE_KEY, fetch=lambda: load_services(settings, config).to_json(),
+        build=lambda text: build_definitions(settings, config, list(
+            ServiceState.from_json(text, "recorded by the code server").services)))

@@ -19,12 +19,25 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.config import LOCAL_DIR, REPO_ROOT
+from deploy_assets.config import LOCAL_DIR, REPO_ROOT, PipelineConfig, Settings
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.plan import job_name
 from deploy_assets.progress import ReleaseProgress
 from deploy_assets.release import parse_tag
 from deploy_assets.sensors.release_tags import SENSOR_NAME
+from deploy_assets.state.services import Refresh, refresh
+
+
+def release_definitions(settings: Settings, config: PipelineConfig) -> tuple[dg.Definitions, Refresh]:
+    """The definitions of a release in this process, on a service state refreshed first.
+
+    A code location reads the recorded services and never fetches; a one-off release from a
+    terminal or CI has no code server whose list it must match, so it refreshes explicitly and
+    a service added since the last refresh is released without a separate step."""
+    from deploy_assets.definitions import build_definitions  # the code location, loaded on demand
+
+    done = refresh(settings, config)
+    return build_definitions(settings, config, list(done.after.services)), done
 
 
 def get_instance() -> dg.DagsterInstance:

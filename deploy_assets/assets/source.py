@@ -97,13 +97,22 @@ def check_destinations(config: PipelineConfig, env: str, services: list[Service]
         raise DestinationUnreachable("; ".join(problems))
 
 
+def unknown_services(services: list[Service], known: set[str], env: str, config: PipelineConfig) -> list[str]:
+    """Services this env builds at a commit that the loaded code location has no assets for."""
+    return [s.name for s in services_for(services, config.envs[env].build) if s.name not in known]
+
+
+RELOAD_HINT = "reload the code location (UI: Deployment -> Reload)"
+
+
 def check_known(services: list[Service], known: set[str], env: str, config: PipelineConfig, commit: str) -> None:
     """A service added after the code location loaded has no assets yet: building the others and
     bumping GitOps for all would deploy a project that was never built."""
-    unknown = [s.name for s in services_for(services, config.envs[env].build) if s.name not in known]
+    unknown = unknown_services(services, known, env, config)
     if unknown:
         raise PlanError(f"services {', '.join(unknown)} at {commit[:12]} are not in the loaded code location "
-                        f"(it knows {', '.join(sorted(known)) or 'none'}): reload the code location, then re-run")
+                        f"(it knows {', '.join(sorted(known)) or 'none'}): run `deploy-assets refresh` (the tag "
+                        f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
 
 
 def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:

@@ -4,6 +4,12 @@ One `git ls-remote --tags` per tick, no clone. The cursor remembers every tag se
 commit, so the first tick only takes a baseline (turning the sensor on never releases history),
 a rejected tag is reported once, and a tag that moved to another commit is reported loudly and
 never released again.
+
+A new release tag is also where a new service first shows up: the loaded code location has no
+assets for it, so its release would fail at `source`. The sensor therefore looks at the new
+tags' commits (a fetch of the mirror, only on a tick with new release tags), records services
+the code location does not know in the service state (deploy_assets/state/services.py), and
+holds such a release back, saying to reload the code location; after the reload it launches.
 """
 
 
@@ -14,11 +20,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from deploy_assets.assets.source import COMMIT_TAG
+from deploy_assets.assets.source import COMMIT_TAG, RELOAD_HINT, unknown_services
+from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.partitions import release_partition_key, versions
-from deploy_assets.plan import job_name
+from deploy_assets.plan import PlanError, Service, discover_services, job_name
 from deploy_assets.release import TagRejected, parse_tag
 from deploy_assets.resources.git import GitError, GitSourceResource
+from deploy_assets.state.services import add_services, state_path
 
 SENSOR_NAME = "release_tags"
 
@@ -92,7 +100,54 @@ def _summary(refused: list[str], limit: int = 10) -> str:
     return "; ".join(refused[:limit]) + more
 
 
-def build_release_tags_sensor(jobs: list) -> dg.SensorDefinition:
+def _fetch_if_missing(git: GitSourceResource, commits: list[str]) -> None:
+    """The mirror has the commits a tick looks at; fetch only when one is missing (a tick that
+    holds a release back until a reload must not fetch every 15 s)."""
+    for commit in commits:
+        try:
+            git.resolve(commit)
+        except GitError:
+            git.fetch()
+            return
+
+
+def hold_unknown_services(git: GitSourceResource, releases: list[tuple[str, str, str]], known: set[str],
+                          settings: Settings, config: PipelineConfig, log) -> dict[str, str]:
+    """Releases whose commit has services the loaded code location does not know: tag -> why.
+
+    Those services go into the service state, so a reload shows them. A commit that cannot be
+    read or whose services are invalid is not held: `source` refuses it with the full reason."""
+    if not releases:
+        return {}
+    try:
+        _fetch_if_missing(git, [commit for _, _, commit in releases])
+    except GitError as exc:
+        log.warning(f"cannot fetch the new tags' commits to check their services ({exc}); launching them, "
+                    "`source` checks them")
+        return {}
+    held = {}
+    for tag, env, commit in releases:
+        try:
+            services: list[Service] = discover_services(git.list_files(commit), config.source, config.platforms)
+        except (GitError, PlanError) as exc:
+            log.warning(f"tag {tag}: services at {commit[:12]} not checked ({exc}); `source` will say why")
+            continue
+        unknown = unknown_services(services, known, env, config)
+        if not unknown:
+            continue
+        recorded = add_services(settings, config, services, commit)
+        state = (f"recorded {', '.join(recorded)} in the service state {state_path(settings)}" if recorded
+                 else f"the service state {state_path(settings)} has them already")
+        held[tag] = (f"tag {tag} at {commit[:12]} has services {', '.join(unknown)} that the loaded code location "
+                     f"does not know: {state}; {RELOAD_HINT} and the release launches")
+        log.warning(held[tag])
+    return held
+
+
+def build_release_tags_sensor(jobs: list, known: list[Service], settings: Settings,
+                              config: PipelineConfig) -> dg.SensorDefinition:
+    known_names = {s.name for s in known}
+
     @dg.sensor(name=SENSOR_NAME, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
                jobs=jobs, description="Polls the source remote's tags; each new release tag launches its env's job.")
     def release_tags(context: dg.SensorEvaluationContext, git: GitSourceResource):
@@ -104,23 +159,26 @@ def build_release_tags_sensor(jobs: list) -> dg.SensorDefinition:
         scan = evaluate_tags(seen, remote, context.log)
         if scan.seen == seen:
             return dg.SkipReason(f"no new tags among {len(remote)}")
+        held = hold_unknown_services(git, scan.releases, known_names, settings, config, context.log)
+        releases = [r for r in scan.releases if r[0] not in held]
+        cursor = {tag: commit for tag, commit in scan.seen.items() if tag not in held}  # new again next tick
         requests = [
             dg.RunRequest(
                 run_key=f"{tag}@{commit}", job_name=job_name(env),
                 partition_key=release_partition_key(env, tag),
                 tags={"deploy_assets/env": env, "deploy_assets/tag": tag, COMMIT_TAG: commit},
             )
-            for tag, env, commit in scan.releases
+            for tag, env, commit in releases
         ]
-        for tag, env, commit in scan.releases:
+        for tag, env, commit in releases:
             context.log.info(f"release {tag} ({env}) at {commit[:12]} -> {job_name(env)}")
         skip = None
         if not requests:
-            skip = _summary(scan.refused) if seen is not None else f"baseline of {len(remote)} tags"
+            skip = _summary([*held.values(), *scan.refused]) if seen is not None else f"baseline of {len(remote)} tags"
         return dg.SensorResult(
-            run_requests=requests, cursor=encode_cursor(scan.seen), skip_reason=skip,
-            dynamic_partitions_requests=[versions.build_add_request([t for t, _, _ in scan.releases])]
-            if scan.releases else [],
+            run_requests=requests, cursor=encode_cursor(cursor), skip_reason=skip,
+            dynamic_partitions_requests=[versions.build_add_request([t for t, _, _ in releases])]
+            if releases else [],
         )
 
     return release_tags

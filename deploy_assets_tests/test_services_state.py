@@ -1,0 +1,164 @@
+"""The service list is state refreshed on purpose: loading the code location runs no git.
+
+Real git repos and the code location's own loading paths (`build_definitions`, the `defs`
+entry point the code server loads, `deploy-assets refresh`). Git processes are counted with
+GIT_TRACE, which every git process appends to; the remote being down is its bare repo moved away.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from deploy_assets import cli
+from deploy_assets.config import load_pipeline_config
+from deploy_assets.definitions import build_definitions, defs as code_location_defs
+from deploy_assets.report import service_names
+from deploy_assets.state import dagster_private
+from deploy_assets.state.services import ServiceStateError, read_state, refresh, state_path
+from deploy_assets_tests.conftest import make_settings
+from deploy_assets_tests.production.deployment import settings_env
+
+SERVICES = ["cli_core", "lambda_auth_handler", "lambda_webhook_handler", "ms_chat", "ms_core", "ms_payments"]
+NEW_MAIN = "package main\n\nfunc main() {}\n"
+
+
+@pytest.fixture
+def settings(tmp_path, monorepo, monkeypatch):
+    """Settings for the monorepo, also as the environment the code location's `defs` reads."""
+    settings = make_settings(tmp_path, "registry.test:5000", "http://127.0.0.1:9", tmp_path / "git",
+                             monorepo.bare, "unused")
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "no.env"))
+    return settings
+
+
+@pytest.fixture
+def git_trace(tmp_path, monkeypatch) -> Path:
+    trace = tmp_path / "git-trace.log"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    return trace
+
+
+def git_commands(trace: Path) -> list[str]:
+    """The git commands run since the trace began (`trace: built-in: git fetch ...` lines)."""
+    if not trace.exists():
+        return []
+    return [line.split("built-in: ", 1)[1] for line in trace.read_text().splitlines() if "built-in: git" in line]
+
+
+def test_the_code_location_loads_with_the_remote_down_after_a_refresh(settings, monorepo, git_trace, tmp_path):
+    refresh(settings, load_pipeline_config())
+    monorepo.bare.rename(tmp_path / "remote-is-down.git")
+    git_trace.unlink()
+
+    assert service_names(build_definitions(settings)) == SERVICES
+    assert service_names(code_location_defs()) == SERVICES  # the entry point the code server loads
+    assert git_commands(git_trace) == [] and not git_trace.exists()
+
+
+def test_the_first_load_with_no_state_discovers_once_and_records_it(settings, monorepo, git_trace, caplog):
+    path = state_path(settings)
+    assert not path.exists()
+    with caplog.at_level(logging.WARNING):
+        assert service_names(code_location_defs()) == SERVICES
+    assert any(c.startswith("git fetch") for c in git_commands(git_trace)), git_commands(git_trace)
+    assert f"service state {path}: none exists yet; discovering the services once from {monorepo.bare}" in caplog.text
+    recorded = json.loads(path.read_text())
+    assert [s["name"] for s in recorded["services"]] == ["ms_chat", "ms_core", "ms_payments", "lambda_auth_handler",
+                                                         "lambda_webhook_handler", "cli_core"]
+    assert recorded["commit"] == monorepo.head() and recorded["remote"] == str(monorepo.bare)
+
+    git_trace.unlink()
+    assert service_names(build_definitions(settings)) == SERVICES  # the second load reads the file
+    assert git_commands(git_trace) == []
+
+
+def test_refresh_prints_an_added_service_and_says_to_reload(settings, monorepo, capsys):
+    assert cli.main(["refresh"]) == 0
+    first = capsys.readouterr().out
+    assert "added cli_core, lambda_auth_handler, lambda_webhook_handler, ms_chat, ms_core, ms_payments" in first
+    monorepo.write("cmd/ms/ms_search/main.go", NEW_MAIN)
+    head = monorepo.commit("ms_search: a new service")
+    loaded = build_definitions(settings)  # a code location loaded before the refresh
+
+    assert cli.main(["refresh"]) == 0
+    out = capsys.readouterr().out
+    assert f"services of {monorepo.bare} at {head[:12]} (HEAD), recorded in {state_path(settings)}:" in out
+    assert "  ms_search                ms       cmd/ms/ms_search" in out
+    assert "added ms_search; removed none since " in out
+    assert "after a reload (UI: Deployment -> Reload" in out
+    assert "ms_search" not in service_names(loaded)
+    assert "ms_search" in service_names(build_definitions(settings))  # the reload
+    assert read_state(state_path(settings)).commit == head
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "is corrupt (JSONDecodeError"),
+    ('{"format": 1, "services": [{"name": "ms_core"}]}', "is corrupt (TypeError"),
+    ('{"format": 7}', "is corrupt (ValueError: format 7, expected 1)"),
+    (None, "is unreadable ("),  # a directory where the file should be
+])
+def test_an_unusable_state_file_fails_the_load_naming_it_and_refresh(settings, content, problem):
+    path = state_path(settings)
+    path.parent.mkdir(parents=True)
+    path.write_text(content) if content is not None else path.mkdir()
+    for load in (lambda: build_definitions(settings), code_location_defs):
+        with pytest.raises(ServiceStateError) as failed:
+            load()
+        assert f"service state {path} {problem}" in str(failed.value)
+        assert "run `deploy-assets refresh`" in str(failed.value)
+
+
+def test_no_state_and_the_remote_down_fails_the_load_instead_of_an_empty_code_location(settings, monorepo, tmp_path):
+    monorepo.bare.rename(tmp_path / "remote-is-down.git")
+    with pytest.raises(ServiceStateError) as failed:
+        code_location_defs()
+    message = str(failed.value)
+    assert f"no usable service state at {state_path(settings)} (none exists yet)" in message
+    assert f"the source remote {monorepo.bare} cannot be read" in message
+    assert "run `deploy-assets refresh` once it answers" in message
+    assert not state_path(settings).exists()
+
+
+def test_another_source_layout_rediscovers_instead_of_using_a_list_found_with_other_globs(settings, git_trace):
+    config = load_pipeline_config()
+    refresh(settings, config)
+    only_ms = config.model_copy(update={"source": config.source.model_copy(update={
+        "kinds": {"ms": config.source.kinds["ms"]}})})
+    git_trace.unlink()
+    assert service_names(build_definitions(settings, only_ms)) == ["ms_chat", "ms_core", "ms_payments"]
+    assert any(c.startswith("git fetch") for c in git_commands(git_trace))
+
+
+# --- the private Dagster API behind run workers' lists ------------------------------------------
+
+def test_dagsters_state_backed_loader_still_behaves_as_the_adapter_needs():
+    """Fails when a Dagster upgrade moves, renames or changes StateBackedDefinitionsLoader: the
+    adapter (deploy_assets/state/dagster_private.py) is then the one file to fix."""
+    loader = dagster_private.StateBackedDefinitionsLoader
+    assert loader.__abstractmethods__ == {"defs_key", "fetch_state", "defs_from_state"}
+    assert callable(loader.build_defs) and callable(loader.get_or_fetch_state)
+    context_cls, load_type = dagster_private.DefinitionsLoadContext, dagster_private.DefinitionsLoadType
+    fetched: list[str] = []
+
+    def fetch() -> str:
+        fetched.append("fetch")
+        return json.dumps(["a", "b"])
+
+    def build(text: str) -> dg.Definitions:
+        return dg.Definitions(assets=[dg.AssetSpec(name) for name in json.loads(text)])
+
+    with context_cls.scoped(context_cls(load_type=load_type.INITIALIZATION)) as initializing:
+        first = dagster_private.state_backed_definitions("k", fetch, build)
+        recorded = initializing.get_pending_reconstruction_metadata()["k"]
+    assert fetched == ["fetch"] and {k.path[-1] for k in first.resolve_all_asset_keys()} == {"a", "b"}
+    repo = first.get_repository_def().replace_repository_load_data({"k": recorded}, None)
+    with context_cls.scoped(context_cls(load_type=load_type.RECONSTRUCTION,
+                                        repository_load_data=repo.repository_load_data)):
+        again = dagster_private.state_backed_definitions("k", fetch, build)
+    assert fetched == ["fetch"], "a reconstruction fetched the state again instead of reading the metadata"
+    assert {k.path[-1] for k in again.resolve_all_asset_keys()} == {"a", "b"}
