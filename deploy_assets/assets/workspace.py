@@ -3,6 +3,10 @@
 Stages of one release run as separate steps (maybe separate processes), so what one stage
 learned (the commit, the services, each build's content key) is written next to the release's
 files, and the durable facts also go into Dagster metadata, where later releases find them.
+
+The folder is a cache of those facts, not their home: a step whose folder is empty (a fresh
+container, one asset materialized from the UI) gets them back from the instance, git and the
+build cache (assets/workspace_restore.py) instead of failing.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.release_claim import claim_release
+from deploy_assets.assets.workspace_restore import SharedRelease
 from deploy_assets.partitions import split_partition_key
 from deploy_assets.plan import Service
 from deploy_assets.release import Release, check_partition
@@ -32,10 +37,11 @@ class BuiltBinary:
 
 
 class ReleaseWorkspace:
-    def __init__(self, work_dir: Path, env: str, tag: str):
+    def __init__(self, work_dir: Path, env: str, tag: str, shared: SharedRelease | None = None):
         self.root = Path(work_dir) / env / tag
         self.src = self.root / "src"
         self.out = self.root / "out"
+        self.shared = shared  # where the records come from when this folder lacks them
 
     @classmethod
     def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple["ReleaseWorkspace", Release]:
@@ -45,7 +51,7 @@ class ReleaseWorkspace:
         release = check_partition(tag, env)
         if not isinstance(context, dg.AssetCheckExecutionContext):  # checks only read
             claim_release(context.instance, context.run.run_id, f"{env}|{tag}")
-        return cls(Path(work_dir), env, tag), release
+        return cls(Path(work_dir), env, tag, SharedRelease(context, f"{env}|{tag}")), release
 
     def _write(self, name: str, data: object) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,8 @@ class ReleaseWorkspace:
         })
 
     def source(self) -> dict:
+        if not (self.root / "source.json").exists() and self.shared is not None:
+            self._write("source.json", self.shared.source(self.src))
         return self._read("source.json", "the source asset")
 
     def services(self) -> list[Service]:
@@ -82,7 +90,21 @@ class ReleaseWorkspace:
         return json.loads(path.read_text()) if path.exists() else []
 
     def builds(self) -> dict[tuple[str, str], BuiltBinary]:
+        if not (self.root / "builds.json").exists() and self.shared is not None:
+            self._restore_builds()
         return {(b["service"], b["platform"]): BuiltBinary(**b) for b in self._read("builds.json", "the binaries")}
+
+    def _restore_builds(self) -> None:
+        """builds.json from the binaries' materializations, the bytes from the build cache; a
+        binary whose bytes cannot be had is named now, before the step looks for its file."""
+        builds = self.shared.builds(self.services())
+        absent = self.shared.place_bytes(builds, self.out)
+        if absent:
+            self.shared.context.log.warning(
+                f"{self.shared.partition}: no bytes on this worker for {', '.join(absent)} (recorded by the "
+                "binaries step of another run): a step that must upload or build from them will fail; "
+                "materialize the binaries again in this run")
+        self._write("builds.json", builds)
 
     def write_prebuilds(self, builds: list[BuiltBinary]) -> None:
         """Binaries built for the promotion of this commit, not part of this release."""

@@ -1,0 +1,82 @@
+"""A step materialized alone on a worker whose work folder is empty (a fresh container, a click in
+the UI) takes what it needs from shared state: the source facts and binaries from the instance,
+the tree from git at the recorded commit, the bytes from the build cache."""
+
+import shutil
+
+import dagster as dg
+import pytest
+
+from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+
+TAG = "v0.7.0-alpha.1"
+PARTITION = f"dev|{TAG}"
+MS = ["ms_chat", "ms_core", "ms_payments"]
+
+
+def _run(harness, keys: set[str]) -> dg.ExecuteInProcessResult:
+    job = harness.defs.resolve_job_def("release_to_dev").get_subset(
+        asset_selection={dg.AssetKey.from_user_string(k) for k in keys}, asset_check_selection=set())
+    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", TAG),
+                                  raise_on_error=False)
+
+
+def _error(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(str(e.event_specific_data.error) for e in result.all_events
+                     if e.is_step_failure and e.event_specific_data and e.event_specific_data.error)
+
+
+@pytest.fixture
+def built(harness):
+    """`source` and the binaries materialized, then the work folder removed (another container)."""
+    harness.monorepo.tag(TAG)
+    harness.instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [TAG])
+    assert _run(harness, {"source", "routes", *(f"binary/{n}" for n in MS)}).success
+    shutil.rmtree(harness.settings.work_dir)
+    return {n: harness.metadata(f"binary/{n}", PARTITION) for n in MS}
+
+
+def test_artifacts_alone_on_an_empty_work_folder_upload_the_recorded_binaries(harness, built):
+    result = _run(harness, {f"s3/{n}" for n in MS})
+
+    assert result.success, _error(result)
+    for name in MS:
+        stored = harness.metadata(f"s3/{name}", PARTITION)
+        assert stored["commit"] == built[name]["commit"]
+        for platform in harness.config.platforms:
+            assert stored[f"sha256_{platform}"] == built[name][f"sha256_{platform}"]
+            # the bytes in the bucket are the recorded binary's, not only the claim in metadata
+            assert harness.s3.download_sha256(stored[f"s3_key_{platform}"])[0] == built[name][f"sha256_{platform}"]
+
+
+def test_images_alone_on_an_empty_work_folder_ship_the_recorded_binaries(harness, built):
+    result = _run(harness, {f"image/{n}" for n in MS})
+
+    assert result.success, _error(result)
+    for name in MS:
+        image = harness.metadata(f"image/{name}", PARTITION)
+        assert image["binary_sha256"] == built[name]["sha256_arm64"]
+        assert image["content_key"] == built[name]["content_key_arm64"]
+        assert harness.registry.manifest_digest(name, TAG) == image["digest"]
+
+
+def test_routes_alone_on_an_empty_work_folder_export_the_recorded_commit_again(harness, built):
+    routes_before = harness.metadata("routes", PARTITION)
+
+    result = _run(harness, {"routes"})
+
+    assert result.success, _error(result)
+    assert harness.metadata("routes", PARTITION)["routes_per_service"] == routes_before["routes_per_service"]
+    marker = harness.settings.work_dir / "dev" / TAG / "src" / ".deploy-assets-commit"
+    assert marker.read_text() == built["ms_core"]["commit"]
+
+
+def test_a_step_with_nothing_recorded_names_the_partition_and_the_asset_to_materialize(harness):
+    harness.monorepo.tag(TAG)
+    harness.instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [TAG])
+
+    result = _run(harness, {f"s3/{n}" for n in MS})
+
+    assert not result.success
+    assert f"materialization of source for {PARTITION}: materialize the source asset of {PARTITION}" \
+        in _error(result)
