@@ -21,6 +21,10 @@ from deploy_assets.local_instance import ENGINES_KEPT, EngineReusingSqliteEventL
 from deploy_assets_tests.production import deployment
 
 K8S_YAML = REPO_ROOT / "misc" / "configs" / "dagster.production-k8s.yaml"
+# Settings that point a run at a folder of its own disk: passed on, they would claim a shared
+# folder that a fresh container or pod does not have.
+WORKER_DISK_ENV = {"DEPLOY_ASSETS_WORK_DIR", "DEPLOY_ASSETS_CACHE_DIR", "DEPLOY_ASSETS_GOCACHE",
+                   "DEPLOY_ASSETS_LOCAL_DIR", "GOCACHE"}
 ENV_LIMITS = [
     {"key": "deploy_assets/env", "limit": 1, "value": {"applyLimitPerUniqueValue": True}},
     {"key": "deploy_assets/env", "value": "prod", "limit": 1},
@@ -111,3 +115,18 @@ def test_k8s_variant_differs_from_the_docker_one_only_in_the_launcher():
     assert k8s["run_launcher"]["config"]["job_image"] == {"env": "DEPLOY_ASSETS_CODE_IMAGE"}
     assert {k: v for k, v in k8s.items() if k != "run_launcher"} == \
         {k: v for k, v in docker.items() if k != "run_launcher"}
+
+
+def test_runs_need_no_disk_but_their_own_and_say_why():
+    """Nothing a release needs lives only on a worker's disk (shared state: the instance, the
+    bucket's build and compile caches, the registry, git), so no volume is declared for work or
+    cache folders; the Docker container gets the engine's socket alone, and both files say why."""
+    docker, k8s = yaml.safe_load(deployment.PRODUCTION_YAML.read_text()), yaml.safe_load(K8S_YAML.read_text())
+    docker_launcher, k8s_launcher = docker["run_launcher"]["config"], k8s["run_launcher"]["config"]
+    assert docker_launcher["container_kwargs"]["volumes"] == ["/var/run/docker.sock:/var/run/docker.sock"]
+    assert not {"volumes", "volume_mounts", "run_k8s_config"} & set(k8s_launcher)
+    for launcher in (docker_launcher, k8s_launcher):
+        assert not WORKER_DISK_ENV & set(launcher.get("env_vars", [])), launcher["env_vars"]
+    for path in (deployment.PRODUCTION_YAML, K8S_YAML):
+        text = path.read_text()
+        assert "build cache" in text and "compile cache" in text and "PostgreSQL" in text, path
