@@ -7,7 +7,9 @@ container memory limit would see.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -119,3 +121,76 @@ def checked(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> Child
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- what the bench starts, and stopping it -------------------------------------------------------
+def _stat(pid: int) -> list[str]:
+    """Fields after the command name (state, ppid, pgrp, session, ...); [] when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].decode().split()
+    except OSError:
+        return []
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """pid runs (a zombie is dead) and, if given, is the process that started at `started`
+    (/proc start ticks): a reused pid is someone else's process, never ours to kill."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z" and (started is None or fields[19] == started)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A server the bench started: stopped by this pid (and its session) when the bench ends."""
+
+    name: str
+    pid: int
+    started: str  # /proc/PID/stat start time, to tell our process from a later one with its pid
+
+    @classmethod
+    def of(cls, name: str, pid: int) -> "Started":
+        fields = _stat(pid)
+        if not fields:
+            raise RuntimeError(f"{name} (pid {pid}) exited right after it started")
+        return cls(name, pid, fields[19])
+
+
+def family(leader: int) -> set[int]:
+    """Live processes in leader's session (its children keep it when they outlive it and are
+    re-parented) or descending from it (one that called setsid): what stopping it must reach."""
+    parents, session = {}, set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+            if fields[3] == str(leader):
+                session.add(int(entry.name))
+    tree, frontier = {leader} if leader in parents else set(), [leader]
+    while frontier:
+        parent = frontier.pop()
+        kids = {pid for pid, ppid in parents.items() if ppid == parent} - tree
+        tree |= kids
+        frontier += kids
+    return session | tree
+
+
+def stop(proc: Started, grace: float = 10) -> list[int]:
+    """SIGTERM the process and its family, SIGKILL what is left after grace; returns the pids
+    that had to be killed hard. A pid that now names another process is left alone."""
+    if not alive(proc.pid, proc.started):
+        return []
+    members = family(proc.pid)
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(pid) for pid in members | family(proc.pid)):
+        time.sleep(0.1)
+    killed = sorted(pid for pid in members | family(proc.pid) if alive(pid))
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(pid) for pid in killed):
+        time.sleep(0.05)
+    return killed

@@ -9,13 +9,20 @@ temp root), one synthetic monorepo commit that all contenders release:
   ours   the sensor's job for the tag on a fresh instance (misc/bench/release_child.py):
          cold (fresh GOCACHE and build cache), warm (a new dev tag on the same commit),
          then vX.Y.Z-rc.1 and the promotion to vX.Y.Z on that commit
+  daemon the promotion of another prod tag on that commit, launched by the tag sensor through a
+         real `dagster-daemon` (misc/bench/daemon.py), against ours' promotion
+  fresh  on a fresh worker (misc/bench/fresh.py: empty cache, work and Go cache; the instance,
+         bucket, registry and git shared): a promotion (its go builds counted), and a dev
+         release of a commit where one service changed, against the same on the warm worker
   sensor one tick of the real tag sensor against a remote with 10,000 tags
 
 "Cold" is a fresh GOCACHE for each contender, and the old flow's images are removed from the
 engine before ours run, so neither inherits the other's layers. The table goes to stdout and
-bench-results/; the last line is the summary the issue asks for.
+bench-results/; the last line is the summary the issue asks for. Every server the bench starts
+(registries, S3 API servers, the daemon and its children) is stopped by pid when it ends, also
+when a case fails.
 
-    python -m misc.bench.run --services 20 [--binary-mb 25-45] [--keep] [--root DIR]
+    python -m misc.bench.run --services 20 [--binary-mb 25-45] [--cases ours,daemon] [--keep] [--root DIR]
 """
 
 from __future__ import annotations
@@ -34,21 +41,27 @@ from pathlib import Path
 from deploy_assets import local_stack
 from deploy_assets.config import REPO_ROOT, load_pipeline_config
 from deploy_assets.resources.git import run_git
-from misc.bench import generator, report, sensor
-from misc.bench.procs import checked, load_average, run_child
+from misc.bench import daemon, fresh, generator, report, sensor
+from misc.bench.events import run_facts
+from misc.bench.procs import Started, checked, load_average, run_child, stop
 
 PYTHON = sys.executable
 GO = str(Path(PYTHON).parent / "go")
 BUCKET, REGION = "app-artifacts", "eu-west-1"
 VERSION = "v1.0.0"
 DOCKERD_STATE = Path(tempfile.gettempdir()) / f"deploy-assets-bench-dockerd-{os.getuid()}"
+CASES = ("old", "floor", "ours", "daemon", "fresh", "sensor")  # the order they run in
+NEEDS = {"daemon": {"ours"}, "fresh": {"ours"}}  # compared with ours' promotion / warm worker
 
 
 class Bench:
-    def __init__(self, root: Path, services: int, binary_mb: tuple[int, int] | None = None):
+    def __init__(self, root: Path, services: int, binary_mb: tuple[int, int] | None = None,
+                 records: dict[str, int] | None = None):
         self.root, self.services, self.binary_mb = root, services, binary_mb
+        self.records = records or {}  # generator record counts: tests make a light repo
         self.remote, self.clone = root / "git" / "monorepo.git", root / "monorepo"
         self.stacks: dict[str, dict] = {}
+        self.started: list[Started] = []  # every server started, stopped by pid in teardown
         self.results: dict = {"services": services, "binary_mb": list(binary_mb) if binary_mb else None}
         self.base_env = {**os.environ, "PATH": f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}",
                          "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
@@ -58,18 +71,27 @@ class Bench:
 
     # --- set-up -----------------------------------------------------------------------------
     def setup(self) -> None:
-        from deploy_assets.demo import create_monorepo
+        self.start_stacks()
+        self.make_repo()
 
+    def start_stacks(self) -> None:
         local_stack.ensure_docker_engine(DOCKERD_STATE)
         for who in ("old", "ours"):
             state, reg_port, s3_port = self.root / who / "stack", local_stack.free_port(), local_stack.free_port()
-            local_stack.start_registry(reg_port, self.root / who / "registry", state)
-            local_stack.start_s3(s3_port, state, BUCKET, REGION)
+            self.started.append(Started.of(f"{who} registry", local_stack.start_registry(
+                reg_port, self.root / who / "registry", state)))
+            self.started.append(Started.of(f"{who} s3", local_stack.start_s3(s3_port, state, BUCKET, REGION)))
             local_stack.init_bare_repos(self.root / who / "git", local_stack.REPO_NAMES)
             self.stacks[who] = {"registry": f"127.0.0.1:{reg_port}", "s3": f"http://127.0.0.1:{s3_port}",
                                 "state": state, "git": self.root / who / "git"}
-        layout = generator.generate(self.root / "template", self.services, binary_mb=self.binary_mb)
+
+    def make_repo(self) -> None:
+        from deploy_assets.demo import create_monorepo
+
+        self.layout = generator.generate(self.root / "template", self.services, binary_mb=self.binary_mb,
+                                         **self.records)
         create_monorepo(self.remote, self.clone, self.root / "template")
+        layout = self.layout
         self.results["layout"] = {"ms": len(layout.ms), "lambdas": len(layout.lambdas), "cli": len(layout.cli)}
         self.commit = self._git("rev-parse", "HEAD")
         # Untimed: read GOROOT once so the first contender does not pay for a cold page cache.
@@ -79,11 +101,11 @@ class Bench:
     def _git(self, *args: str) -> str:
         return run_git(list(args), cwd=self.clone).decode().strip()
 
-    def tag(self, name: str) -> None:
+    def tag(self, name: str, commit: str | None = None) -> None:
         """Tag the commit and push the tag (once: the old flow and ours release the same tags)."""
         if self._git("tag", "--list", name):
             return
-        self._git("tag", name, self.commit)
+        self._git("tag", name, commit or self.commit)
         self._git("push", "--quiet", "origin", f"refs/tags/{name}")
 
     def _go_env(self, gocache: Path) -> dict[str, str]:
@@ -145,16 +167,18 @@ class Bench:
                 "DEPLOY_ASSETS_CACHE_DIR": str(self.root / "ours" / "cache"),
                 "DEPLOY_ASSETS_GOCACHE": str(self.root / "gocache" / "ours")}
 
-    def ours(self, case: str, tag: str) -> None:
-        env = self.ours_env(self.remote)
-        self.tag(tag)
+    def ours(self, case: str, tag: str, env: dict[str, str] | None = None, commit: str | None = None) -> None:
+        """Our release of tag (at commit), as `deploy-assets release` runs it; env: another worker's."""
+        env = env or self.ours_env(self.remote)
+        self.tag(tag, commit)
         out = self.root / "ours" / f"{case}.json"
-        argv = [PYTHON, "-m", "misc.bench.release_child", tag, "--run-key", f"{tag}@{self.commit}", "--out", str(out)]
+        argv = [PYTHON, "-m", "misc.bench.release_child", tag, "--run-key", f"{tag}@{commit or self.commit}",
+                "--out", str(out)]
         load = load_average()
         child = run_child(argv, env, self.root / "logs" / f"ours-{case}.log", REPO_ROOT)
         result = json.loads(out.read_text()) if out.exists() else {}
         if result.get("run_id"):
-            result["steps"] = self.steps_of(result["run_id"], env["DAGSTER_HOME"])
+            result.update(run_facts(result["run_id"], env["DAGSTER_HOME"]))
         if child.returncode != 0 or not result.get("success"):
             raise RuntimeError(f"our release {tag} ({case}) failed: {result.get('error')}; log {child.log}:\n"
                                f"{child.log.read_text()[-3000:]}")
@@ -162,24 +186,6 @@ class Bench:
                                         "services_cpu_s": child.services_cpu_s, "maxrss_mb": child.maxrss_mb,
                                         "tree_peak_mb": child.tree_peak_mb, "load": load}
         report.progress(f"ours {case} ({tag})", child.wall_s)
-
-    @staticmethod
-    def steps_of(run_id: str, home: str) -> dict[str, float]:
-        """Per-step seconds of a finished run, from its events (DAGSTER_HOME names the storage)."""
-        from misc.bench.release_child import step_timings
-
-        before = os.environ.get("DAGSTER_HOME")
-        os.environ["DAGSTER_HOME"] = home
-        try:
-            import dagster as dg
-
-            with dg.DagsterInstance.from_config(home) as instance:
-                return step_timings(instance, run_id)
-        finally:
-            if before is None:
-                os.environ.pop("DAGSTER_HOME", None)
-            else:
-                os.environ["DAGSTER_HOME"] = before
 
     def drop_images(self, who: str) -> None:
         """Remove a contender's images from the engine, and the engine's BuildKit cache (kept apart
@@ -194,47 +200,63 @@ class Bench:
                     client.images.remove(ref, force=True)
         client.api.prune_builds(all=True)
 
-    def sensor(self) -> None:
-        import dagster as dg
-
-        remote = self.root / "git" / "sensor-remote.git"
-        t0 = time.monotonic()
-        sensor.make_remote(self.remote, remote)
-        made_s = time.monotonic() - t0
-        # The code location as the daemon loads it: module-level definitions, from the environment.
-        os.environ.update(self.ours_env(remote))
-        from misc.bench.release_child import code_location
-
-        defs = code_location()
-        with dg.instance_for_test() as instance:
-            found = sensor.measure(defs, instance, remote, self.root / "sensor" / "cursor")
-        self.results["sensor"] = {"tags": found.tags, "create_s": made_s, "baseline_s": found.baseline_s,
-                                  "tick_s": found.tick_s, "launched": found.launched, "load": load_average()}
-        report.progress(f"sensor tick over {found.tags} tags", found.tick_s)
-
     def teardown(self) -> None:
+        """Stop every server the bench started, by pid (grace, then SIGKILL), then drop images."""
+        for proc in reversed(self.started):
+            if killed := stop(proc, grace=5):
+                print(f"bench: {proc.name} (pid {proc.pid}) killed hard: {killed}", file=sys.stderr)
         for who in self.stacks:
             try:
                 self.drop_images(who)
             except Exception as exc:  # cleanup must not hide the bench's own error
                 print(f"bench: could not remove {who} images: {exc}", file=sys.stderr)
-        for stack in self.stacks.values():
-            local_stack.stop_process(stack["state"] / "registry.pid", grace=5, expect="docker-registry")
-            local_stack.stop_process(stack["state"] / "s3.pid", grace=5, expect="moto_server")
 
 
-def run(bench: Bench) -> None:
+def run(bench: Bench, cases: set[str]) -> None:
     bench.setup()
     report.progress(f"set-up: {bench.services} ms at {bench.commit[:12]} in {bench.root}", 0)
-    bench.old("cold", f"{VERSION}-alpha.1")
-    bench.old("warm", f"{VERSION}-alpha.2")
-    bench.drop_images("old")
-    bench.floor()  # right before ours: the overhead compares two runs under the same machine load
-    bench.ours("cold", f"{VERSION}-alpha.1")
-    bench.ours("warm", f"{VERSION}-alpha.2")
-    bench.ours("staging", f"{VERSION}-rc.1")
-    bench.ours("promotion", VERSION)
-    bench.sensor()
+    if "old" in cases:
+        bench.old("cold", f"{VERSION}-alpha.1")
+        bench.old("warm", f"{VERSION}-alpha.2")
+        bench.drop_images("old")
+    if "floor" in cases:
+        bench.floor()  # right before ours: the overhead compares two runs under the same machine load
+    if "ours" in cases:
+        bench.ours("cold", f"{VERSION}-alpha.1")
+        bench.ours("warm", f"{VERSION}-alpha.2")
+        bench.ours("staging", f"{VERSION}-rc.1")
+        bench.ours("promotion", VERSION)
+    if "daemon" in cases:
+        daemon.case(bench)
+    if "fresh" in cases:
+        fresh.cases(bench)
+    if "sensor" in cases:
+        sensor.case(bench)
+
+
+def cases_arg(text: str) -> set[str]:
+    """"ours,daemon" -> those cases and the ones they are compared with."""
+    chosen = {c.strip() for c in text.split(",") if c.strip()}
+    if unknown := chosen - set(CASES):
+        raise argparse.ArgumentTypeError(f"unknown cases {sorted(unknown)}; the cases are {','.join(CASES)}")
+    return chosen.union(*(NEEDS.get(c, set()) for c in chosen))
+
+
+def execute(bench: Bench, cases, keep: bool) -> None:
+    """The cases (a set of CASES, or a function of the bench), then teardown even when one fails.
+    The folder goes only after its servers did, and stays when a case failed."""
+    try:
+        try:
+            cases(bench) if callable(cases) else run(bench, cases)
+        finally:
+            bench.teardown()
+    except BaseException:
+        bench.root.mkdir(parents=True, exist_ok=True)
+        (bench.root / "results-partial.json").write_text(json.dumps(bench.results, indent=2, default=str))
+        print(f"bench: failed; logs, state and results-partial.json kept in {bench.root}", file=sys.stderr)
+        raise
+    if not keep:
+        shutil.rmtree(bench.root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,22 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--binary-mb", type=generator.mb_range_arg, metavar="LOW-HIGH",
                         help="realistic binaries: LOW-HIGH MB each (e.g. 25-45) from embedded payloads, so S3 "
                              "takes them as multipart uploads and promotion copies them as such")
+    parser.add_argument("--cases", type=cases_arg, default=set(CASES), metavar="A,B",
+                        help=f"run only these cases (and those they are compared with): {','.join(CASES)}")
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="deploy-assets-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     bench = Bench(root.resolve(), args.services, args.binary_mb)
     started, load_before = time.monotonic(), load_average()
-    try:
-        run(bench)
-    except BaseException:
-        (root / "results-partial.json").write_text(json.dumps(bench.results, indent=2, default=str))
-        print(f"bench: failed; logs, state and results-partial.json kept in {root}", file=sys.stderr)
-        raise
-    else:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
-    finally:
-        bench.teardown()
+    execute(bench, args.cases, args.keep)
     bench.results.update({"total_s": time.monotonic() - started, "load_before": load_before,
                           "load_after": load_average(), "cpus": os.cpu_count()})
     text = report.render(bench.results)

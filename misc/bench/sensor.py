@@ -105,3 +105,27 @@ def measure(defs, instance, remote: Path, cursor_file: Path) -> SensorResult:
 
 def git_version() -> str:
     return subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def case(bench) -> None:
+    """The bench's sensor case: one tick over TOTAL_TAGS tags, on the code location as the daemon
+    loads it (module-level definitions, from the environment)."""
+    import os
+
+    import dagster as dg
+
+    from misc.bench import report
+    from misc.bench.procs import load_average
+    from misc.bench.release_child import code_location
+
+    remote = bench.root / "git" / "sensor-remote.git"
+    t0 = time.monotonic()
+    make_remote(bench.remote, remote)
+    made_s = time.monotonic() - t0
+    os.environ.update(bench.ours_env(remote))
+    defs = code_location()
+    with dg.instance_for_test() as instance:
+        found = measure(defs, instance, remote, bench.root / "sensor" / "cursor")
+    bench.results["sensor"] = {"tags": found.tags, "create_s": made_s, "baseline_s": found.baseline_s,
+                               "tick_s": found.tick_s, "launched": found.launched, "load": load_average()}
+    report.progress(f"sensor tick over {found.tags} tags", found.tick_s)
