@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES_DIR = REPO_ROOT / "misc" / "dockerfiles"
@@ -51,11 +51,88 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class KindLayout(_Strict):
-    """Where services of one kind live and how their image is built."""
+# What image repositories, S3 keys, git paths and asset keys all accept: lowercase letters and
+# digits with single `.`, `_` or `-` between them (no leading dot or dash, no path separator).
+SAFE_NAME = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*", re.ASCII)
+MAX_NAME = 128
 
-    glob: str
+
+class KindLayout(_Strict):
+    """Where services of one kind live, what they are called and how their image is built.
+
+    `include`/`exclude` are globs of service directories (one or a list; a plain path is a glob
+    matching itself), each part matching one directory level, so `cmd/*` with `exclude: cmd/cli`
+    leaves the CLI to another kind. `name_template` turns a directory into the service name that
+    binaries, images, S3 objects and GitOps projects carry: real repos keep `cmd/auth` where the
+    old system's images were `ms_auth`. The older `glob: X` means `include: X`, so existing
+    configs load unchanged.
+    """
+
+    include: tuple[str, ...] = Field(min_length=1)
+    exclude: tuple[str, ...] = ()
+    name_template: str = "{dir}"
     dockerfile: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _glob_means_include(cls, data):
+        if isinstance(data, dict) and "glob" in data:
+            if "include" in data:
+                raise ValueError(f"give glob ({data['glob']!r}) or include ({data['include']!r}), not both")
+            data = {("include" if k == "glob" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _one_or_a_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _relative_globs(cls, globs: tuple[str, ...]) -> tuple[str, ...]:
+        # Matched part by part against paths inside the module: anything that could not match
+        # such a path is a mistake to report now, not a kind that silently finds nothing.
+        for glob in globs:
+            parts = glob.split("/")
+            if not glob.strip() or glob.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                raise ValueError(f"glob {glob!r} must be a relative path inside the Go module "
+                                 "(no leading /, no empty, . or .. parts)")
+            if any("**" in p for p in parts):
+                raise ValueError(f"glob {glob!r}: ** is not supported; each part matches one directory "
+                                 "level (use cmd/* or list the levels, e.g. [cmd/*, cmd/*/*])")
+        return globs
+
+    @field_validator("name_template")
+    @classmethod
+    def _template_makes_safe_names(cls, value: str) -> str:
+        try:
+            fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value)
+                      if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"name template {value!r} is not a valid template ({exc})") from None
+        unknown = sorted({"{" + name + "}" for name, _, _ in fields if name != "dir"})
+        if unknown:
+            raise ValueError(f"name template {value!r} uses {', '.join(unknown)}; only {{dir}} (the "
+                             "directory's base name) exists")
+        if not fields:
+            raise ValueError(f"name template {value!r} has no {{dir}}: every directory would get the same name")
+        if any(spec or conv for _, spec, conv in fields):
+            raise ValueError(f"name template {value!r}: write {{dir}} without a format spec or conversion")
+        probe = render_name(value, "a")
+        if not SAFE_NAME.fullmatch(probe) or len(probe) > MAX_NAME:
+            raise ValueError(f"name template {value!r} makes unsafe names (e.g. {probe!r}): image, S3 and git "
+                             f"names take at most {MAX_NAME} lowercase letters, digits and single . _ - "
+                             "between them, no / and no leading dot or dash")
+        return value
+
+    def service_name(self, directory: str) -> str:
+        """The service name of a service directory (relative to the module), by the template."""
+        return render_name(self.name_template, directory.rsplit("/", 1)[-1])
+
+    @property
+    def glob(self) -> str:
+        """The include globs as one string, for messages (and readers written for one glob)."""
+        return self.include[0] if len(self.include) == 1 else " ".join(self.include)
 
     @field_validator("dockerfile")
     @classmethod
@@ -72,6 +149,10 @@ class KindLayout(_Strict):
     @property
     def dockerfile_path(self) -> Path | None:
         return (DOCKERFILES_DIR / self.dockerfile).resolve() if self.dockerfile else None
+
+
+def render_name(template: str, directory_name: str) -> str:
+    return template.replace("{dir}", directory_name)
 
 
 class SourceLayout(_Strict):

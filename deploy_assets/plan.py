@@ -14,11 +14,13 @@ from typing import Iterable, Sequence
 
 import semver
 
-from deploy_assets.config import KINDS, EnvRule, PipelineConfig, Settings, SourceLayout
+from deploy_assets.config import (KINDS, MAX_NAME, SAFE_NAME, EnvRule, KindLayout, PipelineConfig, Settings,
+                                  SourceLayout)
 from deploy_assets.release import Release, TagRejected, parse_tag
 from deploy_assets.release_record import RECORD_NAMES
 
-_SAFE_NAME = re.compile(r"[a-z0-9]+(?:[_.-][a-z0-9]+)*", re.ASCII)
+# Go names a main's binary after its directory, skipping a major-version element (cmd/x/v2 -> x).
+_VERSION_ELEMENT = re.compile(r"v(?:[2-9]|[1-9][0-9]+)")
 
 
 class PlanError(ValueError):
@@ -27,7 +29,7 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class Service:
-    name: str
+    name: str  # the kind's name_template applied to the directory: binary, image, S3 and GitOps name
     kind: str
     path: str  # relative to the Go module root, e.g. cmd/ms/ms_core
 
@@ -38,20 +40,22 @@ class Service:
         """The old layout (`{version}/{name}`) for the primary platform; others get a suffix."""
         return self.name if platform == primary else f"{self.name}_{platform}"
 
+    @property
+    def build_output(self) -> str:
+        """The file `go build -o DIR/` writes for this main. It follows the directory, not the
+        service name: with a name template (`ms_{dir}`) `cmd/auth` is built as `auth`."""
+        parts = PurePosixPath(self.path).parts
+        return parts[-2] if len(parts) > 1 and _VERSION_ELEMENT.fullmatch(parts[-1]) else parts[-1]
+
 
 def _matches(path: str, glob: str) -> bool:
     parts, pattern = PurePosixPath(path).parts, PurePosixPath(glob).parts
     return len(parts) == len(pattern) and all(fnmatch.fnmatchcase(p, g) for p, g in zip(parts, pattern))
 
 
-def discover_services(files: Iterable[str], source: SourceLayout,
-                      platforms: Sequence[str] | None = None) -> list[Service]:
-    """Service directories (holding .go files) that match a kind's glob, validated.
-
-    With `platforms` (the config's, primary first) the S3 object names of all platforms are
-    checked against each other too; without them only the release record's names are.
-    """
-    root = PurePosixPath(source.module_root)
+def _go_dirs(files: Iterable[str], module_root: str) -> set[str]:
+    """Directories (relative to the module) holding non-test .go files."""
+    root = PurePosixPath(module_root)
     dirs: set[str] = set()
     for file in files:
         path = PurePosixPath(file)
@@ -61,16 +65,48 @@ def discover_services(files: Iterable[str], source: SourceLayout,
             dirs.add(str(path.parent.relative_to(root)) if str(root) != "." else str(path.parent))
         except ValueError:
             continue
+    return dirs
+
+
+def _kind_dirs(kind: str, layout: KindLayout, dirs: set[str]) -> list[str]:
+    """The kind's include minus its exclude. Excluding everything that was found is a mistake
+    (a too broad exclude), not an empty kind: a kind whose include finds nothing stays allowed."""
+    included = sorted(d for d in dirs if any(_matches(d, g) for g in layout.include))
+    kept = [d for d in included if not any(_matches(d, g) for g in layout.exclude)]
+    if included and not kept:
+        raise PlanError(f"kind {kind}: exclude {list(layout.exclude)} removes every directory its include "
+                        f"{list(layout.include)} matches ({', '.join(included)}), leaving no {kind} services; "
+                        "narrow the exclude or remove the kind")
+    return kept
+
+
+def _service(kind: str, layout: KindLayout, directory: str) -> Service:
+    name = layout.service_name(directory)
+    if not SAFE_NAME.fullmatch(name) or len(name) > MAX_NAME:
+        made = "" if layout.name_template == "{dir}" else f" (name_template {layout.name_template!r})"
+        raise PlanError(f"service directory {directory!r}: name {name!r}{made} is not a safe image/binary name "
+                        f"(lowercase letters, digits and single . _ - between them, at most {MAX_NAME})")
+    return Service(name=name, kind=kind, path=directory)
+
+
+def discover_services(files: Iterable[str], source: SourceLayout,
+                      platforms: Sequence[str] | None = None) -> list[Service]:
+    """Service directories (holding .go files) of each kind's include/exclude, named by its
+    template and validated: one directory, one kind; one name, one directory.
+
+    With `platforms` (the config's, primary first) the S3 object names of all platforms are
+    checked against each other too; without them only the release record's names are.
+    """
+    dirs = _go_dirs(files, source.module_root)
     services: list[Service] = []
+    owner: dict[str, str] = {}
     for kind, layout in source.kinds.items():
-        for directory in sorted(d for d in dirs if _matches(d, layout.glob)):
-            name = PurePosixPath(directory).name
-            if not _SAFE_NAME.fullmatch(name) or len(name) > 128:
-                raise PlanError(
-                    f"service directory {directory!r}: name {name!r} is not a safe image/binary name "
-                    "(lowercase letters, digits and single . _ - between them)"
-                )
-            services.append(Service(name=name, kind=kind, path=directory))
+        for directory in _kind_dirs(kind, layout, dirs):
+            if directory in owner:
+                raise PlanError(f"service directory {directory!r} matches the globs of two kinds, {owner[directory]} "
+                                f"and {kind}; exclude it from one of them")
+            owner[directory] = kind
+            services.append(_service(kind, layout, directory))
     _refuse_clashes(services)
     refuse_object_clashes(services, platforms or ())
     return sorted(services, key=lambda s: (KINDS.index(s.kind), s.name))
@@ -92,7 +128,8 @@ def refuse_object_clashes(services: Iterable[Service], platforms: Sequence[str])
             clash = "the S3 key" if service.name == record else "the asset key s3/" + _asset_name(record)
             raise PlanError(f"service directory {service.path!r} has the reserved name {service.name!r}: it would "
                             f"take {clash} of the release record's {record} ({', '.join(RECORD_NAMES)} and "
-                            "their spellings with _ or - are reserved); rename the directory")
+                            "their spellings with _ or - are reserved); rename the directory or change "
+                            "its kind's name_template")
     if not platforms:
         return
     owners: dict[str, str] = {}
@@ -103,7 +140,7 @@ def refuse_object_clashes(services: Iterable[Service], platforms: Sequence[str])
             if name in owners:
                 raise PlanError(f"services {owners[name]} and {mine} would both be stored as S3 object {name!r} "
                                 f"(platforms {', '.join(platforms)}: the ones after the first get a _<platform> "
-                                "suffix); rename one directory")
+                                "suffix); rename one directory or change a name_template")
             owners[name] = mine
 
 
@@ -131,6 +168,13 @@ def _refuse_clashes(services: list[Service]) -> None:
         else:
             raise PlanError(f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) "
                             f"would share the asset name {key!r}; rename one")
+    built_as: dict[str, Service] = {}
+    for service in services:  # one `go build -o DIR/` writes each main as DIR/<its directory>
+        other = built_as.setdefault(service.build_output, service)
+        if other is not service:
+            raise PlanError(f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) would "
+                            f"both be written by go build as {service.build_output!r} (it names a binary after its "
+                            "directory); rename one directory")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def test_names_that_would_share_an_asset_key_are_refused():
 
 
 def test_overlapping_globs_are_refused_naming_both_kinds():
-    kinds = {**CONFIG.source.kinds, "cli": CONFIG.source.kinds["cli"].model_copy(update={"glob": "cmd/*/*"})}
+    kinds = {**CONFIG.source.kinds, "cli": CONFIG.source.kinds["cli"].model_copy(update={"include": ("cmd/*/*",)})}
     source = SourceLayout(kinds=kinds)
     with pytest.raises(PlanError, match="'cmd/ms/ms_core' matches the globs of two kinds, ms and cli"):
         discover_services(["cmd/ms/ms_core/main.go"], source)
