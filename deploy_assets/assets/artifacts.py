@@ -2,7 +2,8 @@
 (manifest.json + checksums.txt), one asset each.
 
 An object is recorded only once the server holds it whole with the built sha256. Bytes already
-in the bucket under another release (same content key) are copied server-side; an object that
+in the bucket under another release (same content key) are copied server-side, and so are bytes
+only the build cache holds (a binary staging prebuilt for prod: build_store); an object that
 exists with other bytes is refused, not overwritten. The release record is written last, from
 what the stages recorded, after the image and S3 checks passed (they block it).
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets import build_store
 from deploy_assets.assets.binaries import binary_key
 from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.assets.source import SOURCE_KEY
@@ -32,7 +34,7 @@ from deploy_assets.plan import Service
 from deploy_assets.plan import refuse_object_clashes
 from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, ROUTES_NAME, Artifact, binary_objects,
                                           checksums_txt, image_artifact, manifest_json)
-from deploy_assets.resources.s3 import S3Object, S3Resource, file_sha256
+from deploy_assets.resources.s3 import S3Error, S3Object, S3Resource, file_sha256
 
 ROUTES_OBJECT_KEY = dg.AssetKey(["s3", "routes_json"])
 MANIFEST_KEY = dg.AssetKey(["s3", "manifest_json"])
@@ -115,19 +117,28 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
         def store(service: Service, built: BuiltBinary) -> dict:
             key = s3.key(release.tag, object_name(service, built.platform, primary))
             existing = s3.head(key)
-            if existing and existing.sha256 == built.sha256 and existing.size == built.size:
+            previous = earlier = cached = None
+            if existing is None:
+                previous = find_by_content_key(context.instance, artifact_key(service),
+                                               f"content_key_{built.platform}", built.content_key)
+                earlier = s3.head(previous.metadata[f"s3_key_{built.platform}"]) if previous else None
+                if earlier is None or earlier.sha256 != built.sha256:  # e.g. prod's lambdas: prebuilt only
+                    cached = s3.head(build_store.bucket_key(s3, built.content_key, service.name))
+            action = build_store.store_action(existing, built.sha256, built.size, earlier, cached)
+            if action == build_store.ALREADY:
                 return {"key": key, "action": "already uploaded", "reused_from": ""}
-            if existing:
+            if action == build_store.CONFLICT:
                 raise ArtifactConflict(f"{s3.uri(key)} exists with sha256 {existing.sha256 or 'unknown'}, "
                                        f"not the built {built.sha256}: not overwriting")
-            previous = find_by_content_key(context.instance, artifact_key(service),
-                                           f"content_key_{built.platform}", built.content_key)
-            if previous:
-                source_key = previous.metadata[f"s3_key_{built.platform}"]
-                held = s3.head(source_key)
-                if held and held.sha256 == built.sha256:
-                    s3.copy(source_key, key, source=held, absent=True)
-                    return {"key": key, "action": f"copied from {source_key}", "reused_from": previous.partition}
+            if action == build_store.COPY_EARLIER:
+                s3.copy(earlier.key, key, source=earlier, absent=True)
+                return {"key": key, "action": f"copied from {earlier.key}", "reused_from": previous.partition}
+            if action == build_store.COPY_CACHE:
+                try:  # the copy is verified by the server's checksum; a bad entry falls back to our bytes
+                    s3.copy(cached.key, key, source=cached, absent=True)
+                    return {"key": key, "action": f"copied from the build cache {cached.key}", "reused_from": ""}
+                except S3Error as exc:
+                    context.log.warning(f"{service.name}: copy from the build cache failed, uploading: {exc}")
             s3.upload(workspace.out / built.path, key, built.sha256)
             return {"key": key, "action": f"uploaded {built.size} bytes", "reused_from": ""}
 

@@ -13,15 +13,16 @@ them is a warning (prod would build them, and fail, itself).
 """
 
 
-import json
-import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets import build_store
+from deploy_assets.assets.build_store import BUILT, CacheUploads, Recorded, cache_path
 from deploy_assets.assets.image_recipe import image_labels, prebuild_tag, proof_metadata
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
 from deploy_assets.assets.source import SOURCE_KEY
@@ -34,7 +35,7 @@ from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.registry import RegistryResource
-from deploy_assets.resources.s3 import file_sha256
+from deploy_assets.resources.s3 import S3Resource, file_sha256
 
 # The promotion path of the old matrix: prod promotes what staging validated.
 PROMOTED_FROM, PROMOTED_TO = "staging", "prod"
@@ -57,10 +58,6 @@ def _explain_build_failure(exc: GoBuildError, mains: dict[str, Service], deps: d
     return "go build failed for " + "\n".join(lines)
 
 
-def _cache_path(settings: Settings, content_key: str, name: str) -> Path:
-    return settings.cache_dir / "builds" / content_key[:2] / content_key / name
-
-
 def promotion_prebuilds(env: str, services: list[Service], config: PipelineConfig) -> list[Service]:
     """At the env prod promotes from: the services prod builds and this env does not."""
     if env != PROMOTED_FROM or PROMOTED_TO not in config.envs:
@@ -76,21 +73,20 @@ def _mains(module_dir: Path, services: list[Service], packages: dict[str, GoPack
 
 def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stale: list[Service],
                       keys: dict[str, str], platform: str, flags: list[str], built_in: str,
-                      on_binary=None) -> None:
-    """One `go build` for all stale mains; each binary moves into the cache under its key."""
+                      uploads: CacheUploads, on_binary=None) -> None:
+    """One `go build` for all stale mains; each binary moves into the local cache under its key
+    and goes on to the bucket's build cache (stored while the step goes on)."""
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
         go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform, flags, on_binary=on_binary)
         for service in stale:
-            target = _cache_path(settings, keys[service.name], service.name)
+            target = cache_path(settings.cache_dir, keys[service.name], service.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             staged = target.with_name(f".{uuid.uuid4().hex}")
             shutil.move(str(Path(out) / service.name), staged)
-            staged.chmod(0o555)  # shared by hard links with release folders: never written again
-            record = staged.with_suffix(".json")
-            record.write_text(json.dumps({"built_in": built_in, "sha256": file_sha256(staged),
-                                          "size": staged.stat().st_size}))
-            record.replace(target.with_name(f"{service.name}.json"))
-            staged.replace(target)
+            sha256 = file_sha256(staged)
+            build_store.commit_entry(staged, target, sha256, staged.stat().st_size, built_in)
+            uploads.submit(service.name, keys[service.name], sha256)
 
 
 def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, config: PipelineConfig,
@@ -105,37 +101,98 @@ def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, conf
             for s in services_for(stale, rule.images) if config.source.kinds[s.kind].dockerfile}
 
 
-def _place(cached: Path, dest: Path) -> None:
-    """The cached bytes at dest: a hard link (no copy of tens of MB) where the disk allows."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.unlink(missing_ok=True)
+def _recorded(previous, platform: str) -> Recorded | None:
+    """What the instance recorded for a content key's bytes (an earlier release built them)."""
+    if previous is None or not previous.metadata.get(f"sha256_{platform}"):
+        return None
+    return Recorded(str(previous.metadata[f"sha256_{platform}"]), int(previous.metadata[f"size_{platform}"]),
+                    str(previous.metadata.get(f"built_in_{platform}") or previous.partition))
+
+
+@dataclass
+class _Step:
+    """One run of the binaries step: its resources and what it has found so far, across platforms."""
+
+    context: dg.AssetExecutionContext
+    go: GoResource
+    docker: DockerResource
+    registry: RegistryResource
+    s3: S3Resource
+    settings: Settings
+    config: PipelineConfig
+    release: Release
+    source: dict
+    workspace: ReleaseWorkspace
+    uploads: CacheUploads
+    results: dict[str, list[BuiltBinary]]
+    warm_proofs: dict = field(default_factory=dict)  # service: what its image pushed during the build holds
+    file_digests: dict[str, bytes] = field(default_factory=dict)  # one source tree: each file hashed once
+
+    @property
+    def module_dir(self) -> Path:
+        return Path(self.source["module_dir"])
+
+
+def _build_stale(step: _Step, stale: list[Service], keys: dict[str, str], platform: str, mains: dict,
+                 packages: dict) -> None:
+    """Build the stale selected services, their images warming up meanwhile (proofs kept)."""
+    partition = str(step.context.partition_key)
+    warmup = ImageWarmup(step.docker, step.registry, _warmup_jobs(stale, keys, platform, step.config, step.release,
+                                                                  step.source["commit"], partition))
     try:
-        os.link(cached, dest)
-    except OSError:
-        shutil.copy2(cached, dest)
+        _build_into_cache(step.go, step.settings, step.module_dir, stale, keys, platform, step.config.build_flags,
+                          partition, step.uploads, on_binary=warmup if warmup.jobs else None)
+    except GoBuildError as exc:
+        deps = {ip: set(packages[ip].deps) for ip in mains}
+        raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
+    finally:
+        warmed = warmup.finish()
+    step.warm_proofs.update(warmed.proofs)
+    if warmup.jobs:
+        step.context.log.info(
+            f"{platform}: {len(warmed.pushed)}/{len(warmup.jobs)} images built and pushed under their "
+            "content-key tag while go was compiling (no release tag yet)"
+            + (f"; built but not pushed: {warmed.built}" if warmed.built else "")
+            + (f"; not built: {warmed.failed}" if warmed.failed else ""))
 
 
-def _cache_record(cached: Path) -> dict:
-    """What was recorded beside cached bytes when they were built: which release built them, and
-    their sha256 and size (older cache entries may lack some)."""
-    try:
-        return json.loads(cached.with_name(f"{cached.name}.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _built_in(cached: Path) -> str:
-    return _cache_record(cached).get("built_in", "")
-
-
-def _sha256_and_size(cached: Path) -> tuple[str, int]:
-    """The cached bytes' digest as recorded at build time, so a release that reuses twenty
-    binaries does not hash hundreds of MB again; the blocking toolchain check hashes the bytes
-    before anything is pushed, so a damaged cache entry still stops the release."""
-    record, size = _cache_record(cached), cached.stat().st_size
-    if record.get("sha256") and record.get("size") == size:
-        return record["sha256"], size
-    return file_sha256(cached), size
+def _for_platform(step: _Step, selected: list[Service], prebuilds: list[Service],
+                  platform: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Key every wanted service, find (local cache, bucket) or build the selected ones and place
+    them in the release folder. Returns (content keys, origins) of all wanted services."""
+    context, go, settings = step.context, step.go, step.settings
+    wanted, flags = selected + prebuilds, step.config.build_flags
+    # With go build's flags: files behind a -tags constraint are in the build and the key.
+    packages = go.list_packages(step.module_dir, [f"./{s.path}" for s in wanted], platform, flags)
+    mains = _mains(step.module_dir, wanted, packages)
+    keys = {s.name: go.content_key(packages[ip], packages, step.module_dir, step.source["toolchain"], platform,
+                                   flags, step.file_digests) for ip, s in mains.items()}
+    previous = {s.name: find_by_content_key(context.instance, binary_key(s), f"content_key_{platform}",
+                                            keys[s.name], exclude_partition=context.partition_key)
+                for s in selected}
+    found = build_store.fetch(step.s3, settings.cache_dir, {s.name: keys[s.name] for s in wanted},
+                              {n: _recorded(p, platform) for n, p in previous.items()}, context.log.warning)
+    stale = [s for s in selected if found[s.name] == BUILT]
+    context.log.info(f"{platform}: {len(selected)} binaries: " + ", ".join(
+        f"{sum(1 for s in selected if found[s.name] == how)} {how}" for how in build_store.ORIGINS)
+        + (f"; building {[s.name for s in stale]}" if stale else ""))
+    if stale:
+        _build_stale(step, stale, keys, platform, mains, packages)
+    for n, service in enumerate(selected, 1):
+        cached = cache_path(settings.cache_dir, keys[service.name], service.name)
+        build_store.place(cached, step.workspace.out / service.binary_path(platform))
+        reused = previous[service.name] if service not in stale else None
+        sha256, size = build_store.sha256_and_size(cached)
+        built = BuiltBinary(service=service.name, kind=service.kind, platform=platform,
+                            path=service.binary_path(platform), sha256=sha256, size=size,
+                            content_key=keys[service.name], reused_from=reused.partition if reused else None)
+        step.results[service.name].append(built)
+        origin = build_store.cache_record(cached).get("built_in", "")
+        how = ("built" if service in stale else f"reused from {built.reused_from}" if built.reused_from
+               else f"cached (built in {origin or 'an earlier run'})")
+        context.log.info(f"binaries {n}/{len(selected)} {platform} {service.name}: "
+                         f"{built.size} bytes sha256 {built.sha256[:16]} {how} ({found[service.name]})")
+    return keys, found
 
 
 def build_binaries_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
@@ -149,11 +206,9 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         can_subset=True, name="binaries", partitions_def=release_partitions,
     )
     def binaries(context: dg.AssetExecutionContext, go: GoResource, docker: DockerResource,
-                 registry: RegistryResource):
+                 registry: RegistryResource, s3: S3Resource):
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         source = workspace.source()
-        module_dir = Path(source["module_dir"])
-        toolchain = source["toolchain"]
         selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
         present = {s.name for s in workspace.services()}
         missing = [s.name for s in selected if s.name not in present]
@@ -161,92 +216,54 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
             raise RuntimeError(f"services {missing} are not in {release.tag} ({source['commit'][:12]})")
         chosen = {s.name for s in selected}
         prebuilds = [s for s in promotion_prebuilds(release.env, workspace.services(), config) if s.name not in chosen]
-        partition = str(context.partition_key)
-        results: dict[str, list[BuiltBinary]] = {s.name: [] for s in selected}
+        step = _Step(context, go, docker, registry, s3, settings, config, release, source, workspace,
+                     CacheUploads(s3, settings.cache_dir), {s.name: [] for s in selected})
+        origins: dict[tuple[str, str], str] = {}  # (service, platform) -> built / local cache / bucket cache
         prebuilt: list[BuiltBinary] = []
-        file_digests: dict[str, bytes] = {}  # one source tree: each file hashed once for all keys
-        warm_proofs = {}  # service: what its image pushed during the build holds (image_recipe.prove)
-        for platform in config.platforms:
-            wanted = selected + prebuilds
-            # With go build's flags: files behind a -tags constraint are in the build and the key.
-            packages = go.list_packages(module_dir, [f"./{s.path}" for s in wanted], platform, config.build_flags)
-            mains = _mains(module_dir, wanted, packages)
-            keys = {s.name: go.content_key(packages[ip], packages, module_dir, toolchain, platform, config.build_flags,
-                                           file_digests)
-                    for ip, s in mains.items()}
-            stale = [s for s in selected if not _cache_path(settings, keys[s.name], s.name).exists()]
-            context.log.info(f"{platform}: {len(selected) - len(stale)}/{len(selected)} binaries reused by "
-                             f"content key, building {[s.name for s in stale]}")
-            if stale:
-                warmup = ImageWarmup(docker, registry, _warmup_jobs(stale, keys, platform, config, release,
-                                                                    source["commit"], partition))
-                try:
-                    _build_into_cache(go, settings, module_dir, stale, keys, platform, config.build_flags, partition,
-                                      on_binary=warmup if warmup.jobs else None)
-                except GoBuildError as exc:
-                    deps = {ip: set(packages[ip].deps) for ip in mains}
-                    raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
-                finally:
-                    warmed = warmup.finish()
-                warm_proofs.update(warmed.proofs)
-                if warmup.jobs:
-                    context.log.info(
-                        f"{platform}: {len(warmed.pushed)}/{len(warmup.jobs)} images built and pushed under their "
-                        "content-key tag while go was compiling (no release tag yet)"
-                        + (f"; built but not pushed: {warmed.built}" if warmed.built else "")
-                        + (f"; not built: {warmed.failed}" if warmed.failed else ""))
-            for n, service in enumerate(selected, 1):
-                cached = _cache_path(settings, keys[service.name], service.name)
-                dest = workspace.out / service.binary_path(platform)
-                _place(cached, dest)
-                previous = None
-                if service not in stale:
-                    previous = find_by_content_key(context.instance, binary_key(service),
-                                                   f"content_key_{platform}", keys[service.name],
-                                                   exclude_partition=context.partition_key)
-                sha256, size = _sha256_and_size(cached)
-                built = BuiltBinary(service=service.name, kind=service.kind, platform=platform,
-                                    path=service.binary_path(platform), sha256=sha256,
-                                    size=size, content_key=keys[service.name],
-                                    reused_from=previous.partition if previous else None)
-                results[service.name].append(built)
-                origin = _built_in(cached)
-                how = ("built" if service in stale else f"reused from {built.reused_from}" if built.reused_from
-                       else f"cached (built in {origin or 'an earlier run'})")
-                context.log.info(f"binaries {n}/{len(selected)} {platform} {service.name}: "
-                                 f"{built.size} bytes sha256 {built.sha256[:16]} {how}")
-            prebuilt += _prebuild(context, go, settings, workspace, module_dir, prebuilds, keys, platform,
-                                  config.build_flags, partition)
-        workspace.write_builds([b for builds in results.values() for b in builds])
+        try:
+            for platform in config.platforms:
+                keys, found = _for_platform(step, selected, prebuilds, platform)
+                origins.update({(s.name, platform): found[s.name] for s in selected})
+                prebuilt += _prebuild(step, prebuilds, keys, found, platform)
+        finally:
+            stored, warnings = step.uploads.finish()
+        for warning in warnings:
+            context.log.warning(warning)
+        if stored:
+            context.log.info(f"{stored} binaries stored in the bucket's build cache "
+                             f"{s3.uri(s3.key(build_store.CACHE_PREFIX, ''))}")
+        workspace.write_builds([b for builds in step.results.values() for b in builds])
         workspace.write_prebuilds(prebuilt)
         for service in selected:
-            metadata: dict = {"commit": source["commit"], "toolchain": toolchain, "kind": service.kind}
-            for b in results[service.name]:
-                cached = _cache_path(settings, b.content_key, service.name)
+            metadata: dict = {"commit": source["commit"], "toolchain": source["toolchain"], "kind": service.kind}
+            for b in step.results[service.name]:
+                cached = cache_path(settings.cache_dir, b.content_key, service.name)
                 metadata.update({
                     f"sha256_{b.platform}": b.sha256, f"size_{b.platform}": b.size,
                     f"path_{b.platform}": b.path, f"content_key_{b.platform}": b.content_key,
-                    f"built_in_{b.platform}": _built_in(cached),
+                    f"built_in_{b.platform}": build_store.cache_record(cached).get("built_in", ""),
+                    f"build_{b.platform}": origins[(service.name, b.platform)],
                 })
-            reused = [b.reused_from for b in results[service.name] if b.reused_from]
+            reused = [b.reused_from for b in step.results[service.name] if b.reused_from]
             metadata["reused_from"] = reused[0] if reused else ""
-            if service.name in warm_proofs:  # the images step retags the ck- image on this proof
-                metadata.update(proof_metadata(warm_proofs[service.name], prefix="ck_image_"))
+            if service.name in step.warm_proofs:  # the images step retags the ck- image on this proof
+                metadata.update(proof_metadata(step.warm_proofs[service.name], prefix="ck_image_"))
             yield dg.MaterializeResult(asset_key=binary_key(service), metadata=metadata)
 
     return binaries
 
 
-def _prebuild(context, go: GoResource, settings: Settings, workspace: ReleaseWorkspace, module_dir: Path,
-              prebuilds: list[Service], keys: dict[str, str], platform: str, flags: list[str],
-              partition: str) -> list[BuiltBinary]:
-    """Build what the promotion will need into the cache; never fails the release. Returns the
-    prebuilt binaries (placed in the release folder, so the images step can prebuild their images)."""
-    stale = [s for s in prebuilds if not _cache_path(settings, keys[s.name], s.name).exists()]
+def _prebuild(step: _Step, prebuilds: list[Service], keys: dict[str, str], found: dict[str, str],
+              platform: str) -> list[BuiltBinary]:
+    """Build what the promotion will need into the cache (local and bucket); never fails the
+    release. Returns the prebuilt binaries (placed in the release folder, so the images step can
+    prebuild their images)."""
+    context, settings = step.context, step.settings
+    stale = [s for s in prebuilds if found[s.name] == BUILT]
     if stale:
         try:
-            _build_into_cache(go, settings, module_dir, stale, keys, platform, flags,
-                              f"{partition} (for {PROMOTED_TO})")
+            _build_into_cache(step.go, settings, step.module_dir, stale, keys, platform, step.config.build_flags,
+                              f"{context.partition_key} (for {PROMOTED_TO})", step.uploads)
             context.log.info(f"{platform}: prebuilt {[s.name for s in stale]} into the build cache for the "
                              f"{PROMOTED_TO} release of this commit (not part of this release)")
         except GoBuildError as exc:
@@ -254,12 +271,11 @@ def _prebuild(context, go: GoResource, settings: Settings, workspace: ReleaseWor
                                 f"the {PROMOTED_TO} release will build them itself: {str(exc)[:2000]}")
     placed = []
     for service in prebuilds:
-        cached = _cache_path(settings, keys[service.name], service.name)
+        cached = cache_path(settings.cache_dir, keys[service.name], service.name)
         if not cached.exists():
             continue
-        dest = workspace.out / service.binary_path(platform)
-        _place(cached, dest)
-        sha256, size = _sha256_and_size(cached)
+        build_store.place(cached, step.workspace.out / service.binary_path(platform))
+        sha256, size = build_store.sha256_and_size(cached)
         placed.append(BuiltBinary(service=service.name, kind=service.kind, platform=platform,
                                   path=service.binary_path(platform), sha256=sha256,
                                   size=size, content_key=keys[service.name], reused_from=None))

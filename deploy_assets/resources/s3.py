@@ -18,6 +18,7 @@ Transient errors (5xx, refused connections) are retried `max_attempts` times by 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class S3Object:
     size: int
     checksum: Checksum = field(default_factory=Checksum)  # the server's ChecksumSHA256, and what it covers
     etag: str = ""
+    claimed: str = ""  # the sha256 our metadata claims, which a corrupted object may contradict
 
     def uri(self, bucket: str) -> str:
         return f"s3://{bucket}/{self.key}"
@@ -142,9 +144,9 @@ class S3Resource(dg.ConfigurableResource):
         if needs_part_count(checksum):
             part = self._head(key, PartNumber=1)
             checksum = with_part_count(checksum, part or {})
-        sha256 = checksum.sha256 or head.get("Metadata", {}).get("sha256", "")
-        return S3Object(key=key, sha256=sha256, size=head["ContentLength"], checksum=checksum,
-                        etag=head.get("ETag", "").strip('"'))
+        claimed = head.get("Metadata", {}).get("sha256", "")
+        return S3Object(key=key, sha256=checksum.sha256 or claimed, size=head["ContentLength"], checksum=checksum,
+                        etag=head.get("ETag", "").strip('"'), claimed=claimed)
 
     def _head(self, key: str, **extra) -> dict | None:
         try:
@@ -242,15 +244,18 @@ class S3Resource(dg.ConfigurableResource):
         raise S3Error(f"s3://{self.bucket}/{key} is not whole after write (removed): expected {size} bytes "
                       f"sha256 {sha256}, server has {got}: write it again (a re-run of the release does)")
 
-    def download_sha256(self, key: str) -> tuple[str, int]:
-        """sha256 and size of the bytes the server returns (what a check must trust)."""
-        found = self._read_sha256(key)
+    def download_sha256(self, key: str, into: Path | None = None, reported: S3Object | None = None
+                        ) -> tuple[str, int]:
+        """sha256 and size of the bytes the server returns (what a check must trust); with `into`,
+        the bytes are also written there as they are hashed (one GET for a download and its proof)."""
+        found = self._read_sha256(key, reported, into)
         if found is None:
             raise S3Error(f"s3://{self.bucket}/{key}: the bytes the server returns do not match the checksum "
                           "it stored for them: the object is corrupt")
         return found
 
-    def _read_sha256(self, key: str, reported: S3Object | None = None) -> tuple[str, int] | None:
+    def _read_sha256(self, key: str, reported: S3Object | None = None,
+                     into: Path | None = None) -> tuple[str, int] | None:
         """(sha256, size) of the object's bytes; None if they contradict the server's own checksum.
 
         We compare, not botocore: it would take moto's composite checksum of a copy (no `-N`) for
@@ -262,9 +267,12 @@ class S3Resource(dg.ConfigurableResource):
         try:
             pin = {"IfMatch": f'"{reported.etag}"'} if reported and reported.etag else {}
             body = self._client().get_object(Bucket=self.bucket, Key=key, **pin)["Body"]
-            for chunk in iter(lambda: body.read(1 << 20), b""):
-                h.update(chunk)
-                size += len(chunk)
+            with open(into, "wb") if into else contextlib.nullcontext() as out:
+                for chunk in iter(lambda: body.read(1 << 20), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+                    if out is not None:
+                        out.write(chunk)
         except FlexibleChecksumError:
             return None
         except (ClientError, BotoCoreError) as exc:
