@@ -17,7 +17,7 @@ from deploy_assets.config import load_pipeline_config
 from deploy_assets.definitions import build_definitions, defs as code_location_defs
 from deploy_assets.report import service_names
 from deploy_assets.state import dagster_private
-from deploy_assets.state.services import ServiceStateError, read_state, refresh, state_path
+from deploy_assets.state.services import ServiceState, ServiceStateError, read_state, refresh, state_path
 from deploy_assets_tests.conftest import make_settings
 from deploy_assets_tests.production.deployment import settings_env
 
@@ -162,3 +162,89 @@ def test_dagsters_state_backed_loader_still_behaves_as_the_adapter_needs():
         again = dagster_private.state_backed_definitions("k", fetch, build)
     assert fetched == ["fetch"], "a reconstruction fetched the state again instead of reading the metadata"
     assert {k.path[-1] for k in again.resolve_all_asset_keys()} == {"a", "b"}
+
+
+# --- a run worker builds the code server's list, not the file's ---------------------------------
+
+def launch_through_code_server(instance: dg.DagsterInstance, workspace_file: Path, job: str,
+                               asset: dg.AssetKey, partition_key: str, tags: dict[str, str]) -> str:
+    """What the UI's Materialize and the daemon's dequeue do: the code server (a gRPC subprocess)
+    makes the execution plan, the instance's run launcher (DefaultRunLauncher) starts a worker
+    process that reconstructs the code location from it. Returns the run id once it finished."""
+    import time
+
+    from dagster._core.definitions.selector import JobSubsetSelector
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    from deploy_assets.partitions import release_partitions
+
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace_file)])) as process:
+        request = process.create_request_context()
+        location = request.get_code_location("deploy_assets")
+        remote = location.get_job(JobSubsetSelector(location_name="deploy_assets", repository_name="__repository__",
+                                                    job_name=job, op_selection=None, asset_selection={asset}))
+        plan = location.get_execution_plan(remote, {}, step_keys_to_execute=None, known_state=None,
+                                           instance=instance)
+        run = instance.create_run(
+            job_name=job, run_id=None, run_config={}, resolved_op_selection=None, step_keys_to_execute=None,
+            op_selection=None, status=None, root_run_id=None, parent_run_id=None,
+            tags={**remote.tags, **release_partitions.get_tags_for_partition_key(partition_key), **tags},
+            job_snapshot=remote.job_snapshot, execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote.parent_job_snapshot, remote_job_origin=remote.get_remote_origin(),
+            job_code_origin=remote.get_python_origin(), asset_selection=frozenset({asset}),
+            asset_check_selection=None, asset_graph=location.get_repository("__repository__").asset_graph)
+        instance.launch_run(run.run_id, request)
+        deadline = time.monotonic() + 180
+        while not instance.get_run_by_id(run.run_id).is_finished:
+            assert time.monotonic() < deadline, f"run {run.run_id} is {instance.get_run_by_id(run.run_id).status} after 180 s"
+            time.sleep(0.5)
+    return run.run_id
+
+
+def test_a_run_worker_builds_the_code_servers_list_even_if_the_state_changed_since(harness, tmp_path, monkeypatch):
+    from deploy_assets.assets.source import SOURCE_KEY
+    from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+    from deploy_assets.state.services import new_state, write_state
+    from deploy_assets_tests.production.deployment import write_workspace
+
+    for key, value in settings_env(harness.settings).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "no.env"))
+    settings, config, tag = harness.settings, harness.config, "v0.6.0-alpha.1"
+    refresh(settings, config)
+    harness.monorepo.tag(tag)
+    harness.instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
+    path = state_path(settings)
+
+    class ChangeStateAfterPlan:  # the code server has loaded by the time the run is created
+        def __init__(self):
+            self.original = read_state(path)
+
+        def __call__(self):
+            without_core = [s for s in self.original.services if s.name != "ms_core"]
+            write_state(path, new_state(without_core, self.original.commit, settings, config))
+
+    change = ChangeStateAfterPlan()
+    monkeypatch.setattr(harness.instance, "launch_run", _before(change, harness.instance.launch_run))
+    run_id = launch_through_code_server(harness.instance, write_workspace(tmp_path / "workspace.yaml"),
+                                        "release_to_dev", SOURCE_KEY, release_partition_key("dev", tag), {})
+
+    assert "ms_core" not in read_state(path).names  # the file changed under the run
+    run = harness.instance.get_run_by_id(run_id)
+    snapshot = harness.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    recorded = snapshot.repository_load_data.reconstruction_metadata["deploy_assets/services"]
+    carried = ServiceState.from_json(json.loads(recorded.data), "the run's execution plan snapshot")
+    assert "ms_core" in carried.names  # what the code server had, carried by the run
+    # The worker knew ms_core: had it read the file, `source` would have refused the release.
+    assert run.status == dg.DagsterRunStatus.SUCCESS, [
+        e.message for e in harness.instance.all_logs(run_id) if e.is_dagster_event and e.dagster_event.is_step_failure]
+    assert "ms_core" in harness.metadata("source", f"dev|{tag}")["services"]
+    assert "ms_core" not in service_names(build_definitions(settings))  # a reload would see the new file
+
+
+def _before(hook, fn):
+    def wrapped(*args, **kwargs):
+        hook()
+        return fn(*args, **kwargs)
+    return wrapped
