@@ -4,14 +4,14 @@ A bump is a pure edit function applied to a fresh clone. If the push is rejected
 someone else pushed first, we fetch, reset onto the new head and apply the same edit again, so
 their commit is kept and ours lands exactly once. No diff means no commit: re-running a release
 never adds a second bump. Any other refusal (a protected branch, a hook) fails at once: retrying
-cannot fix it.
+cannot fix it. Every file's new text is computed before anything is written, and a file with
+nothing to update fails the whole bump (the splices themselves: resources/gitops_layouts.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import string
 import tempfile
@@ -21,20 +21,18 @@ from pathlib import Path
 from typing import Callable
 
 import dagster as dg
-import yaml
 
 from deploy_assets.config import GitOpsLayout
 from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import GitError, run_git
+from deploy_assets.resources.gitops_layouts import (GitOpsError, new_kustomization, read_image_ref,
+                                                    read_kustomize_tag, read_version_file, set_image_ref,
+                                                    set_kustomize_tag, set_version_file)
 
 Edit = Callable[[Path], None]
 TEMPLATE_FIELDS = ("project", "env", "version")
 # git's words for "the remote moved on": the only refusal a rebase-and-retry can fix.
 _RACE_MARKERS = ("(fetch first)", "(non-fast-forward)", "cannot lock ref")
-
-
-class GitOpsError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -66,43 +64,6 @@ def commit_message(env: str, tag: str, commit: str, projects: list[str], run_id:
     subject = f"deploy({env}): {' '.join(one_line('project', p) for p in projects)} -> {one_line('tag', tag)}"
     return (f"{one_line('subject', subject)}\n\n"
             + trailer_block([("Release-Tag", tag), ("Source-Commit", commit), ("Dagster-Run", run_id)]))
-
-
-def _set_kustomize_tag(text: str | None, project: str, image: str, version: str) -> str:
-    doc = yaml.safe_load(text) if text else None
-    doc = doc or {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
-    images = doc.setdefault("images", [])
-    entry = next((i for i in images if i.get("name") in (project, image)), None)
-    if entry is None:
-        entry = {"name": project}
-        images.append(entry)
-    entry["newName"] = image
-    entry["newTag"] = version
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def _image_ref_pattern(project: str) -> re.Pattern[str]:
-    # `image: [registry/path/]project:tag`, quoted or not; `other_project:tag` never matches.
-    return re.compile(rf"(image:\s*[\"']?)(?:\S*/)?{re.escape(project)}:([\w.+-]+)")
-
-
-def _set_image_ref(text: str, project: str, image: str, version: str) -> str:
-    new, count = _image_ref_pattern(project).subn(lambda m: f"{m.group(1)}{image}:{version}", text)
-    if count == 0:
-        raise GitOpsError(f"no 'image: .../{project}:TAG' reference to update")
-    return new
-
-
-def _read_kustomize_tag(text: str, project: str) -> str | None:
-    for entry in (yaml.safe_load(text) or {}).get("images", []):
-        if entry.get("name") == project or str(entry.get("newName", "")).endswith(f"/{project}"):
-            return entry.get("newTag")
-    return None
-
-
-def _read_image_ref(text: str, project: str) -> str | None:
-    match = _image_ref_pattern(project).search(text)
-    return match.group(2) if match else None
 
 
 def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | None = None,
@@ -141,43 +102,78 @@ def _read_in_repo(repo: Path, relpath: str, shown: str) -> str | None:
     return target.read_text() if target.is_file() else None
 
 
+def _file_text(layout: GitOpsLayout, images: dict[str, str], version: str, old: str | None,
+               problems: list[str]) -> str | None:
+    """The new text of one file for the projects its path maps there; what cannot be updated
+    goes to problems (every project checked, so one error lists them all)."""
+    if layout.layout == "version_file":
+        return set_version_file(old, version)
+    if old is None and layout.layout == "kustomize":
+        return new_kustomization(images, version)  # a new app's file: its entries name the projects
+    if old is None:  # a manifest someone wrote: inventing one would deploy half a config
+        problems.append(f"file not found in the GitOps repo (image_ref layout updates an existing "
+                        f"'image: .../{next(iter(images))}:TAG')")
+        return None
+    for project, image in sorted(images.items()):
+        try:
+            old = (set_kustomize_tag if layout.layout == "kustomize" else set_image_ref)(old, project, image, version)
+        except GitOpsError as exc:
+            problems.append(str(exc))
+    return old
+
+
+def planned_files(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
+                  read: Callable[[str], str | None]) -> dict[str, str]:
+    """relpath -> new text of every file the bump sets, or one error naming each file and
+    project that has nothing to update: computed before anything is written, so a bump that
+    cannot move every project moves none (several projects may share one file)."""
+    by_path: dict[str, dict[str, str]] = {}
+    for project, image in sorted(images.items()):
+        by_path.setdefault(layout_path(layout, project, env, version=version), {})[project] = image
+    planned, problems = {}, []
+    for relpath, file_images in by_path.items():
+        found: list[str] = []
+        try:
+            text = _file_text(layout, file_images, version, read(relpath), found)
+        except GitOpsError as exc:
+            found.append(str(exc))
+        problems += [f"{relpath}: {problem}" for problem in found]
+        if not found:
+            planned[relpath] = text
+    if problems:
+        raise GitOpsError("; ".join(problems))
+    return planned
+
+
 def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
               routes: dict[str, list[dict]] | None) -> Edit:
     """The edit that sets every project to version (and writes its routes when asked)."""
 
     def edit(repo: Path) -> None:
-        for project, image in sorted(images.items()):
-            relpath = layout_path(layout, project, env, version=version)
+        def read(relpath: str) -> str | None:
             target = _inside(repo, relpath)
-            old = target.read_text() if target.is_file() else None
-            if layout.layout == "kustomize":
-                new = _set_kustomize_tag(old, project, image, version)
-            elif layout.layout == "image_ref":
-                # The file is a manifest someone wrote; inventing one would deploy half a config.
-                if old is None:
-                    raise GitOpsError(f"{relpath}: file not found in the GitOps repo "
-                                      f"(image_ref layout updates an existing 'image: .../{project}:TAG')")
-                try:
-                    new = _set_image_ref(old, project, image, version)
-                except GitOpsError as exc:
-                    raise GitOpsError(f"{relpath}: {exc}") from None
-            else:
-                new = f"{version}\n"
+            return target.read_text() if target.is_file() else None
+
+        writes = {_inside(repo, p): text for p, text in planned_files(layout, env, images, version, read).items()}
+        for project in sorted(images) if routes is not None else []:
+            route_file = _inside(repo, layout_path(layout, project, env, layout.routes_path_template, version))
+            writes[route_file] = json.dumps(routes.get(project, []), indent=2) + "\n"
+        for target, text in writes.items():
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(new)
-            if routes is not None:
-                route_file = _inside(repo, layout_path(layout, project, env, layout.routes_path_template, version))
-                route_file.parent.mkdir(parents=True, exist_ok=True)
-                route_file.write_text(json.dumps(routes.get(project, []), indent=2) + "\n")
+            target.write_text(text)
     return edit
 
 
 def read_version(layout: GitOpsLayout, env: str, project: str, text: str) -> str | None:
-    if layout.layout == "kustomize":
-        return _read_kustomize_tag(text, project)
-    if layout.layout == "image_ref":
-        return _read_image_ref(text, project)
-    return text.strip() or None
+    """What the file sets project to, read from the entries a bump writes (gitops_layouts)."""
+    try:
+        if layout.layout == "kustomize":
+            return read_kustomize_tag(text, project)
+        if layout.layout == "image_ref":
+            return read_image_ref(text, project)
+        return read_version_file(text)
+    except GitOpsError as exc:
+        raise GitOpsError(f"{layout_path(layout, project, env)}: {exc}") from None
 
 
 class GitOpsResource(dg.ConfigurableResource):
