@@ -116,4 +116,12 @@ class ReleaseWorkspace:
         return {(b["service"], b["platform"]): BuiltBinary(**b) for b in raw}
 
     def routes_file(self) -> Path:
-        return self.out / "routes.json"
+        """out/routes.json; on a worker that never ran `routes` of this release, restored from
+        what was recorded (the uploaded object, else the tree parsed again) when there is one."""
+        path = self.out / "routes.json"
+        if not path.exists() and self.shared is not None:
+            data = self.shared.routes(self.services(), Path(self.source()["module_dir"]))
+            if data is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        return path

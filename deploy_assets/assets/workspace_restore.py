@@ -16,6 +16,8 @@ release used, not a second copy of the settings.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -26,7 +28,9 @@ from deploy_assets.history import PastMaterialization, asset_key_for, latest_for
 from deploy_assets.plan import Service, discover_services
 from deploy_assets.resources.git import GitError
 
-SOURCE_ASSET = dg.AssetKey("source")  # assets/source.py's SOURCE_KEY (that module imports ours)
+# The keys of assets/source.py, routes.py and artifacts.py, whose modules import this one.
+SOURCE_ASSET, ROUTES_ASSET = dg.AssetKey("source"), dg.AssetKey("routes")
+ROUTES_OBJECT_ASSET = dg.AssetKey(["s3", "routes_json"])
 
 
 class ReleaseNotRecorded(RuntimeError):
@@ -135,6 +139,25 @@ class SharedRelease:
             except OSError:
                 shutil.copy2(cached, dest)
         return absent
+
+
+    def routes(self, services: list[Service], module_dir: Path) -> bytes | None:
+        """routes.json of this release: the uploaded object if there is one (checked against its
+        recorded sha256), else parsed again from the exported tree if `routes` materialized
+        (the same commit gives the same bytes); None when neither was recorded."""
+        uploaded = latest_for_partition(self.instance, ROUTES_OBJECT_ASSET, self.partition)
+        if uploaded is not None:
+            data = self._resource("s3").get_bytes(str(uploaded.metadata["s3_key"]))
+            if hashlib.sha256(data).hexdigest() != uploaded.metadata.get("sha256"):
+                raise ReleaseNotRecorded(f"{self.partition}: routes.json at {uploaded.metadata['s3_key']} is not "
+                                         f"the recorded sha256 {uploaded.metadata.get('sha256')}: not using it")
+            return data
+        if latest_for_partition(self.instance, ROUTES_ASSET, self.partition) is None:
+            return None
+        from deploy_assets.assets.routes import parse_routes  # that module imports ours
+        table = [{"service": s.name, **route} for s in services if s.kind == "ms"
+                 for route in parse_routes(module_dir / s.path)]
+        return (json.dumps(table, indent=2) + "\n").encode()  # as the routes step writes it
 
 
 def _as_dict(service: Service) -> dict:

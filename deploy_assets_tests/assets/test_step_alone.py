@@ -2,6 +2,7 @@
 the UI) takes what it needs from shared state: the source facts and binaries from the instance,
 the tree from git at the recorded commit, the bytes from the build cache."""
 
+import json
 import shutil
 
 import dagster as dg
@@ -37,9 +38,13 @@ def built(harness):
 
 
 def test_artifacts_alone_on_an_empty_work_folder_upload_the_recorded_binaries(harness, built):
-    result = _run(harness, {f"s3/{n}" for n in MS})
+    result = _run(harness, {"s3/routes_json", *(f"s3/{n}" for n in MS)})  # what a click on `artifacts` runs
 
     assert result.success, _error(result)
+    routes = harness.metadata("s3/routes_json", PARTITION)
+    table = json.loads(harness.s3.get_bytes(routes["s3_key"]))
+    counts = {name: sum(1 for row in table if row["service"] == name) for name in MS}
+    assert counts == harness.metadata("routes", PARTITION)["routes_per_service"]  # parsed again, same routes
     for name in MS:
         stored = harness.metadata(f"s3/{name}", PARTITION)
         assert stored["commit"] == built[name]["commit"]
