@@ -46,9 +46,9 @@ class Tree:
         if not (self.module_dir / "go.mod").is_file():
             raise PlanError(f"{self.module_dir} has no go.mod (source.module_root is "
                             f"{self.config.source.module_root!r}); point --source at the monorepo")
-        files = [path.relative_to(self.root).as_posix()
-                 for layout in self.config.source.kinds.values()
-                 for path in self.module_dir.glob(f"{layout.glob}/*.go")]
+        files = sorted({path.relative_to(self.root).as_posix()
+                 for layout in self.config.source.kinds.values() for pattern in layout.include
+                 for path in self.module_dir.glob(f"{pattern}/*.go")})
         found = discover_services(files, self.config.source, self.config.platforms)
         return [s for s in found if kinds is None or s.kind in kinds]
 
@@ -76,8 +76,8 @@ def build(tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = 
 
     services = tree.services(kinds)
     if not services:
-        raise PlanError(f"no {'/'.join(kinds)} services under {tree.module_dir} (globs "
-                        f"{[tree.config.source.kinds[k].glob for k in kinds if k in tree.config.source.kinds]})")
+        raise PlanError(f"no {'/'.join(kinds)} services under {tree.module_dir} (include "
+                        f"{[list(tree.config.source.kinds[k].include) for k in kinds if k in tree.config.source.kinds]})")
     built = []
     for platform in platforms or tree.config.platforms:
         validate_mains(go, tree.module_dir, services, platform, tree.config.build_flags)
@@ -95,7 +95,7 @@ def build(tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = 
             for service in services:
                 dest = tree.root / service.binary_path(platform)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(Path(out) / service.name), dest)
+                shutil.move(str(Path(out) / service.build_output), dest)
                 built.append((service, platform, dest))
     return built
 
