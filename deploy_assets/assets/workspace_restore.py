@@ -5,7 +5,8 @@ materialize one asset (`images`, `artifacts`, a check) of a release whose `sourc
 `binaries` ran in another container. What those steps wrote to their work folder is gone; what
 they recorded is not: the instance holds the `source` materialization (commit, toolchain,
 services) and each binary's (sha256, size, path and content key per platform), the git remote
-holds the commit, and the build cache holds the bytes by content key. This module reads them
+holds the commit, and the build cache (assets/build_store.py: this worker's, else the artifact
+bucket's) holds the bytes by content key. This module reads them
 back into the records the stages hand each other (assets/workspace.py), so the step does what it
 would have done in the release's own run.
 
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets import build_store
 from deploy_assets.history import PastMaterialization, asset_key_for, latest_for_partition
 from deploy_assets.plan import Service, discover_services
 from deploy_assets.resources.git import GitError
@@ -120,26 +120,26 @@ class SharedRelease:
         return builds
 
     def place_bytes(self, builds: list[dict], out: Path) -> list[str]:
-        """Put each binary's bytes at out/path from this worker's build cache; returns the
-        binaries whose bytes are not here (a step that needs them fails naming them)."""
-        cache = Path(self._resource("go").cache_dir) / "builds"
-        absent = []
-        for b in builds:
-            dest = out / b["path"]
-            if dest.is_file() and dest.stat().st_size == b["size"]:
+        """Put each binary's bytes at out/path: from this worker's build cache, else downloaded
+        from the bucket's (verified against the sha256 the binaries step recorded; a corrupt
+        entry is refused with a warning). Returns the binaries whose bytes could not be had."""
+        cache_dir = Path(self._resource("go").cache_dir)
+        s3, absent = self._resource("s3"), []
+        for platform in sorted({b["platform"] for b in builds}):
+            wanted = [b for b in builds if b["platform"] == platform
+                      and not ((out / b["path"]).is_file() and (out / b["path"]).stat().st_size == b["size"])]
+            if not wanted:
                 continue
-            cached = cache / b["content_key"][:2] / b["content_key"] / b["service"]
-            if not (cached.is_file() and cached.stat().st_size == b["size"]):
-                absent.append(f"{b['service']}/{b['platform']}")
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.unlink(missing_ok=True)
-            try:
-                os.link(cached, dest)
-            except OSError:
-                shutil.copy2(cached, dest)
+            origins = build_store.fetch(s3, cache_dir, {b["service"]: b["content_key"] for b in wanted},
+                                        {b["service"]: build_store.Recorded(b["sha256"], b["size"]) for b in wanted},
+                                        self.context.log.warning)
+            for b in wanted:
+                cached = build_store.cache_path(cache_dir, b["content_key"], b["service"])
+                if origins[b["service"]] == build_store.BUILT or not cached.is_file():
+                    absent.append(f"{b['service']}/{platform}")
+                    continue
+                build_store.place(cached, out / b["path"])
         return absent
-
 
     def routes(self, services: list[Service], module_dir: Path) -> bytes | None:
         """routes.json of this release: the uploaded object if there is one (checked against its

@@ -1,6 +1,7 @@
 """A step materialized alone on a worker whose work folder is empty (a fresh container, a click in
 the UI) takes what it needs from shared state: the source facts and binaries from the instance,
-the tree from git at the recorded commit, the bytes from the build cache."""
+the tree from git at the recorded commit, the bytes from the build cache (the worker's, else the
+artifact bucket's)."""
 
 import json
 import shutil
@@ -8,7 +9,10 @@ import shutil
 import dagster as dg
 import pytest
 
+from deploy_assets.assets import build_store
+from deploy_assets.checks.toolchain import TOOLCHAIN_CHECK
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.resources.s3 import file_sha256
 
 TAG = "v0.7.0-alpha.1"
 PARTITION = f"dev|{TAG}"
@@ -74,6 +78,25 @@ def test_routes_alone_on_an_empty_work_folder_export_the_recorded_commit_again(h
     assert harness.metadata("routes", PARTITION)["routes_per_service"] == routes_before["routes_per_service"]
     marker = harness.settings.work_dir / "dev" / TAG / "src" / ".deploy-assets-commit"
     assert marker.read_text() == built["ms_core"]["commit"]
+
+
+def test_a_check_alone_on_an_empty_worker_reads_the_binaries_from_the_bucket_build_cache(harness, built):
+    shutil.rmtree(harness.settings.cache_dir)  # no mirror, no local build cache: a fresh container
+    checks = {dg.AssetCheckKey(dg.AssetKey(["binary", n]), TOOLCHAIN_CHECK) for n in MS}
+    job = harness.defs.resolve_job_def("release_to_dev").get_subset(asset_selection=set(),
+                                                                    asset_check_selection=checks)
+
+    result = job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", TAG),
+                                    raise_on_error=False)
+
+    assert result.success, _error(result)
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(evaluations) == len(MS) and all(e.passed for e in evaluations), evaluations
+    for name in MS:  # the bytes it judged are the recorded binary's, downloaded and verified
+        path = harness.settings.work_dir / "dev" / TAG / "out" / built[name]["path_arm64"]
+        assert file_sha256(path) == built[name]["sha256_arm64"]
+        assert file_sha256(build_store.cache_path(harness.settings.cache_dir, built[name]["content_key_arm64"],
+                                                  name)) == built[name]["sha256_arm64"]
 
 
 def test_a_step_with_nothing_recorded_names_the_partition_and_the_asset_to_materialize(harness):
