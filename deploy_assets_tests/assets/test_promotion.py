@@ -70,7 +70,8 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
             harness.s3.download_sha256(f"binaries/v0.1.0-rc.1/{name}")
 
     # Staging ships no CLI or lambdas but prebuilt them: prod runs no docker build for the CLI, it
-    # retags the image staging left under its content key; lambdas are uploaded for the first time.
+    # retags the image staging left under its content key; lambdas are copied from the bucket's build
+    # cache, where staging stored them (no bytes uploaded again).
     cli_image = harness.metadata("image/cli_core", production)
     assert cli_image["action"] == f"retagged from the image prebuilt in {staging}"
     assert cli_image["reused_from"] == staging
@@ -86,7 +87,8 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
     for name in LAMBDAS:
         binary = harness.metadata(f"binary/{name}", production)
         assert binary["reused_from"] == ""
-        assert harness.metadata(f"s3/{name}", production)["action_arm64"].startswith("uploaded ")
+        assert harness.metadata(f"s3/{name}", production)["action_arm64"] == \
+            f"copied from the build cache binaries/build-cache/{binary['content_key_arm64']}/{name}"
         assert harness.s3.download_sha256(f"binaries/v0.1.0/{name}")[0] == binary["sha256_arm64"]
     stored = s3_keys(harness, "binaries/v0.1.0/")
     assert {f"binaries/v0.1.0/{n}" for n in MS + LAMBDAS} <= set(stored)
