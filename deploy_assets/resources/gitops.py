@@ -152,7 +152,8 @@ def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: s
     def edit(repo: Path) -> None:
         def read(relpath: str) -> str | None:
             target = _inside(repo, relpath)
-            return target.read_text() if target.is_file() else None
+            # Bytes, not text mode: a CRLF file must keep its line endings, not be rewritten to LF.
+            return target.read_bytes().decode() if target.is_file() else None
 
         writes = {_inside(repo, p): text for p, text in planned_files(layout, env, images, version, read).items()}
         for project in sorted(images) if routes is not None else []:
@@ -160,7 +161,7 @@ def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: s
             writes[route_file] = json.dumps(routes.get(project, []), indent=2) + "\n"
         for target, text in writes.items():
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            target.write_bytes(text.encode())
     return edit
 
 

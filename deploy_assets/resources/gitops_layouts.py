@@ -93,8 +93,9 @@ def _insert_splice(text: str, entry: MappingNode, key: str, value: str) -> tuple
     last = entry.value[-1][1]
     at = text.find("\n", last.end_mark.index)
     column = entry.value[0][0].start_mark.column
-    line = f"{' ' * column}{key}: {scalar_text(value, None)}\n"
-    return (len(text), len(text), "\n" + line) if at < 0 else (at + 1, at + 1, line)
+    eol = "\r\n" if "\r\n" in text else "\n"
+    line = f"{' ' * column}{key}: {scalar_text(value, None)}{eol}"
+    return (len(text), len(text), eol + line) if at < 0 else (at + 1, at + 1, line)
 
 
 def set_kustomize_tag(text: str, project: str, image: str, version: str) -> str:

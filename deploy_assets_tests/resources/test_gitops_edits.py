@@ -118,6 +118,15 @@ def test_an_entry_without_a_tag_gets_one_in_its_own_indentation(gitops, git_root
     assert show(git_root, "apps/ms_chat/kustomization.yaml") == "images: [{name: team/ms_chat, newTag: v1.0.0}]\n"
 
 
+def test_a_crlf_file_keeps_its_line_endings(gitops, git_root, tmp_path):
+    seed(git_root, tmp_path, {"apps/ms_core/kustomization.yaml": "images:\r\n- name: ms_core\r\n  newTag: v0.9.0\r\n"})
+
+    gitops.commit_and_push(REPO, bump_edit(GitOpsLayout(), "staging", images("ms_core"), "v1.0.0", None), "bump")
+
+    assert show(git_root, "apps/ms_core/kustomization.yaml") == (
+        f"images:\r\n- name: ms_core\r\n  newTag: v1.0.0\r\n  newName: {PUSHED}/ms_core\r\n")
+
+
 def test_a_file_with_no_matching_entry_fails_the_whole_bump_unpushed(gitops, git_root, tmp_path):
     chat = "images:\n- name: registry.example.com/team/ms_chat_v2\n  newTag: v0.9.0\n- name: redis\n  newTag: '7'\n"
     core = "images:\n- name: ms_core\n  newTag: v0.9.0\n"
