@@ -134,11 +134,15 @@ def build_artifacts_asset(services: list[Service], config: PipelineConfig, setti
                 s3.copy(earlier.key, key, source=earlier, absent=True)
                 return {"key": key, "action": f"copied from {earlier.key}", "reused_from": previous.partition}
             if action == build_store.COPY_CACHE:
-                try:  # the copy is verified by the server's checksum; a bad entry falls back to our bytes
+                try:  # the copy is verified; an entry whose bytes are not ours falls back to our bytes
                     s3.copy(cached.key, key, source=cached, absent=True)
                     return {"key": key, "action": f"copied from the build cache {cached.key}", "reused_from": ""}
                 except S3Error as exc:
-                    context.log.warning(f"{service.name}: copy from the build cache failed, uploading: {exc}")
+                    there = s3.download_sha256(cached.key)
+                    if there == (built.sha256, built.size):
+                        raise  # the entry is good: the write itself failed (S3 refused it), as an upload would
+                    context.log.warning(f"{s3.uri(cached.key)} holds sha256 {there[0]}, not the built "
+                                        f"{built.sha256}: uploading {service.name} instead ({exc})")
             s3.upload(workspace.out / built.path, key, built.sha256)
             return {"key": key, "action": f"uploaded {built.size} bytes", "reused_from": ""}
 
