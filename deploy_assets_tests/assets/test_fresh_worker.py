@@ -93,3 +93,27 @@ def test_a_corrupted_cache_entry_is_rebuilt_overwritten_and_named(harness, tmp_p
     assert harness.s3.download_sha256(entry)[0] == good["sha256_arm64"]
     assert harness.s3.download_sha256(f"binaries/{PROD}/ms_core")[0] == good["sha256_arm64"]
     assert harness.registry.manifest_digest("ms_core", PROD) == harness.registry.manifest_digest("ms_core", RC)
+
+
+def test_a_corrupted_entry_is_not_copied_into_a_release(harness):
+    """Same worker (its local cache holds the lambdas): the artifacts step would copy prod's first
+    lambda object from the bucket entry; the entry's bytes are other bytes, so it uploads ours."""
+    timed_release(harness, RC)
+    client = boto3.client("s3", endpoint_url=harness.settings.s3_endpoint, region_name=harness.settings.aws_region)
+    listing = client.list_objects_v2(Bucket=harness.settings.bucket, Prefix="binaries/build-cache/")
+    entry = next(o["Key"] for o in listing["Contents"] if o["Key"].endswith("/lambda_auth_handler"))
+    original = client.get_object(Bucket=harness.settings.bucket, Key=entry)["Body"].read()
+    claimed = hashlib.sha256(original).hexdigest()
+    corrupted = bytes(b ^ 0xFF for b in original[:64]) + original[64:]
+    client.put_object(Bucket=harness.settings.bucket, Key=entry, Body=corrupted, Metadata={"sha256": claimed})
+
+    prod, _ = timed_release(harness, PROD)
+
+    binary = harness.metadata("binary/lambda_auth_handler", PRODUCTION)
+    assert binary["build_arm64"] == "local cache"
+    assert harness.metadata("s3/lambda_auth_handler", PRODUCTION)["action_arm64"] == \
+        f"uploaded {binary['size_arm64']} bytes"
+    assert harness.s3.download_sha256(f"binaries/{PROD}/lambda_auth_handler") == (claimed, len(original))
+    warnings = user_logs(harness.instance, prod.run_id, logging.WARNING)
+    assert any(f"{entry} holds sha256 {hashlib.sha256(corrupted).hexdigest()}, not the built {claimed}" in w
+               for w in warnings), warnings
