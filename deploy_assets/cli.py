@@ -66,7 +66,7 @@ def cmd_release(args) -> int:
     from deploy_assets.runner import get_instance, release_definitions, run_release
 
     defs, refreshed = release_definitions(settings, load_pipeline_config())
-    if refreshed.added or refreshed.removed:
+    if refreshed.before is not None and (refreshed.added or refreshed.removed):
         print(f"services refreshed: {_changes(refreshed)}", flush=True)
     instance = get_instance()
     print(f"releasing {args.tag} from {redact_url(settings.source_repo)} ...", flush=True)
