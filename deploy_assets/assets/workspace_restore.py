@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -161,4 +162,4 @@ class SharedRelease:
 
 
 def _as_dict(service: Service) -> dict:
-    return {"name": service.name, "kind": service.kind, "path": service.path}
+    return asdict(service)  # as source.json holds it (ReleaseWorkspace.write_source)
