@@ -86,8 +86,8 @@ class Table:
                      "load at start    phases (s)", "-" * 156]
 
     def row(self, who: str, case: str, res: dict, phases: str, mem: str = "") -> None:
-        self.rows.append(f"{who:<10}{case:<40}{res['wall_s']:>8.1f}{res.get('cpu_s', 0):>8.1f}"
-                         f"{res.get('services_cpu_s', 0):>8.1f}  {mem:>16}  {res.get('load', ''):<16} {phases}")
+        cpu = "".join(f"{res[k]:>8.1f}" if k in res else f"{'-':>8}" for k in ("cpu_s", "services_cpu_s"))
+        self.rows.append(f"{who:<10}{case:<40}{res['wall_s']:>8.1f}{cpu}  {mem:>16}  {res.get('load', ''):<16} {phases}")
 
     def ours(self, who: str, case: str, res: dict) -> None:
         mem = f"{res['self_maxrss_kb'] / 1024:.0f}/{res['maxrss_mb']:.0f}/{res['tree_peak_mb']:.0f}"
@@ -138,7 +138,8 @@ def _notes(r: dict) -> list[str]:
             f"; against the floor with our Go memory setting: "
             f"{(r['ours_cold']['wall_s'] - tuned['wall_s']) / tuned['wall_s']:.3f}" if tuned and "ours_cold" in r else ""),
         "daemon: wall = the run's RUN_STARTING (launch) -> RUN_SUCCESS in the event log, worker start and code "
-        "location load included; daemon_promotion_ratio = that / ours' promotion (whole CLI process); "
+        "location load included (cpu: not measured, the run is the daemon's grandchild); "
+        "daemon_promotion_ratio = that / ours' promotion (the whole CLI process)",
         "fresh: new empty cache, work and Go cache, shared instance/bucket/registry/git, engine images dropped; "
         "go builds = binaries go built in the run (metadata build_<platform> or built_in_<platform>)",
     ]

@@ -270,10 +270,13 @@ def main(argv: list[str] | None = None) -> int:
                              "takes them as multipart uploads and promotion copies them as such")
     parser.add_argument("--cases", type=cases_arg, default=set(CASES), metavar="A,B",
                         help=f"run only these cases (and those they are compared with): {','.join(CASES)}")
+    parser.add_argument("--light", action="store_true",
+                        help="a tiny repo (2 records per package), to check the bench itself: its figures mean nothing")
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="deploy-assets-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    bench = Bench(root.resolve(), args.services, args.binary_mb)
+    bench = Bench(root.resolve(), args.services, args.binary_mb,
+                  records={"shared_records": 2, "service_records": 2} if args.light else None)
     started, load_before = time.monotonic(), load_average()
     execute(bench, args.cases, args.keep)
     bench.results.update({"total_s": time.monotonic() - started, "load_before": load_before,
