@@ -1,8 +1,9 @@
 """Go binaries, one asset per service, built in batches and reused by content key.
 
 A service is rebuilt only when its content key (every file of its dependency closure plus
-toolchain, platform and flags) has no bytes in the build cache; otherwise the cached bytes are
-used and the metadata names the release that built them. Stale services of one platform are
+toolchain, platform and flags) has no bytes in the build cache, the worker's or the bucket's
+(build_store: a fresh worker downloads them once, verified); otherwise the cached bytes are used,
+and the metadata says where from (`build_<platform>`) and names the release that built them. Stale services of one platform are
 built by one `go build` invocation, which parallelizes across cores with one shared GOCACHE.
 
 Build once, promote: a staging release also builds, into the build cache only, the services
