@@ -72,9 +72,9 @@ def go_builds(instance, run_id: str) -> dict:
     built, names, fields = 0, [], set()
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
         materialization = entry.dagster_event.event_specific_data.materialization
+        if materialization.asset_key.path[0] != "binary":
+            continue  # images and artifacts carry content keys too; only binaries are built by go
         metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
-        if not any(key.startswith("content_key_") for key in metadata):
-            continue  # not a binary
         count, field = _count_built(metadata, str(materialization.partition))
         if count:
             built += count
