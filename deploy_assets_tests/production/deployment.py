@@ -2,8 +2,8 @@
 environment and the long-running processes (daemon, webserver, `dagster dev`).
 
 The instance config is misc/configs/dagster.production.yaml itself, loaded and changed only
-where a test must (the run launcher, test-only mounts), so the tests exercise the file a team
-deploys. Processes run in their own session and are stopped by their recorded pid: SIGTERM to
+where a test must (the run launcher, the network, an endpoint; never a mount: run containers share
+no disk), so the tests exercise the file a team deploys. Processes run in their own session and are stopped by their recorded pid: SIGTERM to
 the whole group, SIGKILL after a grace period (deploy_assets.local_stack.stop_process), so a
 code server or run worker they spawned cannot outlive the test.
 """
