@@ -84,7 +84,7 @@ def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stal
             target = cache_path(settings.cache_dir, keys[service.name], service.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             staged = target.with_name(f".{uuid.uuid4().hex}")
-            shutil.move(str(Path(out) / service.name), staged)
+            shutil.move(str(Path(out) / service.build_output), staged)  # go names it after its directory
             sha256 = file_sha256(staged)
             build_store.commit_entry(staged, target, sha256, staged.stat().st_size, built_in)
             uploads.submit(service.name, keys[service.name], sha256)
@@ -96,7 +96,7 @@ def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, conf
     rule = config.envs[release.env]
     if platform != config.platforms[0]:  # images are built for the primary platform only
         return {}
-    return {s.name: WarmupJob(name=s.name, tag=prebuild_tag(keys[s.name]), platform=platform,
+    return {s.build_output: WarmupJob(name=s.name, tag=prebuild_tag(keys[s.name]), platform=platform,
                               dockerfile=config.source.kinds[s.kind].dockerfile_path,
                               labels=image_labels(s, keys[s.name], commit, partition))
             for s in services_for(stale, rule.images) if config.source.kinds[s.kind].dockerfile}
