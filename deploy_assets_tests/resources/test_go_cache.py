@@ -103,7 +103,7 @@ def own_gocache(monkeypatch):
 def prefix(seeded) -> str:
     """A prefix of this test alone holding the seeded archive (a save here replaces it)."""
     s3, own = seeded[0], f"t-{uuid.uuid4().hex[:8]}"
-    s3.copy(f"go-build-cache/{KEY}.tar", f"{own}/{KEY}.tar")
+    s3.copy(f"go-build-cache/{KEY}.tgz", f"{own}/{KEY}.tgz")
     return own
 
 
@@ -144,7 +144,7 @@ def test_an_archive_holds_only_the_entries_its_build_used(seeded, prefix, tmp_pa
                        cwd=module, env=GoResource(cache_dir=str(tmp_path)).env("amd64"), check=True)
 
     assert "from s3://" in log.infos[0] and KEY in log.infos[0]  # borrowed: go.sum differs, same family
-    saved = stored_members(s3, f"{prefix}/" + compile_cache_key("go1.24", "amd64", FLAGS, b"one main") + ".tar")
+    saved = stored_members(s3, f"{prefix}/" + compile_cache_key("go1.24", "amd64", FLAGS, b"one main") + ".tgz")
     assert 0 < len(saved) < len(cache_entries(seeded_cache))
     assert saved <= {e.rel for e in cache_entries(gocache)}
 
@@ -163,7 +163,7 @@ def client(s3: S3Resource):
 
 def test_a_corrupted_archive_is_never_used_and_the_build_is_cold(seeded, prefix, tmp_path):
     s3, module, _, _, cold = seeded
-    object_key = f"{prefix}/{KEY}.tar"
+    object_key = f"{prefix}/{KEY}.tgz"
     head = client(s3).head_object(Bucket=s3.bucket, Key=object_key)
     real = client(s3).get_object(Bucket=s3.bucket, Key=object_key)["Body"].read()
     bad = real[:len(real) // 2] + bytes(b ^ 0xFF for b in real[len(real) // 2:len(real) // 2 + 4096]) \
@@ -220,7 +220,7 @@ def test_two_workers_saving_at_once_leave_one_whole_archive(seeded, prefix, tmp_
         worker.join()
 
     assert all(log.infos[-1].startswith("saved ") for log in logs), [log.infos + log.warnings for log in logs]
-    members = stored_members(s3, f"{prefix}/{key}.tar")
+    members = stored_members(s3, f"{prefix}/{key}.tgz")
     assert members in ({e.rel for e in cache_entries(c)} for c in caches)  # one writer's archive, whole
     fresh, log = tmp_path / "fresh" / "go-build", Log()
     assert SharedGoCache(s3, prefix, 1024).restore(fresh, key, log).startswith("restored ")
@@ -234,11 +234,11 @@ def test_the_archive_holds_at_most_the_cap_newest_entries_first(seeded, prefix, 
     assert sum(e.size for e in entries) > 3 * MB
     SharedGoCache(s3, prefix, 2).save(seeded_cache, key, 0.0, log)
 
-    members = stored_members(s3, f"{prefix}/{key}.tar")
+    members = stored_members(s3, f"{prefix}/{key}.tgz")
     sizes = {e.rel: e for e in entries}
     assert sum(sizes[m].size for m in members) <= 2 * MB and members
     newest_left_out = max(e.mtime for e in entries if e.rel not in members)
     assert min(sizes[m].mtime for m in members) >= newest_left_out
     assert "left out" in log.warnings[0] and "compile_cache_max_mb" in log.warnings[0]
     assert marker(seeded_cache, client(s3).head_object(
-        Bucket=s3.bucket, Key=f"{prefix}/{key}.tar")["Metadata"]["sha256"]).exists()
+        Bucket=s3.bucket, Key=f"{prefix}/{key}.tgz")["Metadata"]["sha256"]).exists()
