@@ -265,6 +265,9 @@ class Settings(BaseModel):
     github_api: str
     github_owner: str
     allow_prod_without_staging: bool = False
+    # Key prefix of the shared Go compile cache in the artifact bucket (resources/go_cache.py);
+    # "" turns it off (a machine that keeps its own GOCACHE between releases gains nothing).
+    go_compile_cache: str = "go-build-cache"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -285,4 +288,5 @@ class Settings(BaseModel):
             allow_prod_without_staging=env.get("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING", "")
             .lower()
             in ("1", "true", "yes"),
+            go_compile_cache=env.get("DEPLOY_ASSETS_GO_COMPILE_CACHE", "go-build-cache").strip("/"),
         )

@@ -45,7 +45,7 @@ def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.
         "git": GitSourceResource(remote=_kept_out_of_snapshot(settings.source_repo, "DEPLOY_ASSETS_SOURCE_REPO"),
                                  cache_dir=str(settings.cache_dir)),
         "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored,
-                         memory_limit=config.go_memory_limit),
+                         memory_limit=config.go_memory_limit, compile_cache_prefix=settings.go_compile_cache),
         "docker": DockerResource(builder=config.image_builder),
         "registry": RegistryResource(host=settings.registry),
         "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,

@@ -136,7 +136,10 @@ def make_settings(tmp_path: Path, registry: str, s3_endpoint: str, git_root: Pat
         "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint, "APP_ARCHIVER_BUCKET": bucket,
         "APP_ARCHIVER_AWS_REGION": "eu-west-1", "APP_ARCHIVER_PATH": "binaries",
         "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(tmp_path / "work"),
-        "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"), **extra,
+        "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"),
+        # The session shares one GOCACHE (shared_go_cache): archiving it into every test's bucket
+        # would only cost time. Tests of the fresh-worker path turn it on.
+        "DEPLOY_ASSETS_GO_COMPILE_CACHE": "", **extra,
     })
 
 

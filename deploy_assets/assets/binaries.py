@@ -14,6 +14,7 @@ them is a warning (prod would build them, and fail, itself).
 """
 
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -35,6 +36,7 @@ from deploy_assets.plan import Service, services_for
 from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
+from deploy_assets.resources.go_cache import SharedGoCache, compile_cache_key
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource, file_sha256
 
@@ -72,14 +74,30 @@ def _mains(module_dir: Path, services: list[Service], packages: dict[str, GoPack
     return {by_dir[(module_dir / s.path).resolve()].import_path: s for s in services}
 
 
-def _build_into_cache(go: GoResource, settings: Settings, module_dir: Path, stale: list[Service],
-                      keys: dict[str, str], platform: str, flags: list[str], built_in: str,
-                      uploads: CacheUploads, on_binary=None) -> None:
+def compile_cache(step: "_Step", platform: str) -> contextlib.AbstractContextManager:
+    """Around a go build: GOCACHE restored from the bucket's shared compile cache before it and
+    saved after it (resources/go_cache.py), so a fresh worker compiles what changed, not the
+    standard library and every package; nothing when the cache is turned off."""
+    go = step.go
+    if not go.compile_cache_prefix:
+        return contextlib.nullcontext()
+    go_sum = step.module_dir / "go.sum"
+    key = compile_cache_key(step.source["toolchain"], platform, step.config.build_flags,
+                            go_sum.read_bytes() if go_sum.is_file() else None)
+    return SharedGoCache(step.s3, go.compile_cache_prefix, go.compile_cache_max_mb).session(
+        go.gocache(), key, step.context.log)
+
+
+def _build_into_cache(step: "_Step", stale: list[Service], keys: dict[str, str], platform: str,
+                      built_in: str, on_binary=None) -> None:
     """One `go build` for all stale mains; each binary moves into the local cache under its key
     and goes on to the bucket's build cache (stored while the step goes on)."""
+    go, settings, uploads = step.go, step.settings, step.uploads
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
-        go.build(module_dir, [f"./{s.path}" for s in stale], Path(out), platform, flags, on_binary=on_binary)
+        with compile_cache(step, platform):
+            go.build(step.module_dir, [f"./{s.path}" for s in stale], Path(out), platform, step.config.build_flags,
+                     on_binary=on_binary)
         for service in stale:
             target = cache_path(settings.cache_dir, keys[service.name], service.name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,8 +159,7 @@ def _build_stale(step: _Step, stale: list[Service], keys: dict[str, str], platfo
     warmup = ImageWarmup(step.docker, step.registry, _warmup_jobs(stale, keys, platform, step.config, step.release,
                                                                   step.source["commit"], partition))
     try:
-        _build_into_cache(step.go, step.settings, step.module_dir, stale, keys, platform, step.config.build_flags,
-                          partition, step.uploads, on_binary=warmup if warmup.jobs else None)
+        _build_into_cache(step, stale, keys, platform, partition, on_binary=warmup if warmup.jobs else None)
     except GoBuildError as exc:
         deps = {ip: set(packages[ip].deps) for ip in mains}
         raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
@@ -263,8 +280,7 @@ def _prebuild(step: _Step, prebuilds: list[Service], keys: dict[str, str], found
     stale = [s for s in prebuilds if found[s.name] == BUILT]
     if stale:
         try:
-            _build_into_cache(step.go, settings, step.module_dir, stale, keys, platform, step.config.build_flags,
-                              f"{context.partition_key} (for {PROMOTED_TO})", step.uploads)
+            _build_into_cache(step, stale, keys, platform, f"{context.partition_key} (for {PROMOTED_TO})")
             context.log.info(f"{platform}: prebuilt {[s.name for s in stale]} into the build cache for the "
                              f"{PROMOTED_TO} release of this commit (not part of this release)")
         except GoBuildError as exc:

@@ -70,11 +70,19 @@ class Archive:
     etag: str
 
 
+# A stored archive is rewritten only when a build that restored it compiled more than this part
+# of it again: a one-service change adds one package's objects, and uploading the whole archive
+# for them (15 s on the 20-service bench) would cost more than the next worker's recompiling.
+RESAVE_FRACTION = 0.1
+
+
 class SharedGoCache:
     """GOCACHE restored from / saved to `s3` under `prefix`, at most `max_mb` MB of entries."""
 
-    def __init__(self, s3: S3Resource, prefix: str, max_mb: int, compresslevel: int = COMPRESSLEVEL):
+    def __init__(self, s3: S3Resource, prefix: str, max_mb: int, compresslevel: int = COMPRESSLEVEL,
+                 resave_fraction: float = RESAVE_FRACTION):
         self.s3, self.prefix, self.max_bytes, self.compresslevel = s3, prefix.strip("/"), max_mb * MB, compresslevel
+        self.resave_fraction = resave_fraction
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}.{'tgz' if self.compresslevel else 'tar'}"
@@ -180,8 +188,10 @@ class SharedGoCache:
               already_stored: bool, since: float, log) -> str:
         used = [e for e in cache_entries(gocache) if e.mtime >= started - 1]
         created = [e for e in used if e.rel not in before] if before is not None else used
-        if not any(compiled(gocache, e) for e in created) and already_stored:
-            return f"save skipped: the build created no entries and {key} is stored"
+        new_bytes = sum(e.size for e in created if compiled(gocache, e))
+        if already_stored and new_bytes <= self.resave_fraction * sum(e.size for e in used):
+            return (f"save skipped: {key} is stored and the build added {mb(new_bytes)} to it, at most "
+                    f"{self.resave_fraction:.0%}: a later worker recompiles no more than that")
         kept, dropped = newest_first_within(used, self.max_bytes)
         if dropped:
             log.warning(f"go compile cache: {len(dropped)} oldest entries ({mb(sum(e.size for e in dropped))}) "

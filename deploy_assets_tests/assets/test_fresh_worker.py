@@ -117,3 +117,31 @@ def test_a_corrupted_entry_is_not_copied_into_a_release(harness):
     warnings = user_logs(harness.instance, prod.run_id, logging.WARNING)
     assert any(f"{entry} holds sha256 {hashlib.sha256(corrupted).hexdigest()}, not the built {claimed}" in w
                for w in warnings), warnings
+
+
+def test_a_one_change_release_on_a_fresh_worker_restores_the_compile_cache_and_builds_one(
+        harness, tmp_path, monkeypatch):
+    """Production settings: the shared Go compile cache in the bucket is on. Worker 1 builds cold
+    and saves it; worker 2, empty disk and GOCACHE, restores it and compiles one package."""
+    harness.settings = harness.settings.model_copy(update={"go_compile_cache": "go-build-cache"})
+    move_to_a_fresh_worker(harness, tmp_path, monkeypatch, "worker-1")
+    first, cold_seconds = timed_release(harness, "v0.2.0-alpha.1")
+    assert "go compile cache: saved " in "\n".join(user_logs(harness.instance, first.run_id, logging.INFO))
+    archives = boto3.client("s3", endpoint_url=harness.settings.s3_endpoint, region_name="eu-west-1").list_objects_v2(
+        Bucket=harness.settings.bucket, Prefix="go-build-cache/")["Contents"]
+    assert len(archives) == 1 and archives[0]["Size"] > 1_000_000
+
+    harness.monorepo.write("cmd/ms/ms_chat/extra.go", "package main\n\nconst motd = \"hello\"\n\nvar _ = motd\n")
+    harness.monorepo.commit("ms_chat: one change")
+    move_to_a_fresh_worker(harness, tmp_path, monkeypatch, "worker-2")
+    second, fresh_seconds = timed_release(harness, "v0.2.0-alpha.2")
+    print(f"\ncold release on worker 1: {cold_seconds:.1f} s; one change on a fresh worker: {fresh_seconds:.1f} s")
+
+    logs = "\n".join(user_logs(harness.instance, second.run_id, logging.INFO))
+    assert "go compile cache: restored " in logs, logs
+    assert "arm64: 3 binaries: 1 built, 0 local cache, 2 bucket cache" in logs, logs
+    dev = "dev|v0.2.0-alpha.2"
+    assert harness.metadata("binary/ms_chat", dev)["build_arm64"] == "built"
+    assert {harness.metadata(f"binary/{n}", dev)["build_arm64"] for n in ("ms_core", "ms_payments")} == {"bucket cache"}
+    restored = tmp_path / "worker-2" / "cache" / "go-build"
+    assert sum(1 for _ in restored.rglob("*-d")) > 100  # the standard library came from the bucket

@@ -114,7 +114,7 @@ def test_a_fresh_worker_restored_from_the_bucket_compiles_only_the_changed_main(
     write_module(changed)
     write_main(changed, "beta", "beta v2")
     gocache, log = tmp_path / "b" / "go-build", Log()
-    with SharedGoCache(s3, prefix, 1024).session(gocache, KEY, log):
+    with SharedGoCache(s3, prefix, 1024, resave_fraction=0).session(gocache, KEY, log):
         compiled = build(changed, gocache, tmp_path / "out-b")
 
     assert compiled == ["main"]  # cmd/beta's package main: nothing else was compiled
@@ -122,6 +122,19 @@ def test_a_fresh_worker_restored_from_the_bucket_compiles_only_the_changed_main(
     a, b = digests(out_a), digests(tmp_path / "out-b")
     assert a["alpha"] == b["alpha"] and a["gamma"] == b["gamma"] and a["beta"] != b["beta"]
     assert log.infos[-1].startswith("saved ")  # the new entries (beta's main) go back to the bucket
+
+
+def test_a_small_change_to_a_stored_archive_is_not_uploaded_again(seeded, prefix, tmp_path):
+    s3, *_ = seeded
+    changed = tmp_path / "module"
+    write_module(changed)
+    write_main(changed, "beta", "beta v3")
+    gocache, log = tmp_path / "b" / "go-build", Log()
+    before = s3.head(f"{prefix}/{KEY}.tgz")
+    with SharedGoCache(s3, prefix, 1024).session(gocache, KEY, log):
+        assert build(changed, gocache, tmp_path / "out-b") == ["main"]
+    assert log.infos[-1].startswith("save skipped: ") and "at most 10%" in log.infos[-1], log.infos
+    assert s3.head(f"{prefix}/{KEY}.tgz").etag == before.etag  # the stored archive was not replaced
 
 
 def test_a_second_restore_downloads_nothing_and_a_build_of_nothing_new_saves_nothing(seeded, prefix, tmp_path):
@@ -132,7 +145,7 @@ def test_a_second_restore_downloads_nothing_and_a_build_of_nothing_new_saves_not
         assert build(module, gocache, tmp_path / "out") == []
 
     assert log.infos[1].startswith("already holds ") and "nothing downloaded" in log.infos[1]
-    assert log.infos[2].startswith("save skipped: the build created no entries")
+    assert log.infos[2].startswith("save skipped: ") and "added 0.0 MB" in log.infos[2], log.infos
 
 
 def test_an_archive_holds_only_the_entries_its_build_used(seeded, prefix, tmp_path):
