@@ -42,6 +42,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DEPLOY_ASSETS_CACHE_DIR": str(settings.cache_dir), "DEPLOY_ASSETS_GITHUB_API": settings.github_api,
         "DEPLOY_ASSETS_GITHUB_OWNER": settings.github_owner,
         "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING": "1" if settings.allow_prod_without_staging else "",
+        "DEPLOY_ASSETS_GO_COMPILE_CACHE": settings.go_compile_cache,
     }
     # A new Settings field without an env var here would silently fall back to its default.
     assert Settings.from_env(env) == settings, "settings_env() is missing a Settings field"
