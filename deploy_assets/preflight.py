@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError
-from deploy_assets.resources.gitops import GitOpsResource
+from deploy_assets.config import GitOpsLayout
+from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, layout_path, planned_files
 from deploy_assets.resources.go import GoError, GoResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
@@ -103,3 +104,18 @@ def check(go: GoResource | None = None, docker: DockerResource | None = None,
     if problems:
         raise PreflightError(problems)
     return answers
+
+
+def check_gitops_files(gitops: GitOpsResource, repo: str, layout: GitOpsLayout, env: str,
+                       images: dict[str, str], version: str) -> None:
+    """The bump the release will make, worked out on the env repo's files as they are now: a file
+    with no entry for a project (or that cannot be edited) fails here, naming it, before any
+    image or object is published, instead of at the bump after everything was pushed."""
+    if not images:
+        return
+    paths = sorted({layout_path(layout, project, env, version=version) for project in images})
+    try:
+        files = gitops.read_files(repo, paths)
+        planned_files(layout, env, images, version, files.get)
+    except (GitOpsError, GitError) as exc:
+        raise PreflightError([f"GitOps repo {gitops.url(repo)}: {exc}"]) from None

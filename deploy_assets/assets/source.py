@@ -8,6 +8,7 @@ push its images must not upload its binaries first, and the reverse.
 """
 
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -115,6 +116,19 @@ def check_known(services: list[Service], known: set[str], env: str, config: Pipe
                         f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
 
 
+def check_bump_targets(gitops: GitOpsResource, config: PipelineConfig, release, services: list[Service],
+                       registry: str) -> None:
+    """The env repo's files take this release's bump (each project has an entry to update):
+    refused here, naming file and project, before anything is built or published."""
+    rule = config.envs[release.env]
+    projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
+    try:
+        preflight.check_gitops_files(gitops, rule.gitops_repo, rule.gitops, release.env,
+                                     {p: f"{registry}/{p}" for p in projects}, release.tag)
+    except preflight.PreflightError as exc:
+        raise PlanError(f"the GitOps bump of {release.tag} cannot be made: {exc}") from None
+
+
 def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:
     known_names = {s.name for s in known}
 
@@ -165,6 +179,7 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
                 preflight.check(gitops=gitops, gitops_repos=repos)
             except preflight.PreflightError as exc:
                 raise DestinationUnreachable(str(exc)) from None
+            check_bump_targets(gitops, config, release, services, settings.registry)
         go_mod = go_mod_version(git.read_file(commit, str(Path(config.source.module_root) / "go.mod")))
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
         context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain {toolchain}")
@@ -173,6 +188,9 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
             "toolchain": toolchain, "services": [s.name for s in services],
             "worktree": dg.MetadataValue.path(str(tree)), "promotion_gate": gate.reason,
             "staging_release": gate.staging_tag or "",
+            # What a step alone on a fresh worker restores the release's work folder from.
+            "service_records": dg.MetadataValue.json([dataclasses.asdict(s) for s in services]),
+            "module_root": config.source.module_root,
         })
 
     return source

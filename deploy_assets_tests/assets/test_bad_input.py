@@ -5,6 +5,7 @@ where they answer, the registry has no image and the bucket no object for the re
 """
 
 import logging
+from pathlib import Path
 
 import dagster as dg
 import yaml
@@ -13,6 +14,7 @@ from deploy_assets.assets.source import COMMIT_TAG, SOURCE_KEY
 from deploy_assets.config import DEFAULT_CONFIG, DOCKERFILES_DIR, load_pipeline_config
 from deploy_assets.local_stack import free_port
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.resources.git import run_git
 from deploy_assets.runner import run_release
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
@@ -164,3 +166,28 @@ def test_prod_without_staging_is_refused_and_the_switch_is_logged_loudly(harness
                             "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING") for m in warnings), warnings
     assert harness.metadata("source", "prod|v0.9.0")["promotion_gate"].startswith("ALLOWED WITHOUT STAGING")
     assert len(harness.gitops_log("gitops-production")) == 1
+
+
+def test_an_env_repo_file_with_no_entry_for_a_project_fails_before_anything_is_published(harness, tmp_path):
+    """The bump is worked out at source on the env repo as it is: a kustomization that lists
+    other images only (the manifests use another name) is named before any build or push."""
+    repo = harness.settings.git_root + "/gitops-development.git"
+    work = tmp_path / "seed"
+    run_git(["clone", "--quiet", repo, str(work)])
+    target = work / "apps" / "ms_core" / "kustomization.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text("# team-owned\nimages:\n  - name: registry.example.com/team/core-api\n    newTag: v0.0.1\n")
+    run_git(["add", "-A"], cwd=work)
+    run_git(["commit", "--quiet", "-m", "seed"], cwd=work)
+    run_git(["push", "--quiet", "origin", "HEAD:main"], cwd=work)
+    before = run_git(["rev-parse", "main"], cwd=Path(repo)).decode().strip()
+
+    error = failed_at(harness, harness.release(TAG), "source")
+    assert f"the GitOps bump of {TAG} cannot be made" in error
+    assert "apps/ms_core/kustomization.yaml: no images[] entry for ms_core" in error
+    assert "registry.example.com/team/core-api" in error  # the entries it has
+    assert not (harness.settings.work_dir / "dev" / TAG / "out").exists()  # nothing built
+    for name in MS:
+        assert harness.registry.manifest_digest(name, TAG) is None, name
+        assert harness.s3.head(f"binaries/{TAG}/{name}") is None, name
+    assert run_git(["rev-parse", "main"], cwd=Path(repo)).decode().strip() == before  # no bump either
