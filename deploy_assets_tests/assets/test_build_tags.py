@@ -7,7 +7,7 @@ import subprocess
 
 import dagster as dg
 
-from deploy_assets.assets.binaries import _cache_path
+from deploy_assets.assets.build_store import cache_path
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
@@ -35,7 +35,7 @@ def _build(harness, tag: str) -> dict[str, dict]:
 
 
 def _run(harness, meta: dict) -> str:
-    binary = _cache_path(harness.settings, meta["content_key_amd64"], "ms_core")
+    binary = cache_path(harness.settings.cache_dir, meta["content_key_amd64"], "ms_core")
     assert hashlib.sha256(binary.read_bytes()).hexdigest() == meta["sha256_amd64"]
     return subprocess.run([binary], env={**os.environ, "PRINT_VARIANT": "1"}, capture_output=True,
                           text=True, timeout=10, check=True).stdout.strip()
