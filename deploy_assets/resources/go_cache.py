@@ -74,6 +74,7 @@ class Archive:
 # of it again: a one-service change adds one package's objects, and uploading the whole archive
 # for them (15 s on the 20-service bench) would cost more than the next worker's recompiling.
 RESAVE_FRACTION = 0.1
+KEPT_MARGIN_S = 300  # restore and build of one session lie within this of each other
 
 
 class SharedGoCache:
@@ -186,7 +187,12 @@ class SharedGoCache:
 
     def _save(self, gocache: Path, key: str, started: float, before: set[str] | None,
               already_stored: bool, since: float, log) -> str:
-        used = [e for e in cache_entries(gocache) if e.mtime >= started - 1]
+        # Saving back the archive it restored, a build keeps that archive's entries (they look
+        # AGED_S old) beside what it used: a build of a few mains (a prebuild, a one-change
+        # release) must not shrink the shared archive to its own working set. An archive borrowed
+        # from the family (another go.sum) is saved with what this build used only.
+        floor = started - AGED_S - KEPT_MARGIN_S if already_stored else started - 1
+        used = [e for e in cache_entries(gocache) if e.mtime >= floor]
         created = [e for e in used if e.rel not in before] if before is not None else used
         new_bytes = sum(e.size for e in created if compiled(gocache, e))
         if already_stored and new_bytes <= self.resave_fraction * sum(e.size for e in used):

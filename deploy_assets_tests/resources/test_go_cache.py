@@ -162,6 +162,22 @@ def test_an_archive_holds_only_the_entries_its_build_used(seeded, prefix, tmp_pa
     assert saved <= {e.rel for e in cache_entries(gocache)}
 
 
+def test_a_build_of_a_few_mains_saving_the_archive_it_restored_keeps_its_entries(seeded, prefix, tmp_path):
+    """A prebuild of two lambdas, or a one-change release, must not shrink the shared archive to
+    its own working set: the next fresh worker would compile everything else again."""
+    s3 = seeded[0]
+    before = stored_members(s3, f"{prefix}/{KEY}.tgz")
+    changed = tmp_path / "module"
+    write_module(changed)
+    write_main(changed, "beta", "beta v4")
+    gocache, log = tmp_path / "go-build", Log()
+    with SharedGoCache(s3, prefix, 1024, resave_fraction=0).session(gocache, KEY, log):
+        subprocess.run([default_go_binary(), "build", *FLAGS, "-o", str(tmp_path / "beta"), "./cmd/beta"],
+                       cwd=changed, env=GoResource(cache_dir=str(tmp_path)).env("amd64"), check=True)
+    assert log.infos[-1].startswith("saved "), log.infos
+    assert before <= stored_members(s3, f"{prefix}/{KEY}.tgz")
+
+
 def stored_members(s3: S3Resource, key: str) -> set[str]:
     body = client(s3).get_object(Bucket=s3.bucket, Key=key)["Body"]
     with tarfile.open(fileobj=body, mode="r|*") as tar:
