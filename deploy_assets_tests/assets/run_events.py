@@ -20,3 +20,13 @@ def user_logs(instance: dg.DagsterInstance, run_id: str, level: int) -> list[str
     """Messages the assets logged through context.log at exactly this level."""
     return [entry.user_message for entry in instance.all_logs(run_id)
             if entry.dagster_event is None and entry.level == level]
+
+
+def run_subset(harness, keys: set[str], tag: str, env: str = "dev") -> dg.ExecuteInProcessResult:
+    """The assets `keys` of one release alone, as a click in the UI materializes them."""
+    from deploy_assets.partitions import release_partition_key
+
+    job = harness.defs.resolve_job_def(f"release_to_{env}").get_subset(
+        asset_selection={dg.AssetKey.from_user_string(k) for k in keys}, asset_check_selection=set())
+    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key(env, tag),
+                                  raise_on_error=False)

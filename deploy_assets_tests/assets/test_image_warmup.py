@@ -10,20 +10,17 @@ import docker
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob, WarmupOutcome
 from deploy_assets.config import REPO_ROOT
 from deploy_assets.local_stack import free_port
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.partitions import VERSION_PARTITIONS_NAME
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.registry import RegistryResource
-from deploy_assets_tests.assets.run_events import user_logs
+from deploy_assets_tests.assets.run_events import run_subset, user_logs
 
 TAG = "v0.6.0-alpha.1"
 MS = ["ms_chat", "ms_core", "ms_payments"]
 
 
 def _run(harness, keys: set[str]) -> dg.ExecuteInProcessResult:
-    job = harness.defs.resolve_job_def("release_to_dev").get_subset(
-        asset_selection={dg.AssetKey.from_user_string(k) for k in keys}, asset_check_selection=set())
-    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", TAG),
-                                  raise_on_error=False)
+    return run_subset(harness, keys, TAG)
 
 
 def test_binaries_step_pushes_images_under_their_content_key_and_images_step_retags_them(harness):

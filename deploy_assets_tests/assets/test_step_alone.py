@@ -14,16 +14,15 @@ from deploy_assets.checks.toolchain import TOOLCHAIN_CHECK
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.resources.s3 import file_sha256
 
+from deploy_assets_tests.assets.run_events import run_subset
+
 TAG = "v0.7.0-alpha.1"
 PARTITION = f"dev|{TAG}"
 MS = ["ms_chat", "ms_core", "ms_payments"]
 
 
 def _run(harness, keys: set[str]) -> dg.ExecuteInProcessResult:
-    job = harness.defs.resolve_job_def("release_to_dev").get_subset(
-        asset_selection={dg.AssetKey.from_user_string(k) for k in keys}, asset_check_selection=set())
-    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", TAG),
-                                  raise_on_error=False)
+    return run_subset(harness, keys, TAG)
 
 
 def _error(result: dg.ExecuteInProcessResult) -> str:
