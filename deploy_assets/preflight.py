@@ -29,8 +29,9 @@ from deploy_assets.resources.s3 import S3Resource
 class PreflightError(RuntimeError):
     """One or more systems did not answer; `problems` has one line per system."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], unreachable: bool = True):
         self.problems = problems
+        self.unreachable = unreachable  # False: the system answered, its content refuses the release
         super().__init__("preflight failed, nothing was changed: " + "; ".join(problems))
 
 
@@ -118,4 +119,22 @@ def check_gitops_files(gitops: GitOpsResource, repo: str, layout: GitOpsLayout, 
         files = gitops.read_files(repo, paths)
         planned_files(layout, env, images, version, files.get)
     except (GitOpsError, GitError) as exc:
-        raise PreflightError([f"GitOps repo {gitops.url(repo)}: {exc}"]) from None
+        raise PreflightError([f"GitOps repo {gitops.url(repo)}: {exc}"], unreachable=False) from None
+
+
+def check_env_repos(gitops: GitOpsResource, config, env: str, tag: str, services, registry: str) -> None:
+    """In git mode, the env's GitOps repo (and prod's Terraform repo) answer, and their files take
+    this release's bump (each project has an entry to update): refused here, naming repo, file and
+    project, before anything is built or published."""
+    from deploy_assets.plan import services_for
+
+    rule = config.envs[env]
+    if rule.gitops_mode != "git":
+        return
+    check(gitops=gitops, gitops_repos=[rule.gitops_repo] + ([rule.api_gateway_repo] if rule.api_gateway_repo else []))
+    projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
+    try:
+        check_gitops_files(gitops, rule.gitops_repo, rule.gitops, env, {p: f"{registry}/{p}" for p in projects}, tag)
+    except PreflightError as exc:
+        raise PreflightError([f"the GitOps bump of {tag} cannot be made: {'; '.join(exc.problems)}"],
+                             unreachable=False) from None

@@ -116,19 +116,6 @@ def check_known(services: list[Service], known: set[str], env: str, config: Pipe
                         f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
 
 
-def check_bump_targets(gitops: GitOpsResource, config: PipelineConfig, release, services: list[Service],
-                       registry: str) -> None:
-    """The env repo's files take this release's bump (each project has an entry to update):
-    refused here, naming file and project, before anything is built or published."""
-    rule = config.envs[release.env]
-    projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
-    try:
-        preflight.check_gitops_files(gitops, rule.gitops_repo, rule.gitops, release.env,
-                                     {p: f"{registry}/{p}" for p in projects}, release.tag)
-    except preflight.PreflightError as exc:
-        raise PlanError(f"the GitOps bump of {release.tag} cannot be made: {exc}") from None
-
-
 def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:
     known_names = {s.name for s in known}
 
@@ -172,14 +159,10 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
         validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
                        config.platforms[0], config.build_flags)
         check_destinations(config, release.env, services, release.tag, docker, registry, s3)
-        rule = config.envs[release.env]
-        if rule.gitops_mode == "git":  # a missing env repo must fail before images and objects exist
-            repos = [rule.gitops_repo] + ([rule.api_gateway_repo] if rule.api_gateway_repo else [])
-            try:
-                preflight.check(gitops=gitops, gitops_repos=repos)
-            except preflight.PreflightError as exc:
-                raise DestinationUnreachable(str(exc)) from None
-            check_bump_targets(gitops, config, release, services, settings.registry)
+        try:  # a missing env repo or file must fail before images and objects exist
+            preflight.check_env_repos(gitops, config, release.env, release.tag, services, settings.registry)
+        except preflight.PreflightError as exc:
+            raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
         go_mod = go_mod_version(git.read_file(commit, str(Path(config.source.module_root) / "go.mod")))
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
         context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain {toolchain}")
