@@ -14,12 +14,8 @@ import dagster as dg
 
 from deploy_assets.plan import StagingRecord
 
-GITOPS_KEY = dg.AssetKey("gitops_bump")
+from deploy_assets.names import GITOPS_KEY, asset_key_for  # noqa: F401 (re-exported)
 HISTORY_LIMIT = 500
-
-
-def asset_key_for(prefix: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([prefix, name.replace("-", "_").replace(".", "_")])
 
 
 @dataclass(frozen=True)

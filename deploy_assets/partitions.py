@@ -21,10 +21,4 @@ def release_partition_key(env: str, tag: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"env": env, "version": tag})
 
 
-def split_partition_key(partition_key: str | dg.MultiPartitionKey) -> tuple[str, str]:
-    """(env, tag) of a partition key such as 'dev|v0.1.0-alpha.1'."""
-    if isinstance(partition_key, dg.MultiPartitionKey):
-        dims = partition_key.keys_by_dimension
-        return dims["env"], dims["version"]
-    env, _, tag = str(partition_key).partition("|")
-    return env, tag
+from deploy_assets.names import split_partition_key  # noqa: E402,F401 (re-exported)

@@ -16,6 +16,7 @@ import semver
 
 from deploy_assets.config import (KINDS, MAX_NAME, SAFE_NAME, EnvRule, KindLayout, PipelineConfig, Settings,
                                   SourceLayout)
+from deploy_assets.names import job_name  # noqa: F401 (re-exported)
 from deploy_assets.release import Release, TagRejected, parse_tag
 from deploy_assets.release_record import RECORD_NAMES
 
@@ -260,10 +261,6 @@ class ReleasePlan:
         data = asdict(self)
         data["gate"] = asdict(self.gate)
         return data
-
-
-def job_name(env: str) -> str:
-    return f"release_to_{env}"
 
 
 def services_for(services: list[Service], kinds: Iterable[str]) -> list[Service]:

@@ -29,7 +29,7 @@ from deploy_assets.resources.gitops import Edit, GitOpsResource, commit_message
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 
-API_GATEWAY_KEY = dg.AssetKey("api_gateway_routes")
+from deploy_assets.names import API_GATEWAY_KEY  # noqa: F401 (re-exported)
 UPDATE_ROUTES_WORKFLOW = "Update API Gateway Routes"
 ROUTES_TFVARS = "api_gateway/routes.auto.tfvars.json"
 

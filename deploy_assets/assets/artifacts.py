@@ -36,17 +36,12 @@ from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, ROUTES_
                                           checksums_txt, image_artifact, manifest_json)
 from deploy_assets.resources.s3 import S3Error, S3Object, S3Resource, file_sha256
 
-ROUTES_OBJECT_KEY = dg.AssetKey(["s3", "routes_json"])
-MANIFEST_KEY = dg.AssetKey(["s3", "manifest_json"])
+from deploy_assets.names import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key  # noqa: F401 (re-exported)
 UPLOAD_CONCURRENCY = 4
 
 
 class ArtifactConflict(RuntimeError):
     pass
-
-
-def artifact_key(service: Service) -> dg.AssetKey:
-    return asset_key_for("s3", service.name)
 
 
 def object_name(service: Service, platform: str, primary: str) -> str:

@@ -41,11 +41,7 @@ from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource, file_sha256
 
 # The promotion path of the old matrix: prod promotes what staging validated.
-PROMOTED_FROM, PROMOTED_TO = "staging", "prod"
-
-
-def binary_key(service: Service) -> dg.AssetKey:
-    return asset_key_for("binary", service.name)
+from deploy_assets.names import PROMOTED_FROM, PROMOTED_TO, binary_key  # noqa: F401,E402 (re-exported)
 
 
 def _explain_build_failure(exc: GoBuildError, mains: dict[str, Service], deps: dict[str, set[str]]) -> str:

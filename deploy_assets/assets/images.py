@@ -31,6 +31,7 @@ from deploy_assets.assets.image_recipe import (BUILT_IN_LABEL, CONTENT_KEY_LABEL
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import asset_key_for, find_by_content_key, latest_for_partition
+from deploy_assets.names import image_key  # noqa: F401 (re-exported)
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.resources.docker import DockerResource
@@ -41,10 +42,6 @@ PUBLISH_CONCURRENCY = 6  # services built/pushed/retagged at once (see the modul
 
 class ImageTagConflict(RuntimeError):
     pass
-
-
-def image_key(service: Service) -> dg.AssetKey:
-    return asset_key_for("image", service.name)
 
 
 def build_images_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:

@@ -16,7 +16,7 @@ from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import Settings
 from deploy_assets.partitions import release_partitions
 
-ROUTES_KEY = dg.AssetKey("routes")
+from deploy_assets.names import ROUTES_KEY  # noqa: F401 (re-exported)
 _ROUTER = re.compile(r"^\s*//\s*@Router\s+(\S+)\s+\[(\w+)\]\s*$", re.MULTILINE)
 
 

@@ -27,8 +27,7 @@ from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
 
-SOURCE_KEY = dg.AssetKey("source")
-COMMIT_TAG = "deploy_assets/commit"  # run tag set by the sensor: the commit the tag had when seen
+from deploy_assets.names import COMMIT_TAG, SOURCE_KEY  # noqa: F401 (re-exported)
 
 
 def go_mod_version(go_mod: str | None) -> str | None:
