@@ -19,13 +19,15 @@ from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets import preflight
 from deploy_assets.history import latest_for_partition, staging_records
 from deploy_assets.partitions import release_partitions
-from deploy_assets.plan import PlanError, Service, discover_services, promotion_gate, services_for
+from deploy_assets.plan import PlanError, PromotionGate, Service, discover_services, promotion_gate, services_for
+from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerEngineError, DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
+from deploy_assets.source_export import ExportPlan, export_plan, tree_size
 
 from deploy_assets.names import COMMIT_TAG, SOURCE_KEY  # noqa: F401 (re-exported)
 
@@ -115,8 +117,81 @@ def check_known(services: list[Service], known: set[str], env: str, config: Pipe
                         f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
 
 
+def moved_since_released(tag: str, commit: str, released_commit: object, released_run: str) -> str | None:
+    """Why a release of `tag` cannot go on when this partition's last source saw another commit."""
+    if released_commit in (None, commit):
+        return None
+    return (f"tag {tag} MOVED from {str(released_commit)[:12]} (released by run {released_run}) to "
+            f"{commit[:12]}: a release tag must not move; create a new tag instead")
+
+
+def moved_since_requested(tag: str, commit: str, requested: str | None) -> str | None:
+    """Why a run cannot go on when its tag points elsewhere than when the run was requested."""
+    if not requested or requested == commit:
+        return None
+    return (f"tag {tag} MOVED from {requested[:12]} (when this release was requested) to {commit[:12]}: "
+            "a release tag must not move; create a new tag instead")
+
+
+def gate_verdict(release: Release, gate: PromotionGate) -> tuple[str, str]:
+    """(log level, message) of the promotion gate for this release; a closed gate raises. A prod
+    release let through without a staging release is the explicit bypass: said loudly."""
+    if not gate.passes:
+        raise PlanError(f"promotion gate: {release.tag} refused before any side effect: {gate.reason}")
+    if not release.is_prod:
+        return "debug", f"promotion gate: {gate.reason}"
+    return ("warning" if gate.staging_tag is None else "info"), f"promotion gate: {gate.reason}"
+
+
+def tag_commit(context: dg.AssetExecutionContext, git: GitSourceResource, release: Release) -> str:
+    """The tag's commit in a fresh mirror, refused when the tag is missing or has moved."""
+    git.fetch()
+    try:
+        commit = git.resolve(f"refs/tags/{release.tag}")
+    except GitError:
+        raise PlanError(f"tag {release.tag} does not exist in {git.display_remote}") from None
+    released = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
+    problem = moved_since_requested(release.tag, commit, context.run.tags.get(COMMIT_TAG))
+    if released:
+        problem = moved_since_released(release.tag, commit, released.metadata.get("commit"),
+                                       released.run_id) or problem
+    if problem:
+        raise PlanError(problem)
+    return commit
+
+
+def release_services(files: list[str], config: PipelineConfig, env: str, known: set[str],
+                     commit: str) -> list[Service]:
+    """The commit's services, each known to the code location and with its Dockerfile."""
+    services = discover_services(files, config.source, config.platforms)
+    if not services:
+        raise PlanError(f"no services found at {commit[:12]} with globs "
+                        f"{[k.glob for k in config.source.kinds.values()]}")
+    check_known(services, known, env, config, commit)
+    check_dockerfiles(config, env, services)
+    return services
+
+
+def source_metadata(release: Release, commit: str, toolchain: str, go_mod: str | None, tree: Path,
+                    gate: PromotionGate, services: list[Service], config: PipelineConfig,
+                    export: ExportPlan) -> dict:
+    files, size = tree_size(tree)
+    return {
+        "tag": release.tag, "env": release.env, "commit": commit, "go_mod_go": go_mod or "",
+        "toolchain": toolchain, "services": [s.name for s in services],
+        "worktree": dg.MetadataValue.path(str(tree)), "promotion_gate": gate.reason,
+        "staging_release": gate.staging_tag or "",
+        # What a step alone on a fresh worker restores the release's work folder from.
+        "service_records": dg.MetadataValue.json([dataclasses.asdict(s) for s in services]),
+        "module_root": config.source.module_root,
+        "export_paths": list(export.paths), "export_reason": export.reason,
+        "export_files": files, "export_bytes": size,
+    }
+
+
 def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:
     known_names = {s.name for s in known}
+    go_mod_path = str(Path(config.source.module_root) / "go.mod")
 
     @dg.asset(key=SOURCE_KEY, partitions_def=release_partitions, group_name="release",
               kinds={"git"}, description="The tag's commit, exported into an isolated folder.")
@@ -124,35 +199,16 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
                docker: DockerResource, registry: RegistryResource, s3: S3Resource,
                gitops: GitOpsResource) -> dg.MaterializeResult:
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
-        git.fetch()
-        try:
-            commit = git.resolve(f"refs/tags/{release.tag}")
-        except GitError:
-            raise PlanError(f"tag {release.tag} does not exist in {git.display_remote}") from None
-        released = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
-        if released and released.metadata.get("commit") not in (None, commit):
-            raise PlanError(f"tag {release.tag} MOVED from {str(released.metadata['commit'])[:12]} (released by run "
-                            f"{released.run_id}) to {commit[:12]}: a release tag must not move; create a new tag instead")
-        requested = context.run.tags.get(COMMIT_TAG)
-        if requested and requested != commit:
-            raise PlanError(f"tag {release.tag} MOVED from {requested[:12]} (when this release was requested) "
-                            f"to {commit[:12]}: a release tag must not move; create a new tag instead")
+        commit = tag_commit(context, git, release)
         gate = promotion_gate(release, commit, config, settings, staging_records(context.instance))
-        if not gate.passes:
-            raise PlanError(f"promotion gate: {release.tag} refused before any side effect: {gate.reason}")
-        if release.is_prod and gate.staging_tag is None:
-            context.log.warning(f"promotion gate: {gate.reason}")  # the explicit bypass, loudly
-        elif release.is_prod:
-            context.log.info(f"promotion gate: {gate.reason}")
+        level, message = gate_verdict(release, gate)
+        getattr(context.log, level)(message)
         files = git.list_files(commit)
-        services = discover_services(files, config.source, config.platforms)
-        if not services:
-            raise PlanError(f"no services found at {commit[:12]} with globs "
-                            f"{[k.glob for k in config.source.kinds.values()]}")
-        check_known(services, known_names, release.env, config, commit)
-        check_dockerfiles(config, release.env, services)
+        services = release_services(files, config, release.env, known_names, commit)
+        go_mod_text = git.read_file(commit, go_mod_path)
+        export = export_plan(config.source.module_root, go_mod_text, files)
         toolchain = go.version()
-        tree = git.export(commit, workspace.src)
+        tree = git.export(commit, workspace.src, export.paths)
         module_dir = tree / config.source.module_root
         # Only what this env builds must compile as a main: a dev release builds no lambdas.
         validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
@@ -162,17 +218,11 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
             preflight.check_env_repos(gitops, config, release.env, release.tag, services, settings.registry)
         except preflight.PreflightError as exc:
             raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
-        go_mod = go_mod_version(git.read_file(commit, str(Path(config.source.module_root) / "go.mod")))
+        go_mod = go_mod_version(go_mod_text)
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
-        context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain {toolchain}")
-        return dg.MaterializeResult(metadata={
-            "tag": release.tag, "env": release.env, "commit": commit, "go_mod_go": go_mod or "",
-            "toolchain": toolchain, "services": [s.name for s in services],
-            "worktree": dg.MetadataValue.path(str(tree)), "promotion_gate": gate.reason,
-            "staging_release": gate.staging_tag or "",
-            # What a step alone on a fresh worker restores the release's work folder from.
-            "service_records": dg.MetadataValue.json([dataclasses.asdict(s) for s in services]),
-            "module_root": config.source.module_root,
-        })
+        context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain "
+                         f"{toolchain}; exported {', '.join(export.paths)} ({export.reason})")
+        return dg.MaterializeResult(metadata=source_metadata(
+            release, commit, toolchain, go_mod, tree, gate, services, config, export))
 
     return source

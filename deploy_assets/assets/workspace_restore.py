@@ -64,8 +64,9 @@ class SharedRelease:
         return record
 
     def source(self, src: Path) -> dict:
-        """source.json as `source` wrote it: the facts from its materialization, the tree exported
-        again from git at the recorded commit (fetched first when this worker's mirror lacks it)."""
+        """source.json as `source` wrote it: the facts from its materialization, the same folders
+        exported again from git at the recorded commit (fetched first when this worker's mirror
+        lacks it)."""
         record = self.source_record()
         facts = record.metadata
         commit = str(facts["commit"])
@@ -74,7 +75,8 @@ class SharedRelease:
             git.resolve(commit)
         except (GitError, OSError):  # a fresh worker: no mirror, or one older than the commit
             git.fetch()
-        tree = git.export(commit, src)
+        # The folders `source` exported (source_export.py); a record older than that: the whole tree.
+        tree = git.export(commit, src, [str(p) for p in facts.get("export_paths") or ["."]])
         module_root, services = self._layout(facts, git, commit)
         self.context.log.info(f"{self.partition}: restored the source of {commit[:12]} from run {record.run_id} "
                               f"(this worker's work folder was empty): {len(services)} services")

@@ -23,7 +23,7 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -205,21 +205,22 @@ class GitSourceResource(dg.ConfigurableResource):
         except GitError:
             return None
 
-    def export(self, commit: str, dest: Path) -> Path:
-        """Materialize one commit's tree at dest, atomically: a crash leaves no half tree.
-
-        The tree is extracted beside dest and renamed into place; an old tree is renamed away
-        before it is deleted, so a crash mid-delete can't leave a partial tree that still
-        carries the commit marker. Leftovers of killed exports (their pid is dead) are removed.
-        """
-        marker = dest / ".deploy-assets-commit"
-        if marker.exists() and marker.read_text() == commit:
+    def export(self, commit: str, dest: Path, paths: Sequence[str] = (".",)) -> Path:
+        """One commit's tree at dest (only `paths`: what source_export.py says a build needs),
+        atomically: extracted beside dest and renamed into place; an old tree is renamed away
+        before it is deleted, so a crash never leaves a partial tree carrying the marker (the
+        commit, and the paths when not the whole tree). Leftovers of killed exports are removed."""
+        marker, whole = dest / ".deploy-assets-commit", tuple(paths) == (".",)
+        stamp = commit if whole else "\n".join([commit, *paths])
+        if marker.exists() and marker.read_text() == stamp:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         for leftover in dest.parent.glob(f".{dest.name}.*"):
             if not _pid_alive(leftover.name[len(dest.name) + 2:].split(".")[0]):
                 shutil.rmtree(leftover, ignore_errors=True)
-        archive = run_git(["archive", "--format=tar", commit], cwd=self.mirror_path, timeout=self.git_timeout)
+        pathspecs = [] if whole else ["--", *(f":(literal){p}" for p in paths)]
+        archive = run_git(["archive", "--format=tar", commit, *pathspecs], cwd=self.mirror_path,
+                          timeout=self.git_timeout)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
         try:
@@ -227,7 +228,7 @@ class GitSourceResource(dg.ConfigurableResource):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        (tmp / marker.name).write_text(commit)
+        (tmp / marker.name).write_text(stamp)
         if dest.exists():
             old = dest.with_name(f"{tmp.name}.old")
             dest.rename(old)

@@ -1,6 +1,7 @@
 """The source mirror against hostile trees and stuck neighbours: links out of the tree, a
 held mirror lock, a remote that never answers. Real git, real processes, no mocks."""
 
+import json
 import os
 import signal
 import socket
@@ -90,3 +91,33 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_an_export_of_some_folders_holds_them_alone_and_a_wider_one_replaces_it(monorepo, source, tmp_path):
+    monorepo.write("docs/manual.md", "# a big manual\n")
+    commit = monorepo.commit("docs beside the module")
+    source.fetch()
+    dest = tmp_path / "work" / "src"
+    tree = source.export(commit, dest, ["cmd/ms", "internal"])
+    assert sorted(p.name for p in tree.iterdir()) == [".deploy-assets-commit", "cmd", "internal"]
+    assert sorted(p.name for p in (tree / "cmd").iterdir()) == ["ms"]
+    assert (tree / "cmd" / "ms" / "ms_core" / "main.go").read_bytes() == \
+        (monorepo.clone / "cmd" / "ms" / "ms_core" / "main.go").read_bytes()
+    # Same commit, other paths: the marker tells them apart, so the tree is exported again.
+    assert (source.export(commit, dest) / "docs" / "manual.md").is_file()
+    assert (dest / ".deploy-assets-commit").read_text() == commit
+
+
+def test_the_replace_parser_agrees_with_go_mod_edit(tmp_path):
+    """local_replaces reads go.mod as the go command does (its own JSON view is the reference)."""
+    from deploy_assets.source_export import local_replaces
+    from deploy_assets_tests.unit.test_source_export import GO_MOD
+
+    (tmp_path / "go.mod").write_text(GO_MOD)
+    from deploy_assets.resources.go import default_go_binary
+
+    out = subprocess.run([default_go_binary(), "mod", "edit", "-json"], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""})
+    replaces = json.loads(out.stdout)["Replace"]
+    local = [(r["Old"]["Path"], r["New"]["Path"]) for r in replaces if "Version" not in r["New"]]
+    assert local_replaces(GO_MOD) == local and len(local) == 4
