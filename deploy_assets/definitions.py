@@ -23,6 +23,8 @@ from deploy_assets.assets.source import build_source_asset
 from deploy_assets.checks import build_release_checks
 from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
 from deploy_assets.jobs import build_release_jobs
+from deploy_assets.matrix import ReleaseMatrix
+from deploy_assets.names import SERVICES_STATE_KEY
 from deploy_assets.plan import Service
 from deploy_assets.resources.credentials import has_credentials
 from deploy_assets.resources.docker import DockerResource
@@ -36,8 +38,6 @@ from deploy_assets.rollback import build_rollback_job
 from deploy_assets.sensors.release_tags import build_release_tags_sensor
 from deploy_assets.state.dagster_private import state_backed_definitions
 from deploy_assets.state.services import ServiceState, load_services
-
-SERVICES_STATE_KEY = "deploy_assets/services"  # the reconstruction metadata key of the list
 
 
 def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
@@ -76,6 +76,7 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
     settings = settings or Settings.from_env()
     config = config or load_pipeline_config()
     services = list(load_services(settings, config).services) if services is None else services
+    matrix = ReleaseMatrix.of(config, services)  # what each env's job selects, one answer
     assets = [
         build_source_asset(config, settings, services),
         build_routes_asset(settings),
@@ -86,12 +87,12 @@ def build_definitions(settings: Settings | None = None, config: PipelineConfig |
         build_api_gateway_asset(services, config, settings),
         build_gitops_asset(services, config, settings),
     ]
-    jobs = build_release_jobs(services, config)
+    jobs = build_release_jobs(matrix)
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_release_checks(services, config, settings),
+        asset_checks=build_release_checks(matrix, config, settings),
         jobs=[*jobs, build_rollback_job(config, settings)],
-        sensors=[build_release_tags_sensor(jobs, services, settings, config)],
+        sensors=[build_release_tags_sensor(jobs, matrix, settings, config)],
         resources=build_resources(settings, config),
         # One process per run, as `deploy-assets release` does: a step in its own process
         # re-imports the code location (1-2 s each, 16 s for a release that builds nothing),

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import Settings
+from deploy_assets.matrix import routed_services
+from deploy_assets.names import ROUTES_KEY, SOURCE_KEY
 from deploy_assets.partitions import release_partitions
 
-from deploy_assets.names import ROUTES_KEY  # noqa: F401 (re-exported)
 _ROUTER = re.compile(r"^\s*//\s*@Router\s+(\S+)\s+\[(\w+)\]\s*$", re.MULTILINE)
 
 
@@ -38,9 +38,7 @@ def build_routes_asset(settings: Settings) -> dg.AssetsDefinition:
         workspace, _ = ReleaseWorkspace.for_context(context, settings.work_dir)
         module_dir = Path(workspace.source()["module_dir"])
         table = []
-        for service in workspace.services():
-            if service.kind != "ms":
-                continue
+        for service in routed_services(workspace.services()):
             for route in parse_routes(module_dir / service.path):
                 table.append({"service": service.name, **route})
             if not any(r["service"] == service.name for r in table):

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deploy_assets.checks.artifacts import OBJECT_CHECK, RECORD_CHECK, build_artifact_checks
-from deploy_assets.checks.gitops import GITOPS_CHECK, build_gitops_check
-from deploy_assets.checks.images import IMAGE_CHECK, build_image_checks
-from deploy_assets.checks.promotion import PROMOTION_CHECK, build_promotion_checks, promotion_check_keys
-from deploy_assets.checks.routes import ROUTES_CHECK, build_routes_check
-from deploy_assets.checks.toolchain import TOOLCHAIN_CHECK, build_toolchain_checks
+from deploy_assets.checks.artifacts import build_artifact_checks
+from deploy_assets.checks.gitops import build_gitops_check
+from deploy_assets.checks.images import build_image_checks
+from deploy_assets.checks.promotion import build_promotion_checks, promotion_check_keys
+from deploy_assets.checks.routes import build_routes_check
+from deploy_assets.checks.toolchain import build_toolchain_checks
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.plan import Service
+from deploy_assets.matrix import ReleaseMatrix
+from deploy_assets.names import (GITOPS_CHECK, IMAGE_CHECK, OBJECT_CHECK, PROMOTION_CHECK, RECORD_CHECK,
+                                 ROUTES_CHECK, TOOLCHAIN_CHECK)
 
 # asset key prefix -> the checks on assets under it (lineage reads results without definitions)
 CHECK_NAMES: dict[str, tuple[str, ...]] = {
@@ -28,14 +30,14 @@ CHECK_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def build_release_checks(services: list[Service], config: PipelineConfig,
+def build_release_checks(matrix: ReleaseMatrix, config: PipelineConfig,
                          settings: Settings) -> list[dg.AssetChecksDefinition]:
-    checks = [build_artifact_checks(services, config), build_routes_check(settings),
-              build_gitops_check(config)]
-    if services:
-        checks += [build_toolchain_checks(services, config, settings)]
-    if any(config.source.kinds[s.kind].dockerfile for s in services):
-        checks.append(build_image_checks(services, config))
-    if promotion_check_keys(services, config):
-        checks.append(build_promotion_checks(services, config))
+    """Every check of the code location; each env's job selects the ones the matrix applies."""
+    checks = [build_artifact_checks(matrix), build_routes_check(settings), build_gitops_check(config)]
+    if matrix.services:
+        checks += [build_toolchain_checks(list(matrix.services), config, settings)]
+    if matrix.imaged:
+        checks.append(build_image_checks(matrix))
+    if matrix.promotion is not None and promotion_check_keys(matrix.promotion):
+        checks.append(build_promotion_checks(matrix.promotion))
     return checks

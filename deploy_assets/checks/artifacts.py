@@ -7,16 +7,13 @@ so it cannot tell that someone overwrote the bytes. Blocking: no GitOps bump aft
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key
-from deploy_assets.assets.binaries import binary_key
 from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
-from deploy_assets.config import PipelineConfig
 from deploy_assets.links import s3_url, url_or_text
+from deploy_assets.matrix import ReleaseMatrix
+from deploy_assets.names import (MANIFEST_KEY, OBJECT_CHECK, RECORD_CHECK, ROUTES_OBJECT_KEY, artifact_key,
+                                 binary_key)
 from deploy_assets.plan import Service
 from deploy_assets.resources.s3 import S3Error, S3Resource
-
-OBJECT_CHECK = "objects_match_build"
-RECORD_CHECK = "objects_match_record"
 
 
 def object_problem(s3: S3Resource, key: str, expected_sha256: str) -> tuple[str | None, str, int]:
@@ -55,9 +52,9 @@ def _record_objects(asset_key: dg.AssetKey, stored: dict) -> list[tuple[str, str
     return [("routes", stored["s3_key"], stored["sha256"])]
 
 
-def build_artifact_checks(services: list[Service], config: PipelineConfig) -> dg.AssetChecksDefinition:
+def build_artifact_checks(matrix: ReleaseMatrix) -> dg.AssetChecksDefinition:
     by_check: dict[dg.AssetCheckKey, Service | None] = {
-        dg.AssetCheckKey(artifact_key(s), OBJECT_CHECK): s for s in services}
+        dg.AssetCheckKey(artifact_key(s), OBJECT_CHECK): s for s in matrix.services}
     by_check[dg.AssetCheckKey(ROUTES_OBJECT_KEY, RECORD_CHECK)] = None
     by_check[dg.AssetCheckKey(MANIFEST_KEY, RECORD_CHECK)] = None
     specs = [check_spec(k.asset_key, k.name, f"s3 objects of {s.name} hold the built binary's bytes", True)
@@ -82,7 +79,7 @@ def build_artifact_checks(services: list[Service], config: PipelineConfig) -> dg
             if binary is None:
                 return result(check_key, [f"binary/{service.name} has no materialization for {partition}: "
                                           "no built sha256 to compare with"], {}, "")
-            pairs = [(p, stored[f"s3_key_{p}"], binary[f"sha256_{p}"]) for p in config.platforms]
+            pairs = [(p, stored[f"s3_key_{p}"], binary[f"sha256_{p}"]) for p in matrix.platforms]
             problems, metadata = _verify(s3, pairs)
             return result(check_key, problems, metadata,
                           f"{len(pairs)} object(s) hold the built bytes of {service.name}")

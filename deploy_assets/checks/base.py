@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from deploy_assets.history import latest_for_partition
-from deploy_assets.partitions import release_partitions, split_partition_key
+from deploy_assets.names import partition_key, split_partition_key
+from deploy_assets.partitions import release_partitions
 
 
 def check_spec(asset_key: dg.AssetKey, name: str, description: str, blocking: bool) -> dg.AssetCheckSpec:
@@ -30,7 +31,7 @@ def check_spec(asset_key: dg.AssetKey, name: str, description: str, blocking: bo
 def release_of(context: dg.AssetCheckExecutionContext) -> tuple[str, str, str]:
     """(env, tag, partition) of the release the run checks."""
     env, tag = split_partition_key(context.partition_key)
-    return env, tag, f"{env}|{tag}"
+    return env, tag, partition_key(env, tag)
 
 
 def recorded(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partition: str) -> dict | None:

@@ -7,14 +7,11 @@ fails here. Blocking: the GitOps bump never points an env at an image that is no
 
 import dagster as dg
 
-from deploy_assets.assets.images import image_key
 from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
-from deploy_assets.config import PipelineConfig
 from deploy_assets.links import registry_url, url_or_text
-from deploy_assets.plan import Service
+from deploy_assets.matrix import ReleaseMatrix
+from deploy_assets.names import IMAGE_CHECK, image_key
 from deploy_assets.resources.registry import RegistryError, RegistryResource
-
-IMAGE_CHECK = "served_with_recorded_digest"
 
 
 def image_name(ref: str) -> tuple[str, str]:
@@ -37,9 +34,9 @@ def image_problem(registry: RegistryResource, ref: str, recorded_digest: str) ->
     return None, served
 
 
-def build_image_checks(services: list[Service], config: PipelineConfig) -> dg.AssetChecksDefinition:
-    by_check = {dg.AssetCheckKey(image_key(s), IMAGE_CHECK): s
-                for s in services if config.source.kinds[s.kind].dockerfile}
+def build_image_checks(matrix: ReleaseMatrix) -> dg.AssetChecksDefinition:
+    """A check on every image asset (a service whose kind has a Dockerfile template)."""
+    by_check = {dg.AssetCheckKey(image_key(s), IMAGE_CHECK): s for s in matrix.imaged}
 
     @dg.multi_asset_check(
         name="image_checks", can_subset=True,

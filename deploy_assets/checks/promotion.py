@@ -2,42 +2,28 @@
 prod release serves exactly the image digests and S3 bytes of the staging release that
 validated it (the rc named by the promotion gate).
 
-Only kinds that staging ships too are compared (prod alone builds lambdas' images and CLIs).
-These checks run in the prod job only; dev and staging have nothing to be promoted from.
+Only what staging ships too is compared (prod alone builds lambdas and CLIs): the release
+matrix's promoted images and uploads. These checks run in the prod job only; dev and staging
+have nothing to be promoted from.
 Blocking: prod's GitOps repo is not bumped to bytes staging never ran.
 """
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import artifact_key
-from deploy_assets.assets.images import image_key
-from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.checks.images import image_name
-from deploy_assets.config import PipelineConfig
-from deploy_assets.plan import Service, services_for
+from deploy_assets.matrix import EnvMatrix
+from deploy_assets.names import PROMOTED_FROM, PROMOTION_CHECK, SOURCE_KEY, artifact_key, image_key, partition_key
+from deploy_assets.plan import Service
 from deploy_assets.resources.registry import RegistryResource
 
-PROMOTED_ENV = "prod"
-FROM_ENV = "staging"
-PROMOTION_CHECK = "same_bytes_as_staging"
 
-
-def _promoted(services: list[Service], config: PipelineConfig) -> tuple[list[Service], list[Service]]:
-    """(services whose image, services whose S3 objects) both staging and prod ship."""
-    staging, prod = config.envs.get(FROM_ENV), config.envs.get(PROMOTED_ENV)
-    if staging is None or prod is None:
-        return [], []
-    images = [s for s in services_for(services, set(staging.images) & set(prod.images))
-              if config.source.kinds[s.kind].dockerfile]
-    uploads = services_for(services, set(staging.upload) & set(prod.upload))
-    return images, uploads
-
-
-def promotion_check_keys(services: list[Service], config: PipelineConfig) -> list[dg.AssetCheckKey]:
-    images, uploads = _promoted(services, config)
-    return ([dg.AssetCheckKey(image_key(s), PROMOTION_CHECK) for s in images]
-            + [dg.AssetCheckKey(artifact_key(s), PROMOTION_CHECK) for s in uploads])
+def promotion_check_keys(promoted: EnvMatrix) -> dict[dg.AssetCheckKey, tuple[str, Service]]:
+    """Check key -> (what is compared, service): the images and objects the promoted env ships
+    that the env it promotes from ships too (the release matrix says which)."""
+    by_check = {dg.AssetCheckKey(image_key(s), PROMOTION_CHECK): ("image", s) for s in promoted.promoted_images}
+    return by_check | {dg.AssetCheckKey(artifact_key(s), PROMOTION_CHECK): ("s3", s)
+                       for s in promoted.promoted_uploads}
 
 
 def _compare(kind: str, prod: dict, staging: dict, platforms: list[str],
@@ -58,15 +44,14 @@ def _compare(kind: str, prod: dict, staging: dict, platforms: list[str],
     return problems, metadata
 
 
-def build_promotion_checks(services: list[Service], config: PipelineConfig) -> dg.AssetChecksDefinition:
-    images, uploads = _promoted(services, config)
-    by_check = {dg.AssetCheckKey(image_key(s), PROMOTION_CHECK): ("image", s) for s in images}
-    by_check |= {dg.AssetCheckKey(artifact_key(s), PROMOTION_CHECK): ("s3", s) for s in uploads}
+def build_promotion_checks(promoted: EnvMatrix) -> dg.AssetChecksDefinition:
+    by_check = promotion_check_keys(promoted)
+    platforms = list(promoted.platforms)
 
     @dg.multi_asset_check(
         name="promotion_checks", can_subset=True,
-        specs=[check_spec(k.asset_key, PROMOTION_CHECK, f"prod {kind} of {s.name} is the staging release's "
-                          "bytes", blocking=True) for k, (kind, s) in by_check.items()],
+        specs=[check_spec(k.asset_key, PROMOTION_CHECK, f"{promoted.env} {kind} of {s.name} is the "
+                          f"{PROMOTED_FROM} release's bytes", blocking=True) for k, (kind, s) in by_check.items()],
     )
     def promotion_checks(context: dg.AssetCheckExecutionContext, registry: RegistryResource):
         _, tag, partition = release_of(context)
@@ -82,11 +67,11 @@ def build_promotion_checks(services: list[Service], config: PipelineConfig) -> d
                 return result(check_key, [f"{tag} was released without a staging release "
                                           f"({source.get('promotion_gate', 'no gate record')})"], {}, "",
                               severity=dg.AssetCheckSeverity.WARN)
-            staging = recorded(context, check_key.asset_key, f"{FROM_ENV}|{staging_tag}")
+            staging = recorded(context, check_key.asset_key, partition_key(PROMOTED_FROM, staging_tag))
             if staging is None:
                 return result(check_key, [f"staging release {staging_tag} has no record of "
                                           f"{check_key.asset_key.to_user_string()}"], {}, "")
-            problems, metadata = _compare(kind, prod, staging, config.platforms, registry)
+            problems, metadata = _compare(kind, prod, staging, platforms, registry)
             return result(check_key, problems, {"staging_release": staging_tag, **metadata},
                           f"{service.name}: same {kind} bytes as staging {staging_tag}")
 

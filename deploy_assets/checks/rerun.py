@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from deploy_assets.names import OPERATION_TAG, job_name, release_run_tags
 from deploy_assets.partitions import release_partition_key
-from deploy_assets.plan import job_name
 from deploy_assets.release import parse_tag
 
 
@@ -28,5 +28,5 @@ def rerun_checks(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
     job = defs.resolve_job_def(job_name(release.env)).get_subset(asset_selection=set(), asset_check_selection=keys)
     return job.execute_in_process(
         instance=instance, partition_key=release_partition_key(release.env, tag), raise_on_error=False,
-        tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag, "deploy_assets/operation": "recheck"},
+        tags=release_run_tags(release.env, tag, **{OPERATION_TAG: "recheck"}),
     )

@@ -10,12 +10,11 @@ import json
 
 import dagster as dg
 
-from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.checks.base import check_spec, release_of
 from deploy_assets.config import Settings
-
-ROUTES_CHECK = "every_ms_has_routes"
+from deploy_assets.matrix import routed_services
+from deploy_assets.names import ROUTES_CHECK, ROUTES_KEY
 
 
 def services_without_routes(ms_names: list[str], table: list[dict]) -> list[str]:
@@ -32,7 +31,7 @@ def build_routes_check(settings: Settings) -> dg.AssetChecksDefinition:
     def routes_checks(context: dg.AssetCheckExecutionContext):
         _, _, partition = release_of(context)
         workspace, _ = ReleaseWorkspace.for_context(context, settings.work_dir)
-        ms_names = [s.name for s in workspace.services() if s.kind == "ms"]
+        ms_names = [s.name for s in routed_services(workspace.services())]
         table = json.loads(workspace.routes_file().read_text())
         missing = services_without_routes(ms_names, table)
         counts = {name: sum(1 for row in table if row["service"] == name) for name in ms_names}

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.binaries import binary_key
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.names import TOOLCHAIN_CHECK, binary_key
 from deploy_assets.plan import Service
 from deploy_assets.resources.s3 import file_sha256
-
-TOOLCHAIN_CHECK = "built_with_configured_go"
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
 _VERSION = re.compile(r"^(?:go)?(\d+)\.(\d+)(?:\.(\d+))?")
 

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from deploy_assets.assets.source import COMMIT_TAG, RELOAD_HINT, unknown_services
+from deploy_assets.assets.source import RELOAD_HINT
 from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.matrix import MatrixError, ReleaseMatrix
+from deploy_assets.names import COMMIT_TAG, release_run_tags
 from deploy_assets.partitions import release_partition_key, versions
-from deploy_assets.plan import PlanError, Service, discover_services, job_name
+from deploy_assets.plan import PlanError, Service, discover_services
 from deploy_assets.release import TagRejected, parse_tag
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.state.services import add_services, state_path
@@ -132,7 +134,7 @@ def hold_unknown_services(git: GitSourceResource, releases: list[tuple[str, str,
         except (GitError, PlanError) as exc:
             log.warning(f"tag {tag}: services at {commit[:12]} not checked ({exc}); `source` will say why")
             continue
-        unknown = unknown_services(services, known, env, config)
+        unknown = [s.name for s in ReleaseMatrix.of(config, services).env(env).built if s.name not in known]
         if not unknown:
             continue
         recorded = add_services(settings, config, services, commit)
@@ -144,9 +146,26 @@ def hold_unknown_services(git: GitSourceResource, releases: list[tuple[str, str,
     return held
 
 
-def build_release_tags_sensor(jobs: list, known: list[Service], settings: Settings,
+def without_rule(releases: list[tuple[str, str, str]], matrix: ReleaseMatrix,
+                 log) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(releases of envs the pipeline config has a rule for, why the others launch nothing):
+    a tag of an env without one has no job to run."""
+    kept, refused = [], []
+    for tag, env, commit in releases:
+        try:
+            matrix.env(env)
+        except MatrixError as exc:
+            refused.append(f"tag {tag}: {exc}")
+            log.error(refused[-1])
+            continue
+        kept.append((tag, env, commit))
+    return kept, refused
+
+
+def build_release_tags_sensor(jobs: list, matrix: ReleaseMatrix, settings: Settings,
                               config: PipelineConfig) -> dg.SensorDefinition:
-    known_names = {s.name for s in known}
+    """The sensor of the code location whose services and jobs the matrix describes."""
+    known_names = {s.name for s in matrix.services}
 
     @dg.sensor(name=SENSOR_NAME, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
                jobs=jobs, description="Polls the source remote's tags; each new release tag launches its env's job.")
@@ -159,22 +178,24 @@ def build_release_tags_sensor(jobs: list, known: list[Service], settings: Settin
         scan = evaluate_tags(seen, remote, context.log)
         if scan.seen == seen:
             return dg.SkipReason(f"no new tags among {len(remote)}")
-        held = hold_unknown_services(git, scan.releases, known_names, settings, config, context.log)
-        releases = [r for r in scan.releases if r[0] not in held]
+        configured, no_rule = without_rule(scan.releases, matrix, context.log)
+        held = hold_unknown_services(git, configured, known_names, settings, config, context.log)
+        releases = [r for r in configured if r[0] not in held]
         cursor = {tag: commit for tag, commit in scan.seen.items() if tag not in held}  # new again next tick
         requests = [
             dg.RunRequest(
-                run_key=f"{tag}@{commit}", job_name=job_name(env),
+                run_key=f"{tag}@{commit}", job_name=matrix.env(env).job,
                 partition_key=release_partition_key(env, tag),
-                tags={"deploy_assets/env": env, "deploy_assets/tag": tag, COMMIT_TAG: commit},
+                tags=release_run_tags(env, tag, **{COMMIT_TAG: commit}),
             )
             for tag, env, commit in releases
         ]
         for tag, env, commit in releases:
-            context.log.info(f"release {tag} ({env}) at {commit[:12]} -> {job_name(env)}")
+            context.log.info(f"release {tag} ({env}) at {commit[:12]} -> {matrix.env(env).job}")
         skip = None
         if not requests:
-            skip = _summary([*held.values(), *scan.refused]) if seen is not None else f"baseline of {len(remote)} tags"
+            why = [*held.values(), *no_rule, *scan.refused]
+            skip = _summary(why) if seen is not None else f"baseline of {len(remote)} tags"
         return dg.SensorResult(
             run_requests=requests, cursor=encode_cursor(cursor), skip_reason=skip,
             dynamic_partitions_requests=[versions.build_add_request([t for t, _, _ in releases])]
