@@ -17,6 +17,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from deploy_assets.gitops_config import (GitOpsLayout, GitOpsTarget,  # noqa: F401 (re-exported)
+                                         refuse_target_clashes, targets_of)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES_DIR = REPO_ROOT / "misc" / "dockerfiles"
 DEFAULT_CONFIG = REPO_ROOT / "misc" / "configs" / "pipeline.yaml"
@@ -161,26 +164,6 @@ class SourceLayout(_Strict):
     kinds: dict[Kind, KindLayout]
 
 
-class GitOpsLayout(_Strict):
-    """How a version bump is written into an env's GitOps repo (git mode)."""
-
-    layout: Literal["kustomize", "image_ref", "version_file"] = "kustomize"
-    path_template: str = "apps/{project}/kustomization.yaml"
-    routes_path_template: str = "apps/{project}/routes.json"
-
-    @field_validator("path_template", "routes_path_template")
-    @classmethod
-    def _stays_inside_repo(cls, value: str) -> str:
-        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        if fields - {"project", "env", "version"}:
-            unknown = ", ".join("{" + f + "}" for f in sorted(fields - {"project", "env", "version"}))
-            raise ValueError(f"path template {value!r} uses {unknown}; only {{project}}, {{env}}, {{version}} exist")
-        probe = value.replace("{project}", "p").replace("{env}", "e").replace("{version}", "v")
-        if probe.startswith("/") or ".." in Path(probe).parts:
-            raise ValueError(f"path template {value!r} escapes the GitOps repo")
-        return value
-
-
 class EnvRule(_Strict):
     """What one environment's release builds, pushes, uploads and bumps (the old matrix)."""
 
@@ -188,11 +171,35 @@ class EnvRule(_Strict):
     images: list[Kind]
     upload: list[Kind]
     deploy: list[Kind] = Field(default_factory=lambda: ["ms"])  # projects in the GitOps bump
-    gitops_repo: str
+    gitops_repo: str | None = Field(None, description="the env's one GitOps repo (or gitops_targets)")
     updates_routes: bool = True
     api_gateway_repo: str | None = None
     gitops_mode: Literal["git", "dispatch"] = "git"
     gitops: GitOpsLayout = GitOpsLayout()
+    gitops_targets: tuple[GitOpsTarget, ...] | None = Field(None, description="instead of gitops_repo")
+
+    @model_validator(mode="after")
+    def _one_way_to_name_targets(self):
+        if self.gitops_targets is not None:
+            if self.gitops_repo is not None or "gitops" in self.model_fields_set:
+                raise ValueError(f"give gitops_repo (with gitops) or gitops_targets, not both "
+                                 f"(gitops_repo {self.gitops_repo!r})")
+            if self.gitops_mode == "dispatch":  # the old workflow takes one repo
+                raise ValueError("gitops_targets are written in git mode; dispatch mode takes gitops_repo")
+            refuse_target_clashes(self.gitops_targets)  # and an empty list
+        elif self.gitops_repo is None:
+            raise ValueError("give gitops_repo (the env's GitOps repo) or gitops_targets")
+        return self
+
+    @property
+    def targets(self) -> tuple[GitOpsTarget, ...]:
+        """Every GitOps target the env's bump writes, in config order (one for gitops_repo)."""
+        return targets_of(self.gitops_repo, self.gitops, self.gitops_targets)
+
+    @property
+    def gitops_repos(self) -> list[str]:
+        """The targets' distinct repos, in config order (one commit each per bump)."""
+        return list(dict.fromkeys(t.repo for t in self.targets))
 
 
 class PromotionRule(_Strict):

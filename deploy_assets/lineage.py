@@ -132,7 +132,7 @@ def release_lineage(instance: dg.DagsterInstance, registry: RegistryResource, s3
         "staging_release": staging_tag if release.is_prod else None,
         "promotion_gate": source.metadata.get("promotion_gate"),
         "gitops": {"repo": bump.metadata.get("repo"), "commit": bump.metadata.get("gitops_commit"),
-                   "run_id": bump.run_id} if bump else None,
+                   "run_id": bump.run_id, "targets": bump.metadata.get("targets") or []} if bump else None,
         "manifest": {"key": manifest.metadata["manifest_key"], "sha256": manifest.metadata["manifest_sha256"],
                      "checksums_key": manifest.metadata["checksums_key"]} if manifest else None,
         "services": services,

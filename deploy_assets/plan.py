@@ -16,6 +16,7 @@ import semver
 
 from deploy_assets.config import (KINDS, MAX_NAME, SAFE_NAME, EnvRule, KindLayout, PipelineConfig, Settings,
                                   SourceLayout)
+from deploy_assets.gitops_targets import target_paths
 from deploy_assets.names import job_name  # noqa: F401 (re-exported)
 from deploy_assets.release import Release, TagRejected, parse_tag
 from deploy_assets.release_record import RECORD_NAMES
@@ -256,6 +257,7 @@ class ReleasePlan:
     api_gateway_repo: str | None
     gate: PromotionGate
     job: str = field(default="")
+    gitops_targets: list[dict] = field(default_factory=list)  # name, repo, files of each target
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -281,10 +283,12 @@ def build_plan(release: Release, commit: str, commit_source: str, services: list
         s3_keys={name: f"{settings.s3_path.strip('/')}/{release.tag}/{name}"
                  for s in services_for(built, rule.upload) for p in config.platforms
                  for name in [s.s3_object_name(p, config.platforms[0])]},
-        gitops_repo=rule.gitops_repo,
-        gitops_projects=[s.name for s in services_for(built, rule.deploy)],
+        gitops_repo=" ".join(rule.gitops_repos),
+        gitops_projects=(deployed := [s.name for s in services_for(built, rule.deploy)]),
         updates_routes=rule.updates_routes,
         api_gateway_repo=rule.api_gateway_repo,
         gate=promotion_gate(release, commit, config, settings, staging),
         job=job_name(release.env),
+        gitops_targets=[{"name": t.name, "repo": t.repo, "files": sorted(set(
+            target_paths(t, release.env, deployed, release.tag).values()))} for t in rule.targets],
     )

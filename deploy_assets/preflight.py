@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError
-from deploy_assets.config import GitOpsLayout
-from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, layout_path, planned_files
+from deploy_assets.gitops_targets import plan_targets
+from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
 from deploy_assets.resources.go import GoError, GoResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
@@ -107,34 +107,22 @@ def check(go: GoResource | None = None, docker: DockerResource | None = None,
     return answers
 
 
-def check_gitops_files(gitops: GitOpsResource, repo: str, layout: GitOpsLayout, env: str,
-                       images: dict[str, str], version: str) -> None:
-    """The bump the release will make, worked out on the env repo's files as they are now: a file
-    with no entry for a project (or that cannot be edited) fails here, naming it, before any
-    image or object is published, instead of at the bump after everything was pushed."""
-    if not images:
-        return
-    paths = sorted({layout_path(layout, project, env, version=version) for project in images})
-    try:
-        files = gitops.read_files(repo, paths)
-        planned_files(layout, env, images, version, files.get)
-    except (GitOpsError, GitError) as exc:
-        raise PreflightError([f"GitOps repo {gitops.url(repo)}: {exc}"], unreachable=False) from None
-
-
 def check_env_repos(gitops: GitOpsResource, config, env: str, tag: str, services, registry: str) -> None:
-    """In git mode, the env's GitOps repo (and prod's Terraform repo) answer, and their files take
-    this release's bump (each project has an entry to update): refused here, naming repo, file and
-    project, before anything is built or published."""
+    """In git mode, every GitOps target's repo of the env (and prod's Terraform repo) answers,
+    and the targets' files take this release's bump (each project has an entry to update, each
+    mapped project is one the release deploys): refused here, naming repo, file and project,
+    before anything is built or published."""
     from deploy_assets.plan import services_for
 
     rule = config.envs[env]
     if rule.gitops_mode != "git":
         return
-    check(gitops=gitops, gitops_repos=[rule.gitops_repo] + ([rule.api_gateway_repo] if rule.api_gateway_repo else []))
+    check(gitops=gitops, gitops_repos=rule.gitops_repos + ([rule.api_gateway_repo] if rule.api_gateway_repo else []))
     projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
+    if not projects and not any(t.projects for t in rule.targets):
+        return
     try:
-        check_gitops_files(gitops, rule.gitops_repo, rule.gitops, env, {p: f"{registry}/{p}" for p in projects}, tag)
-    except PreflightError as exc:
-        raise PreflightError([f"the GitOps bump of {tag} cannot be made: {'; '.join(exc.problems)}"],
-                             unreachable=False) from None
+        plan_targets(rule.targets, env, {p: f"{registry}/{p}" for p in projects}, tag, gitops.read_files,
+                     url=gitops.url)
+    except (GitOpsError, GitError) as exc:
+        raise PreflightError([f"the GitOps bump of {tag} cannot be made: {exc}"], unreachable=False) from None

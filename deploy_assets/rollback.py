@@ -23,12 +23,13 @@ from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.checks.images import image_problem
 from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.gitops_targets import by_repo, plan_targets
 from deploy_assets.history import GITOPS_KEY, latest_for_partition
 from deploy_assets.release import TagRejected, check_partition
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit, one_line, trailer_block
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.status import env_history, version_stack
+from deploy_assets.status import env_history, env_projects, ours, version_stack
 
 ROLLBACK_JOB = "rollback"
 
@@ -55,10 +56,11 @@ def plan_rollback(instance: dg.DagsterInstance, gitops: GitOpsResource, config: 
     if rule.gitops_mode != "git":
         raise RollbackRefused(f"{env} bumps through the GitHub workflow (dispatch mode); "
                               "rollback re-points git-mode repos only")
-    stack = version_stack(env_history(gitops, rule.gitops_repo))
+    repo = " ".join(rule.gitops_repos)
+    stack = version_stack(ours(env_history(gitops, rule.targets[0].repo), env_projects(instance, env)))
     if not to:
         if len(stack) < 2:
-            raise RollbackRefused(f"{rule.gitops_repo} has no earlier version to roll back to "
+            raise RollbackRefused(f"{repo} has no earlier version to roll back to "
                                   f"(versions run: {', '.join(stack) or 'none'})")
         to = stack[-2]
     try:
@@ -71,9 +73,9 @@ def plan_rollback(instance: dg.DagsterInstance, gitops: GitOpsResource, config: 
     projects = list(bump.metadata.get("projects") or [])
     now = deployed_versions(gitops, config, env, projects)
     if all(v == to for v in now.values()):
-        raise RollbackRefused(f"{rule.gitops_repo} already sets {', '.join(projects)} to {to}")
+        raise RollbackRefused(f"{repo} already sets {', '.join(projects)} to {to}")
     counted = Counter(v for v in now.values() if v and v != to)
-    return RollbackPlan(env=env, repo=rule.gitops_repo, from_version=counted.most_common(1)[0][0] if counted else "-",
+    return RollbackPlan(env=env, repo=repo, from_version=counted.most_common(1)[0][0] if counted else "-",
                         to_version=to, projects=projects, source_commit=str(bump.metadata.get("commit", "")))
 
 
@@ -153,9 +155,15 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
         rule = pipeline.envs[plan.env]
         routes = (routes_by_service(recorded_routes(context.instance, s3, f"{plan.env}|{plan.to_version}"))
                   if rule.updates_routes else None)
-        pushed = gitops.commit_and_push(
-            plan.repo, bump_edit(rule.gitops, plan.env, {p: f"{settings.registry}/{p}" for p in plan.projects},
-                                 plan.to_version, routes), message, log=context.log.info)
+        try:  # every target's files planned before the first push: never one repo rolled back alone
+            images = {p: f"{settings.registry}/{p}" for p in plan.projects}
+            plan_targets(rule.targets, plan.env, images, plan.to_version, gitops.read_files, url=gitops.url)
+        except GitOpsError as exc:
+            raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
+                             metadata={"refused": True}) from None
+        pushed = next(iter([gitops.commit_and_push(repo, bump_edit(group, plan.env, images, plan.to_version, routes),
+                                                   message, log=context.log.info)
+                            for repo, group in by_repo(rule.targets).items()]))
         context.log_event(dg.AssetObservation(
             asset_key=GITOPS_KEY, partition=f"{plan.env}|{plan.to_version}",
             description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 
 import dagster as dg
 
-from deploy_assets.checks.gitops import deployed_versions
+from deploy_assets.checks.gitops import versions_by_target
+from deploy_assets.gitops_targets import combined
 from deploy_assets.config import PipelineConfig
 from deploy_assets.history import GITOPS_KEY, materializations
 from deploy_assets.report import format_table
@@ -85,13 +86,31 @@ def version_stack(history: list[Deployment]) -> list[str]:
     return stack
 
 
-def env_projects(instance: dg.DagsterInstance, env: str, history: list[Deployment]) -> list[str]:
-    """Projects the env's repo holds: from its commit history and the release records."""
-    names = {p for d in history for p in d.projects}
+def env_projects(instance: dg.DagsterInstance, env: str) -> list[str]:
+    """Our projects in the env's repos: those our release records bumped. The repos are shared
+    with apps this monorepo does not release, so a name in their history alone is not ours."""
+    names: set[str] = set()
     for bump in materializations(instance, GITOPS_KEY):
         if bump.partition.startswith(f"{env}|"):
             names.update(bump.metadata.get("projects") or [])
     return sorted(names)
+
+
+def ours(history: list[Deployment], projects: list[str]) -> list[Deployment]:
+    """The deployments that moved one of our projects. Another source's bump of a shared repo
+    (its own apps in its subject) is neither taken for ours by status nor a version that
+    rollback's default target returns to."""
+    wanted = set(projects)
+    return [d for d in history if wanted & set(d.projects)]
+
+
+def env_view(instance: dg.DagsterInstance, gitops: GitOpsResource, config: PipelineConfig,
+             env: str) -> tuple[list[str], list[Deployment], dict[str, dict[str, str | None]]]:
+    """(our projects, our deployments oldest first, target -> project -> version now). History
+    is read from the env's first target: every bump and rollback commits to each repo alike."""
+    projects = env_projects(instance, env)
+    history = ours(env_history(gitops, config.envs[env].targets[0].repo), projects)
+    return projects, history, versions_by_target(gitops, config, env, projects) if projects else {}
 
 
 def majority(versions: dict[str, str | None]) -> str | None:
@@ -103,14 +122,13 @@ def status(instance: dg.DagsterInstance, gitops: GitOpsResource, config: Pipelin
     """env -> {repo, projects: {project -> version, since, commit, run_id, via}} (or an error)."""
     result = {}
     for env, rule in config.envs.items():
-        repo = rule.gitops_repo
+        repo = " ".join(rule.gitops_repos)
         try:
-            history = env_history(gitops, repo)
-            projects = env_projects(instance, env, history)
-            versions = deployed_versions(gitops, config, env, projects) if projects else {}
+            _, history, per_target = env_view(instance, gitops, config, env)
         except (GitError, GitOpsError) as exc:
-            result[env] = {"repo": repo, "error": f"cannot read {gitops.url(repo)}: {exc}", "projects": {}}
+            result[env] = {"repo": repo, "error": f"cannot read {' '.join(map(gitops.url, rule.gitops_repos))}: {exc}", "projects": {}}
             continue
+        versions = combined(per_target)
         rows = {}
         for project, version in versions.items():
             setter = next((d for d in reversed(history) if d.tag == version
@@ -121,7 +139,8 @@ def status(instance: dg.DagsterInstance, gitops: GitOpsResource, config: Pipelin
                 if setter.rollback_from else "release",
             } if setter else {"since": "", "commit": "", "run_id": "", "via": "not set by a release"})}
         result[env] = {"repo": repo, "version": majority(versions), "projects": rows,
-                       "history": [asdict(d) for d in history[-5:]]}
+                       "history": [asdict(d) for d in history[-5:]],
+                       **({"targets": per_target} if len(rule.targets) > 1 else {})}
     return result
 
 

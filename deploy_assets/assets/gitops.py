@@ -20,6 +20,7 @@ from deploy_assets.assets.images import image_key
 from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.gitops_targets import by_repo, plan_targets
 from deploy_assets.history import GITOPS_KEY, latest_for_partition
 from deploy_assets.partitions import release_partitions, split_partition_key
 from deploy_assets.plan import Service
@@ -59,9 +60,9 @@ def build_gitops_asset(services: list[Service], config: PipelineConfig, settings
         facts = release_facts(context.instance, partition, services)
         images, objects = published_keys(facts, config, env)
         rule = config.envs[env]
-        require_published(context, registry, s3, partition, images, objects, f"GitOps bump of {rule.gitops_repo}")
+        require_published(context, registry, s3, partition, images, objects, f"GitOps bump of {' '.join(rule.gitops_repos)}")
         projects = deployed_projects(facts, config, env)
-        metadata = {"repo": rule.gitops_repo, "mode": rule.gitops_mode, "version": tag,
+        metadata = {"repo": " ".join(rule.gitops_repos), "mode": rule.gitops_mode, "version": tag,
                     "projects": projects, "commit": facts.commit, "updates_routes": rule.updates_routes}
         if rule.gitops_mode == "dispatch":
             outcome = github.dispatch_and_wait(rule.gitops_repo, UPDATE_VERSION_WORKFLOW, {
@@ -71,12 +72,25 @@ def build_gitops_asset(services: list[Service], config: PipelineConfig, settings
                              "conclusion": outcome.conclusion})
             return dg.MaterializeResult(metadata=metadata)
         routes = routes_by_service(recorded_routes(context.instance, s3, partition)) if rule.updates_routes else None
-        result = gitops.commit_and_push(
-            rule.gitops_repo, bump_edit(rule.gitops, env, {p: f"{settings.registry}/{p}" for p in projects},
-                                        tag, routes),
-            commit_message(env, tag, facts.commit, projects, context.run.run_id), log=context.log.info)
-        metadata.update({"gitops_commit": result.commit, "changed": result.changed,
-                         "push_attempts": result.attempts, "remote": gitops.url(rule.gitops_repo)})
+        metadata.update(push_targets(context, gitops, rule.targets, env, tag, {
+            p: f"{settings.registry}/{p}" for p in projects}, routes,
+            commit_message(env, tag, facts.commit, projects, context.run.run_id)))
         return dg.MaterializeResult(metadata=metadata)
 
     return gitops_bump
+
+
+def push_targets(context, gitops: GitOpsResource, targets, env: str, tag: str, images: dict[str, str],
+                 routes: dict | None, message: str) -> dict:
+    """Every target planned on its repo as it is (any refusal before the first push: never one
+    region at the new version and the other not), then one commit per repo. Metadata says per
+    target what was written where; `gitops_commit` is the first repo's commit."""
+    planned = plan_targets(targets, env, images, tag, gitops.read_files, url=gitops.url)
+    pushed = {repo: gitops.commit_and_push(repo, bump_edit(group, env, images, tag, routes), message,
+                                           log=context.log.info)
+              for repo, group in by_repo(targets).items()}
+    first = next(iter(pushed.values()))
+    return {"gitops_commit": first.commit, "changed": any(r.changed for r in pushed.values()),
+            "push_attempts": max(r.attempts for r in pushed.values()), "remote": gitops.url(first.repo),
+            "targets": [{"name": t.name, "repo": t.repo, "layout": t.layout, "files": sorted(planned[t.name]),
+                         "commit": pushed[t.repo].commit} for t in targets]}

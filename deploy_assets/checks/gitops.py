@@ -13,19 +13,23 @@ from deploy_assets.config import PipelineConfig
 from deploy_assets.history import GITOPS_KEY
 from deploy_assets.links import gitops_commit_url, url_or_text
 from deploy_assets.resources.git import GitError
-from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, layout_path, read_version
+from deploy_assets.gitops_targets import combined, target_versions
+from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
 
 GITOPS_CHECK = "repo_at_version"
 
 
 def deployed_versions(gitops: GitOpsResource, config: PipelineConfig, env: str,
                       projects: list[str]) -> dict[str, str | None]:
-    """project -> version the env's repo sets now (None: no file or no version in it)."""
-    rule = config.envs[env]
-    paths = {p: layout_path(rule.gitops, p, env) for p in projects}
-    files = gitops.read_files(rule.gitops_repo, list(paths.values()))
-    return {p: read_version(rule.gitops, env, p, files[path]) if files[path] is not None else None
-            for p, path in paths.items()}
+    """project -> version the env's repos set now, across its targets (None: no file or no
+    version; targets that disagree read as `eu=v1 / us=v2`, see gitops_targets.combined)."""
+    return combined(versions_by_target(gitops, config, env, projects))
+
+
+def versions_by_target(gitops: GitOpsResource, config: PipelineConfig, env: str,
+                       projects: list[str]) -> dict[str, dict[str, str | None]]:
+    """target name -> project -> version its file sets now, read from each repo's branch head."""
+    return target_versions(config.envs[env].targets, env, projects, gitops.read_files)
 
 
 def build_gitops_check(config: PipelineConfig) -> dg.AssetChecksDefinition:
@@ -41,19 +45,24 @@ def build_gitops_check(config: PipelineConfig) -> dg.AssetChecksDefinition:
         if bump is None:
             yield not_recorded(check_key, partition)
             return
-        repo = config.envs[env].gitops_repo
+        targets = config.envs[env].targets
+        repo = " ".join(config.envs[env].gitops_repos)
         try:
-            versions = deployed_versions(gitops, config, env, list(bump["projects"]))
+            per_target = versions_by_target(gitops, config, env, list(bump["projects"]))
         except (GitError, GitOpsError) as exc:
-            versions, problems = {}, [f"cannot read back {gitops.url(repo)}: {exc}"]
+            per_target, problems = {}, [f"cannot read back {repo}: {exc}"]
         else:
-            problems = [f"{repo}: {project} is at {found or 'no version'}, not {tag}"
-                        for project, found in versions.items() if found != tag]
+            problems = [f"{t.repo}{'' if t.name == t.repo else ' (' + t.name + ')'}: {project} is at "
+                        f"{found or 'no version'}, not {tag}"
+                        for t in targets for project, found in per_target[t.name].items() if found != tag]
+        versions = combined(per_target)
         severity = dg.AssetCheckSeverity.WARN if bump.get("mode") == "dispatch" else dg.AssetCheckSeverity.ERROR
         commit = str(bump.get("gitops_commit", ""))
+        first = targets[0].repo
         yield result(check_key, problems, {
-            "repo": gitops.url(repo), "deployed": versions,
-            "gitops_commit": url_or_text(gitops_commit_url(gitops.root, repo, commit), commit or "-"),
+            "repo": " ".join(gitops.url(r) for r in config.envs[env].gitops_repos), "deployed": versions,
+            **({"targets": per_target} if len(targets) > 1 else {}),
+            "gitops_commit": url_or_text(gitops_commit_url(gitops.root, first, commit), commit or "-"),
         }, f"{repo}: {len(versions)} project(s) at {tag}", severity=severity)
 
     return gitops_checks

@@ -22,7 +22,7 @@ from typing import Callable
 
 import dagster as dg
 
-from deploy_assets.config import GitOpsLayout
+from deploy_assets.gitops_config import TEMPLATE_FIELDS, GitOpsLayout
 from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import GitError, run_git
 from deploy_assets.resources.gitops_layouts import (GitOpsError, new_kustomization, read_image_ref,
@@ -30,7 +30,6 @@ from deploy_assets.resources.gitops_layouts import (GitOpsError, new_kustomizati
                                                     set_kustomize_tag, set_version_file)
 
 Edit = Callable[[Path], None]
-TEMPLATE_FIELDS = ("project", "env", "version")
 # git's words for "the remote moved on": the only refusal a rebase-and-retry can fix.
 _RACE_MARKERS = ("(fetch first)", "(non-fast-forward)", "cannot lock ref")
 
@@ -68,13 +67,14 @@ def commit_message(env: str, tag: str, commit: str, projects: list[str], run_id:
 
 def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | None = None,
                 version: str = "") -> str:
-    """The repo-relative file a template names for one project; never a path outside the repo."""
+    """The repo-relative file a template names for one of our projects ({project}: the name the
+    repo uses for it, by the layout's `projects` mapping); never a path outside the repo."""
     template = template or layout.path_template
     unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None and f not in TEMPLATE_FIELDS]
     if unknown:
         raise GitOpsError(f"path template {template!r} uses {{{unknown[0]}}}; "
                           f"only {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} are known")
-    path = template.format(project=project, env=env, version=version)
+    path = template.format(project=layout.repo_name(project), env=env, version=version)
     if path.startswith("/") or ".." in Path(path).parts:
         raise GitOpsError(f"path {path!r} (template {template!r}) escapes the GitOps repo")
     return path
@@ -106,17 +106,23 @@ def _file_text(layout: GitOpsLayout, images: dict[str, str], version: str, old: 
                problems: list[str]) -> str | None:
     """The new text of one file for the projects its path maps there; what cannot be updated
     goes to problems (every project checked, so one error lists them all)."""
-    if layout.layout == "version_file":
-        return set_version_file(old, version)
-    if old is None and layout.layout == "kustomize":
-        return new_kustomization(images, version)  # a new app's file: its entries name the projects
-    if old is None:  # a manifest someone wrote: inventing one would deploy half a config
-        problems.append(f"file not found in the GitOps repo (image_ref layout updates an existing "
-                        f"'image: .../{next(iter(images))}:TAG')")
+    if old is None and (layout.layout == "image_ref" or not layout.create_missing):
+        # a manifest someone wrote: inventing one would deploy half a config (or nothing)
+        problems.append(f"file not found in the GitOps repo ({layout.layout} layout updates an existing "
+                        f"file for {', '.join(sorted(images))}; create it there first)")
         return None
+    if layout.layout == "version_file":
+        if len(images) > 1:
+            problems.append(f"the version_file layout holds one version, and {', '.join(sorted(images))} would "
+                            "share this file; put {project} in the path template")
+            return None
+        return set_version_file(old, version)
+    if old is None:  # a new app's file: its entries name the projects
+        return new_kustomization(images, version, {p: layout.image_match(p) for p in images})
     for project, image in sorted(images.items()):
+        edit = set_kustomize_tag if layout.layout == "kustomize" else set_image_ref
         try:
-            old = (set_kustomize_tag if layout.layout == "kustomize" else set_image_ref)(old, project, image, version)
+            old = edit(old, project, image, version, layout.image_match(project))
         except GitOpsError as exc:
             problems.append(str(exc))
     return old
@@ -128,6 +134,7 @@ def planned_files(layout: GitOpsLayout, env: str, images: dict[str, str], versio
     project that has nothing to update: computed before anything is written, so a bump that
     cannot move every project moves none (several projects may share one file)."""
     by_path: dict[str, dict[str, str]] = {}
+    refuse_shared_names(layout, images)
     for project, image in sorted(images.items()):
         by_path.setdefault(layout_path(layout, project, env, version=version), {})[project] = image
     planned, problems = {}, []
@@ -145,9 +152,23 @@ def planned_files(layout: GitOpsLayout, env: str, images: dict[str, str], versio
     return planned
 
 
-def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
+def refuse_shared_names(layout: GitOpsLayout, images: dict[str, str]) -> None:
+    """Two of our projects under one name in the repo (a mapping onto another's name) would be
+    one file or one entry for two versions' worth of images: refused, naming both."""
+    owners: dict[str, str] = {}
+    for project in sorted(images):
+        other = owners.setdefault(layout.repo_name(project), project)
+        if other != project:
+            raise GitOpsError(f"projects {other} and {project} both have the name {layout.repo_name(project)!r} "
+                              "in the GitOps repo (projects mapping); map them to different names")
+
+
+def bump_edit(layout: GitOpsLayout | list[GitOpsLayout], env: str, images: dict[str, str], version: str,
               routes: dict[str, list[dict]] | None) -> Edit:
-    """The edit that sets every project to version (and writes its routes when asked)."""
+    """The edit that sets every project to version in each layout given (the targets of one
+    repo: one commit for all), and writes its routes when asked. Every file of every layout is
+    planned before one is written."""
+    layouts = layout if isinstance(layout, list) else [layout]
 
     def edit(repo: Path) -> None:
         def read(relpath: str) -> str | None:
@@ -155,10 +176,15 @@ def bump_edit(layout: GitOpsLayout, env: str, images: dict[str, str], version: s
             # Bytes, not text mode: a CRLF file must keep its line endings, not be rewritten to LF.
             return target.read_bytes().decode() if target.is_file() else None
 
-        writes = {_inside(repo, p): text for p, text in planned_files(layout, env, images, version, read).items()}
-        for project in sorted(images) if routes is not None else []:
-            route_file = _inside(repo, layout_path(layout, project, env, layout.routes_path_template, version))
-            writes[route_file] = json.dumps(routes.get(project, []), indent=2) + "\n"
+        writes: dict[Path, str] = {}
+        for one in layouts:
+            for relpath, text in planned_files(one, env, images, version, read).items():
+                if _inside(repo, relpath) in writes:  # the second edit would drop the first
+                    raise GitOpsError(f"{relpath} is written by two GitOps targets of this repo")
+                writes[_inside(repo, relpath)] = text
+            for project in sorted(images) if routes is not None else []:
+                route_file = _inside(repo, layout_path(one, project, env, one.routes_path_template, version))
+                writes[route_file] = json.dumps(routes.get(project, []), indent=2) + "\n"
         for target, text in writes.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(text.encode())
@@ -169,9 +195,9 @@ def read_version(layout: GitOpsLayout, env: str, project: str, text: str) -> str
     """What the file sets project to, read from the entries a bump writes (gitops_layouts)."""
     try:
         if layout.layout == "kustomize":
-            return read_kustomize_tag(text, project)
+            return read_kustomize_tag(text, project, layout.image_match(project))
         if layout.layout == "image_ref":
-            return read_image_ref(text, project)
+            return read_image_ref(text, project, layout.image_match(project))
         return read_version_file(text)
     except GitOpsError as exc:
         raise GitOpsError(f"{layout_path(layout, project, env)}: {exc}") from None

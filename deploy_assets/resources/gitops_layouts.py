@@ -60,10 +60,12 @@ def _name(entry: MappingNode) -> str:
     return name.value if isinstance(name, ScalarNode) else ""
 
 
-def kustomize_entries(text: str, project: str) -> tuple[list[MappingNode], list[str]]:
-    """(entries of images[] that match project, the names of all entries)."""
+def kustomize_entries(text: str, project: str, exact: str | None = None) -> tuple[list[MappingNode], list[str]]:
+    """(entries of images[] that match project, the names of all entries). With `exact` (the
+    target's image_name) only an entry named exactly that matches."""
     entries = _entries(_compose(text))
-    return [e for e in entries if image_matches(_name(e), project)], [_name(e) for e in entries]
+    matches = (lambda name: name == exact) if exact else (lambda name: image_matches(name, project))
+    return [e for e in entries if matches(_name(e))], [_name(e) for e in entries]
 
 
 def scalar_text(value: str, style: str | None) -> str:
@@ -98,15 +100,17 @@ def _insert_splice(text: str, entry: MappingNode, key: str, value: str) -> tuple
     return (len(text), len(text), eol + line) if at < 0 else (at + 1, at + 1, line)
 
 
-def set_kustomize_tag(text: str, project: str, image: str, version: str) -> str:
+def set_kustomize_tag(text: str, project: str, image: str, version: str, exact: str | None = None) -> str:
     """text with every matching entry's newTag set, and its newName where it has one or is named
     by the bare project; an entry named `<registry>/<project>` keeps that name (the cluster's way
     to the image, often not the registry pushed to). Nothing else in the file moves."""
-    entries, names = kustomize_entries(text, project)
+    entries, names = kustomize_entries(text, project, exact)
     if not entries:
-        raise GitOpsError(f"no images[] entry for {project} (an entry matches when its name is {project} "
-                          f"or ends with /{project}); its entries: {', '.join(names) or 'none'}. Add an entry "
-                          "named as the image the manifests use, or map the project to that name")
+        rule = (f"its name is {exact} (the target's image_name)" if exact
+                else f"its name is {project} or ends with /{project}")
+        raise GitOpsError(f"no images[] entry for {project} (an entry matches when {rule}); its entries: "
+                          f"{', '.join(names) or 'none'}. Add an entry named as the image the manifests "
+                          "use, or set the target's image_name to that name")
     splices = []
     for entry in entries:
         label = f"images[{_name(entry)}]"
@@ -120,23 +124,27 @@ def set_kustomize_tag(text: str, project: str, image: str, version: str) -> str:
     # From the end backwards, so earlier offsets hold; two inserts at one place keep their order.
     for start, _, end, new in sorted(((s[0], i, s[1], s[2]) for i, s in enumerate(splices) if s), reverse=True):
         text = text[:start] + new + text[end:]
-    if read_kustomize_tag(text, project) != version:  # the splice must read back as written
+    if read_kustomize_tag(text, project, exact) != version:  # the splice must read back as written
         raise GitOpsError(f"editing the images[] entries of {project} did not yield newTag {version}")
     return text
 
 
-def new_kustomization(images: dict[str, str], version: str) -> str:
-    """A file the bump creates (none was there): one entry per project, named after it."""
-    doc = {**KUSTOMIZATION, "images": [{"name": p, "newName": i, "newTag": version} for p, i in sorted(images.items())]}
+def new_kustomization(images: dict[str, str], version: str, exact: dict[str, str | None] | None = None) -> str:
+    """A file the bump creates (none was there): one entry per project, named after it (or by
+    the image name the target's manifests use, which then keeps its tag only)."""
+    exact = exact or {}
+    doc = {**KUSTOMIZATION, "images": [{"name": exact[p], "newTag": version} if exact.get(p) else
+                                       {"name": p, "newName": i, "newTag": version}
+                                       for p, i in sorted(images.items())]}
     out = StringIO()
     YAML().dump(doc, out)
     return out.getvalue()
 
 
-def read_kustomize_tag(text: str, project: str) -> str | None:
+def read_kustomize_tag(text: str, project: str, exact: str | None = None) -> str | None:
     """The newTag of the entries the edit sets; entries that disagree read as `a / b`."""
     tags = []
-    for entry in kustomize_entries(text, project)[0]:
+    for entry in kustomize_entries(text, project, exact)[0]:
         tag = _get(entry, "newTag")
         value = tag.value if isinstance(tag, ScalarNode) else None
         if value and value not in tags:
@@ -166,18 +174,23 @@ def read_version_file(text: str) -> str | None:
     return (node.value.strip() or None) if node is not None else None
 
 
-def _image_ref_pattern(project: str) -> re.Pattern[str]:
+def _image_ref_pattern(project: str, exact: str | None = None) -> re.Pattern[str]:
     # `image: [registry/path/]project:tag`, quoted or not; `other_project:tag` never matches.
-    return re.compile(rf"(image:\s*[\"']?)(?:\S*/)?{re.escape(project)}:([\w.+-]+)")
+    # With `exact` (the target's image_name): `image: <exact>:tag` only.
+    name = rf"(?<![\w./-]){re.escape(exact)}" if exact else rf"(?:\S*/)?{re.escape(project)}"
+    return re.compile(rf"(image:\s*[\"']?){name}:([\w.+-]+)")
 
 
-def set_image_ref(text: str, project: str, image: str, version: str) -> str:
-    new, count = _image_ref_pattern(project).subn(lambda m: f"{m.group(1)}{image}:{version}", text)
+def set_image_ref(text: str, project: str, image: str, version: str, exact: str | None = None) -> str:
+    """Every reference's tag set to version; without `exact` its name becomes the pushed image,
+    with it the name stays as the manifests write it."""
+    written = exact or image
+    new, count = _image_ref_pattern(project, exact).subn(lambda m: f"{m.group(1)}{written}:{version}", text)
     if count == 0:
-        raise GitOpsError(f"no 'image: .../{project}:TAG' reference to update")
+        raise GitOpsError(f"no 'image: {exact or '.../' + project}:TAG' reference to update")
     return new
 
 
-def read_image_ref(text: str, project: str) -> str | None:
-    match = _image_ref_pattern(project).search(text)
+def read_image_ref(text: str, project: str, exact: str | None = None) -> str | None:
+    match = _image_ref_pattern(project, exact).search(text)
     return match.group(2) if match else None
