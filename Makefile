@@ -14,7 +14,7 @@ test test-reliability: DEPLOY_ASSETS_TEST_DEPS = 1
 # the monorepo checkout that the old-vocabulary targets work on
 SOURCE ?= .
 
-.PHONY: setup demo dev test test-engine test-reliability bench stack-up stack-down clean \
+.PHONY: setup demo dev test test-unit test-engine test-reliability lint fmt bench stack-up stack-down clean \
         parse-ms-routes get-ms-names get-cli-names build-pipeline-ms build-pipeline-lambdas \
         build-pipeline push-ms-dockers push-cli-dockers
 
@@ -42,6 +42,25 @@ export DEPLOY_ASSETS_TEST_GOCACHE ?= $(CURDIR)/.local/test-gocache
 
 test: setup test-engine
 	$(PYTEST)
+
+# The pure tier (well under a minute): decisions, rules, config and the Dagster contract, with no
+# Docker, Go, git or servers. deploy_assets_tests/unit/conftest.py refuses process starts and socket
+# connections in its tests; here nothing is reachable either: no PATH (no go, docker or git), a
+# Docker socket and endpoints that do not exist. `make test` runs these tests too.
+UNIT_ENV := env -u GOROOT -u GOBIN -u GOFLAGS -u DOCKER_CONTEXT PATH=/nonexistent \
+	DOCKER_HOST=unix:///nonexistent DEPLOY_ASSETS_S3_ENDPOINT=http://127.0.0.1:9 \
+	DEPLOY_ASSETS_REGISTRY=127.0.0.1:9 DEPLOY_ASSETS_GITHUB_API=http://127.0.0.1:9
+test-unit: setup
+	$(UNIT_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider deploy_assets_tests/unit
+
+# ruff (pinned in pyproject.toml, configured there): `make lint` checks, `make fmt` rewrites.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-engine:
 	@$(BIN)/python -c "from pathlib import Path; from deploy_assets.local_stack import ensure_docker_engine; ensure_docker_engine(Path('.local/stack'))"

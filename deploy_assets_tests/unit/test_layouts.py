@@ -10,11 +10,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_assets.config import DEFAULT_CONFIG, ConfigError, KindLayout, load_pipeline_config
+from deploy_assets.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    KindLayout,
+    Settings,
+    load_pipeline_config,
+)
 from deploy_assets.plan import PlanError, Service, build_plan, discover_services
 from deploy_assets.release import parse_tag
-from deploy_assets.resources.go import GoResource
-from deploy_assets_tests.test_plan import COMMIT, settings
+
+COMMIT = "a" * 40
+
+
+def settings(**overrides: str) -> Settings:
+    return Settings.from_env({
+        "DEPLOY_ASSETS_REGISTRY": "registry.example:5000", "APP_ARCHIVER_BUCKET": "app-artifacts",
+        "APP_ARCHIVER_PATH": "/binaries/", "DEPLOY_ASSETS_LOCAL_DIR": "/nonexistent", **overrides,
+    })
+
 
 MONOREPO = ["go.mod", "cmd/auth/main.go", "cmd/auth/handlers.go", "cmd/things/main.go", "cmd/cli/main.go",
             "cmd/cli/commands/ping.go", "internal/httpx/httpx.go", "lambdas/webhook/main.go"]
@@ -123,20 +137,6 @@ def test_two_mains_go_would_write_to_one_file_are_refused(tmp_path):
     with pytest.raises(PlanError, match=r"'ms_core' \(cmd/ms/core\) and 'cli_core' \(cmd/cli/core\) would both be "
                                         r"written by go build as 'core'"):
         discover_services(["cmd/ms/core/main.go", "cmd/cli/core/main.go"], layout)
-
-
-def test_build_output_is_the_file_go_build_writes(tmp_path):
-    module = tmp_path / "m"
-    for directory in ("cmd/auth", "cmd/billing/v2"):
-        (module / directory).mkdir(parents=True)
-        (module / directory / "main.go").write_text("package main\n\nfunc main() {}\n")
-    (module / "go.mod").write_text("module example.com/m\n\ngo 1.24\n")
-    out = tmp_path / "out"
-    out.mkdir()
-    GoResource(cache_dir=str(tmp_path / "cache")).build(module, ["./cmd/auth", "./cmd/billing/v2"], out, "amd64", [])
-    built = sorted(p.name for p in out.iterdir())
-    assert built == sorted(Service(f"ms_{d}", "ms", d).build_output for d in ("cmd/auth", "cmd/billing/v2"))
-    assert built == ["auth", "billing"]
 
 
 @pytest.mark.parametrize(("template", "why"), [

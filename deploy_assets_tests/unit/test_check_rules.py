@@ -1,14 +1,11 @@
-"""The pure rules behind the checks: toolchain pinning, Go build info, routes, the release record."""
-
-import subprocess
-from pathlib import Path
+"""The pure rules behind the checks: toolchain pinning, Go build info, routes, the release record.
+(Reading the version from a real Go binary: checks/test_check_rules_go.py.)"""
 
 import pytest
 
 from deploy_assets.checks.routes import services_without_routes
 from deploy_assets.checks.toolchain import embedded_go_version, toolchain_problem
 from deploy_assets.release_record import Artifact, checksums_txt, own_partition_removed
-from deploy_assets.resources.go import GoResource, default_go_binary
 
 
 @pytest.mark.parametrize(("built_with", "configured", "go_mod", "problem"), [
@@ -25,16 +22,8 @@ def test_toolchain_rule(built_with, configured, go_mod, problem):
     assert toolchain_problem(built_with, configured, go_mod) == problem
 
 
-def test_go_version_is_read_from_the_binary_itself(tmp_path):
-    (tmp_path / "go.mod").write_text("module example.com/probe\n\ngo 1.24\n")
-    (tmp_path / "main.go").write_text("package main\n\nfunc main() {}\n")
-    go = GoResource(cache_dir=str(tmp_path / "cache"))
-    go.build(tmp_path, ["."], tmp_path / "out", "arm64", ["-trimpath", "-buildvcs=false"])
-    binary = next((tmp_path / "out").iterdir())
-    reported = subprocess.run([default_go_binary(), "version", str(binary)], capture_output=True, text=True, check=True)
-    assert embedded_go_version(binary.read_bytes()) == reported.stdout.split(": ", 1)[1].strip() == go.version()
+def test_bytes_that_are_no_go_binary_have_no_embedded_go_version():
     assert embedded_go_version(b"\x7fELF not a go binary") is None
-    assert embedded_go_version(Path(binary).read_bytes()[:1024]) is None
 
 
 def test_services_without_routes_are_named():
