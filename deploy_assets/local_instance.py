@@ -26,12 +26,18 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._core.storage.sql import create_engine
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool, QueuePool
+
+# Dagster's SQLite storage classes are private: the adapter imports them, and its contract test
+# checks what these subclasses override and read (deploy_assets/state/dagster_private.py).
+from deploy_assets.state.dagster_private import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    DagsterSqliteStorage,
+    SqliteEventLogStorage,
+    event_logs_directory,
+)
 
 ENGINES_KEPT = 16  # the index shard and the runs being written; a daemon sees many runs over time
 
@@ -101,8 +107,8 @@ class LocalSqliteStorage(DagsterSqliteStorage):
     def __init__(self, base_dir: str, inst_data=None):
         super().__init__(base_dir, inst_data)
         self._event_log_storage.dispose()
-        self._event_log_storage = EngineReusingSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._event_log_storage = EngineReusingSqliteEventLogStorage(event_logs_directory(base_dir))
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value) -> "LocalSqliteStorage":
+    def from_config_value(cls, inst_data, config_value) -> LocalSqliteStorage:
         return cls.from_local(inst_data=inst_data, **config_value)

@@ -16,7 +16,6 @@ from deploy_assets import cli
 from deploy_assets.config import load_pipeline_config
 from deploy_assets.definitions import build_definitions, defs as code_location_defs
 from deploy_assets.report import service_names
-from deploy_assets.state import dagster_private
 from deploy_assets.state.services import ServiceState, ServiceStateError, read_state, refresh, state_path
 from deploy_assets_tests.conftest import make_settings
 from deploy_assets_tests.production.deployment import settings_env
@@ -132,36 +131,6 @@ def test_another_source_layout_rediscovers_instead_of_using_a_list_found_with_ot
     git_trace.unlink()
     assert service_names(build_definitions(settings, only_ms)) == ["ms_chat", "ms_core", "ms_payments"]
     assert any(c.startswith("git fetch") for c in git_commands(git_trace))
-
-
-# --- the private Dagster API behind run workers' lists ------------------------------------------
-
-def test_dagsters_state_backed_loader_still_behaves_as_the_adapter_needs():
-    """Fails when a Dagster upgrade moves, renames or changes StateBackedDefinitionsLoader: the
-    adapter (deploy_assets/state/dagster_private.py) is then the one file to fix."""
-    loader = dagster_private.StateBackedDefinitionsLoader
-    assert loader.__abstractmethods__ == {"defs_key", "fetch_state", "defs_from_state"}
-    assert callable(loader.build_defs) and callable(loader.get_or_fetch_state)
-    context_cls, load_type = dagster_private.DefinitionsLoadContext, dagster_private.DefinitionsLoadType
-    fetched: list[str] = []
-
-    def fetch() -> str:
-        fetched.append("fetch")
-        return json.dumps(["a", "b"])
-
-    def build(text: str) -> dg.Definitions:
-        return dg.Definitions(assets=[dg.AssetSpec(name) for name in json.loads(text)])
-
-    with context_cls.scoped(context_cls(load_type=load_type.INITIALIZATION)) as initializing:
-        first = dagster_private.state_backed_definitions("k", fetch, build)
-        recorded = initializing.get_pending_reconstruction_metadata()["k"]
-    assert fetched == ["fetch"] and {k.path[-1] for k in first.resolve_all_asset_keys()} == {"a", "b"}
-    repo = first.get_repository_def().replace_repository_load_data({"k": recorded}, None)
-    with context_cls.scoped(context_cls(load_type=load_type.RECONSTRUCTION,
-                                        repository_load_data=repo.repository_load_data)):
-        again = dagster_private.state_backed_definitions("k", fetch, build)
-    assert fetched == ["fetch"], "a reconstruction fetched the state again instead of reading the metadata"
-    assert {k.path[-1] for k in again.resolve_all_asset_keys()} == {"a", "b"}
 
 
 # --- a run worker builds the code server's list, not the file's ---------------------------------
