@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from deploy_assets.resources.go_build_events import BuildEvents, BuildProgress
 from deploy_assets.resources.processes import kill_tree
 
 BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
@@ -170,49 +170,64 @@ class GoResource(dg.ConfigurableResource):
         return h.hexdigest()
 
     def build(self, module_dir: Path, packages: list[str], out_dir: Path, platform: str,
-              flags: list[str], on_binary: Callable[[Path], None] | None = None) -> None:
-        """One `go build -o out_dir/` for several mains; errors are attributed to packages.
+              flags: list[str], on_binary: Callable[[Path], None] | None = None,
+              progress: BuildProgress | None = None) -> None:
+        """One `go build -json -v -o out_dir/` for several mains; errors are attributed to packages.
 
+        `progress` gets each package as its compile starts, read from go's event stream while go
+        runs (go_build_events.py), and logs packages compiled of its total now and then.
         `on_binary(path)` is called, while go is still compiling the others, for each binary as
         it lands in out_dir (go links a main as soon as its packages are compiled, so the first
         binaries exist long before the last), and after a successful build for the rest. While go
         runs, a binary is reported once its size holds still for one poll; the callback must take
         that as a hint (a copy go was still writing is possible where go copies, not renames)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        args = [self._go(), "build", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages]
+        args = [self._go(), "build", "-json", "-v", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages]
         proc = subprocess.Popen(
             args, cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             # Watched output: go's work folder on the same filesystem, so each binary is renamed in whole.
             env={**self.env(platform), **({"GOTMPDIR": str(out_dir.parent)} if on_binary else {})},
         )
-        output: list[tuple[str, str]] = []
-        reader = threading.Thread(target=lambda: output.append(proc.communicate()), daemon=True)
+        events = BuildEvents(on_compile=progress.compiled if progress else None)
+        stderr: list[str] = []
+        reader = threading.Thread(target=lambda: _feed(proc.stdout, events), daemon=True)
+        errors = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+        if progress is not None:
+            progress.start(time.monotonic())
         reader.start()
+        errors.start()
         deadline = time.monotonic() + self.build_timeout_s
         try:
-            reported = self._watch(reader, out_dir, on_binary, deadline, args)
+            reported = self._watch(reader, out_dir, on_binary, deadline, args, progress)
+            errors.join()
+            proc.wait()
         finally:  # a timeout, or the step interrupted: no compiler is left running behind us
             if proc.poll() is None:
                 _kill_group(proc)
-                reader.join(5)  # the reader's communicate() reaps go once the group's pipes close
-        stderr = output[0][1] if output else ""
+                for thread in (reader, errors):
+                    thread.join(5)  # the group's pipes close with it
+                proc.wait(5)
         if proc.returncode != 0:
-            by_package = attribute_build_errors(stderr, packages)
-            raise GoBuildError(stderr.strip(), by_package)
+            raise GoBuildError(*events.errors(stderr[0] if stderr else ""))
+        if progress is not None:
+            progress.finish(time.monotonic())
         if on_binary is not None:  # the ones that landed after the last look (all of them, on a warm cache)
             for path in sorted(out_dir.iterdir()):
                 if path.name not in reported and "-go-tmp-" not in path.name:
                     on_binary(path)
 
     def _watch(self, reader: threading.Thread, out_dir: Path, on_binary: Callable[[Path], None] | None,
-               deadline: float, args: list[str]) -> set[str]:
-        """Wait for the build (its output reader), reporting binaries as they land, until the deadline."""
+               deadline: float, args: list[str], progress: BuildProgress | None) -> set[str]:
+        """Wait for the build (its output reader), reporting progress and binaries as they land,
+        until the deadline."""
         sizes: dict[str, int] = {}
         reported: set[str] = set()
         while reader.is_alive():
             if time.monotonic() > deadline:
                 raise _timeout(args, self.build_timeout_s, "build_timeout_s")
             reader.join(BINARY_POLL_S)
+            if progress is not None:
+                progress.tick(time.monotonic())
             if on_binary is None or not reader.is_alive():
                 continue
             for path in out_dir.iterdir():
@@ -245,6 +260,12 @@ def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.Co
             raise _timeout(args, timeout, field) from None
         raise
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def _feed(stdout, events: BuildEvents) -> None:
+    """go's -json event stream, line by line as go writes it."""
+    for line in stdout:
+        events.feed(line)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -281,19 +302,3 @@ def _json_stream(text: str):
             break
         obj, index = decoder.raw_decode(text, index)
         yield obj
-
-
-_HEADER = re.compile(r"^# (\S+)$")
-
-
-def attribute_build_errors(stderr: str, packages: list[str]) -> dict[str, str]:
-    """Split `go build` output into per-package sections ('# pkg' headers, or file paths)."""
-    sections: dict[str, list[str]] = {}
-    current = "?"
-    for line in stderr.splitlines():
-        header = _HEADER.match(line)
-        if header:
-            current = header.group(1)
-            continue
-        sections.setdefault(current, []).append(line)
-    return {pkg: "\n".join(lines).strip() for pkg, lines in sections.items()}
