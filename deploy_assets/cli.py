@@ -1,7 +1,9 @@
-"""`deploy-assets`: plan, release, refresh, demo and the local stack, from a terminal or an existing CI.
+"""`deploy-assets`: plan, release, refresh, demo and the local stack, from a terminal or CI.
 
-Exit codes: 0 done, 1 the release failed, 2 the input was refused (bad tag, bad config),
-3 `plan` only: the promotion gate would refuse the release (the plan is printed all the same).
+release, rollback and demo print progress lines and the outcome; Dagster's own records (its
+console log) go to a file under DAGSTER_HOME/logs named at the end, or to the terminal with
+--verbose. DEPLOY_ASSETS_LOG_LEVEL sets their threshold (default: DEBUG in the file, INFO on
+the terminal). An expected refusal says what was refused, why and what to do.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import sys
 from pathlib import Path
 
 from deploy_assets import legacy, record_cli
-from deploy_assets.config import LOCAL_DIR, ConfigError, apply_env_file, Settings, load_pipeline_config
+from deploy_assets.cli_logs import DagsterLog, dagster_home
+from deploy_assets.cli_outcome import EXIT_FAILED, EXIT_REFUSED, epilog, release_verdict
+from deploy_assets.config import (LOCAL_DIR, ConfigError, Settings, apply_env_file,
+                                  load_pipeline_config)
+from deploy_assets.names import partition_key
 from deploy_assets.plan import PlanError
 from deploy_assets.release import TagRejected, parse_tag
 from deploy_assets.resources.credentials import redact_url
@@ -25,6 +31,11 @@ def _settings(args) -> Settings:
     if getattr(args, "config", None):
         os.environ["DEPLOY_ASSETS_CONFIG"] = args.config
     return Settings.from_env()
+
+
+def _dagster_log(args) -> DagsterLog:
+    """The log main() opened for this command; a direct caller's records go to the terminal."""
+    return getattr(args, "dagster_log", None) or DagsterLog(None)
 
 
 def cmd_plan(args) -> int:
@@ -47,11 +58,13 @@ def cmd_plan(args) -> int:
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
         return 0 if plan.gate.passes else 3
-    print(f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\ncommit   {plan.commit} from {plan.commit_source}")
+    print(f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\n"
+          f"commit   {plan.commit} from {plan.commit_source}")
     print(f"gate     {'PASS' if plan.gate.passes else 'FAIL'}: {plan.gate.reason}")
     print("binaries " + "\n         ".join(plan.binaries))
     print("images   " + "\n         ".join(plan.images.values()))
-    print("s3       " + "\n         ".join(f"s3://{settings.bucket}/{k}" for k in plan.s3_keys.values()))
+    print("s3       " + "\n         ".join(f"s3://{settings.bucket}/{k}"
+                                         for k in plan.s3_keys.values()))
     print(f"gitops   {plan.gitops_repo}: {' '.join(plan.gitops_projects)} -> {plan.version}"
           f" (updatesRoutes={str(plan.updates_routes).lower()})")
     if plan.api_gateway_repo:
@@ -60,24 +73,29 @@ def cmd_plan(args) -> int:
 
 
 def cmd_release(args) -> int:
-    parse_tag(args.tag)
-    settings = _settings(args)
+    release = parse_tag(args.tag)
+    settings, log = _settings(args), _dagster_log(args)
     from deploy_assets.report import format_release, release_rows, service_names
     from deploy_assets.runner import get_instance, release_definitions, run_release
 
     defs, refreshed = release_definitions(settings, load_pipeline_config())
     if refreshed.before is not None and (refreshed.added or refreshed.removed):
         print(f"services refreshed: {_changes(refreshed)}", flush=True)
-    instance = get_instance()
+    defs, instance = log.wire(defs), get_instance()
     print(f"releasing {args.tag} from {redact_url(settings.source_repo)} ...", flush=True)
-    # The progress lines replace Dagster's console log (warnings and errors still show);
-    # DEPLOY_ASSETS_LOG_LEVEL=INFO brings the full event log back.
     outcome = run_release(defs, instance, args.tag, progress=lambda line: print(line, flush=True),
-                          log_level=os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "WARNING"))
-    names = service_names(defs)
-    print(format_release(release_rows(instance, f"{outcome.env}|{args.tag}", names)))
+                          log_level=log.level)
+    verdict = release_verdict(args.tag, str(release.base_version), outcome.success,
+                              outcome.failed_step, outcome.error_class, outcome.reason)
+    if verdict.refused:  # what, why, what to do: no table of nothing
+        print(f"deploy-assets: refused: {outcome.reason}\ndeploy-assets: do: {verdict.hint}")
+        print(f"run {outcome.run_id}: refused in step {outcome.failed_step}")
+        return verdict.code
+    rows = release_rows(instance, partition_key(outcome.env, args.tag), service_names(defs))
+    if rows:
+        print(format_release(rows))
     print(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED: ' + outcome.error}")
-    return 0 if outcome.success else 1
+    return verdict.code
 
 
 def _changes(done) -> str:
@@ -91,12 +109,14 @@ def cmd_refresh(args) -> int:
     settings = _settings(args)
     done = refresh(settings, load_pipeline_config())
     after = done.after
-    print(f"services of {after.remote} at {after.commit[:12]} (HEAD), recorded in {state_path(settings)}:")
+    print(f"services of {after.remote} at {after.commit[:12]} (HEAD), "
+          f"recorded in {state_path(settings)}:")
     for service in after.services:
         print(f"  {service.name:<24} {service.kind:<8} {service.path}")
     if not after.services:
         print("  (none)")
-    print(_changes(done) + (" (no state before)" if done.before is None else f" since {done.before.discovered_at}"))
+    print(_changes(done) + (" (no state before)" if done.before is None
+                            else f" since {done.before.discovered_at}"))
     print("a code location loaded before this sees the new list after a reload "
           "(UI: Deployment -> Reload; `dagster dev`: restart it)")
     return 0
@@ -104,7 +124,7 @@ def cmd_refresh(args) -> int:
 
 def cmd_demo(args) -> int:
     from deploy_assets import demo
-    return demo.main()
+    return demo.main(log=_dagster_log(args))
 
 
 def cmd_stack(args) -> int:
@@ -113,7 +133,8 @@ def cmd_stack(args) -> int:
 
     if args.action == "up":
         info = stack_up()
-        print(f"registry {info.registry}\ns3 {info.s3_endpoint}\ngit {redact_url(str(info.git_root))}")
+        print(f"registry {info.registry}\ns3 {info.s3_endpoint}\n"
+              f"git {redact_url(str(info.git_root))}")
     else:
         stopped = local_stack.down(LOCAL_DIR)
         print("stopped: " + (", ".join(stopped) or "nothing was running"))
@@ -121,43 +142,60 @@ def cmd_stack(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deploy-assets", description=__doc__)
+    parser = argparse.ArgumentParser(prog="deploy-assets", description=__doc__, epilog=epilog(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="what releasing TAG would do, without doing it")
     plan.add_argument("tag")
     plan.add_argument("--json", action="store_true")
-    release = sub.add_parser("release", help="run TAG's release in-process on the Dagster instance")
+    release = sub.add_parser("release", help="run TAG's release in-process on the Dagster instance",
+                             epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     release.add_argument("tag")
-    refresh = sub.add_parser("refresh", help="fetch the source remote and record its services for the code location")
+    refresh = sub.add_parser("refresh", help="fetch the source remote and record its services "
+                                             "for the code location")
     for p in (plan, release, refresh):
-        p.add_argument("--repo", help="source monorepo (path or git URL); default DEPLOY_ASSETS_SOURCE_REPO")
-        p.add_argument("--config", help="pipeline config; default DEPLOY_ASSETS_CONFIG or misc/configs/pipeline.yaml")
-    sub.add_parser("demo", help="local stack + example monorepo + alpha/rc/final tags through the sensor")
+        p.add_argument("--repo", help="source monorepo (path or git URL); "
+                                      "default DEPLOY_ASSETS_SOURCE_REPO")
+        p.add_argument("--config", help="pipeline config; default DEPLOY_ASSETS_CONFIG "
+                                        "or misc/configs/pipeline.yaml")
+    demo = sub.add_parser("demo", help="local stack + example monorepo + alpha/rc/final tags "
+                                       "through the sensor")
     stack = sub.add_parser("stack", help="start or stop the local stack")
     stack.add_argument("action", choices=["up", "down"])
     plan.set_defaults(func=cmd_plan)
     release.set_defaults(func=cmd_release)
     refresh.set_defaults(func=cmd_refresh)
-    sub.choices["demo"].set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo)
     stack.set_defaults(func=cmd_stack)
     legacy.register(sub)
     record_cli.register(sub)  # status, lineage, rollback
+    for name in ("release", "rollback", "demo"):
+        sub.choices[name].add_argument("--verbose", action="store_true",
+                                       help="Dagster's records on the terminal, not in a log file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     apply_env_file()
+    # Named after the command (never after user input); created at its first record.
+    args.dagster_log = log = DagsterLog.for_command(args.command, dagster_home(), args.verbose
+                                                    if "verbose" in args else False)
     try:
         return args.func(args)
     except (TagRejected, ConfigError, PlanError) as exc:
         print(f"deploy-assets: refused: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a clear one-line error, not a traceback, for expected failures
+        return EXIT_REFUSED
+    except Exception as exc:  # a clear one-line error, not a traceback (that goes to the log)
         if os.environ.get("DEPLOY_ASSETS_DEBUG"):
             raise
+        log.record_exception(exc)
         print(f"deploy-assets: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    finally:
+        if written := log.written():
+            print(f"full log: {written}", flush=True)
+        log.close()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 from deploy_assets import local_stack
+from deploy_assets.cli_logs import DagsterLog
 from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
+from deploy_assets.names import VERSION_TAG, partition_key
 from deploy_assets.report import format_release, release_rows, service_names
 from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import run_git
@@ -58,7 +60,33 @@ def push_tag(clone: Path, tag: str) -> bool:
     return True
 
 
-def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _release_through_sensor(defs, instance, clone: Path, cursor_file: Path, tag: str,
+                            log: DagsterLog | None):
+    """Push the tag, let the sensor see it, run the release it requests (progress lines on)."""
+    from deploy_assets.runner import run_release, sensor_tick
+
+    pushed = push_tag(clone, tag)
+    requests = sensor_tick(defs, instance, cursor_file)
+    launched = [r for r in requests if r.tags.get(VERSION_TAG) == tag]
+    how = (f"sensor requested {launched[0].job_name} (run key {launched[0].run_key})" if launched
+           else "tag already seen by the sensor: re-running the release (reuses what exists)")
+    print(f"\n== {tag} {'pushed' if pushed else 'exists'}; {how}")
+    t0 = time.monotonic()
+    run_key = {"dagster/run_key": launched[0].run_key} if launched else None
+    outcome = run_release(defs, instance, tag, extra_tags=run_key, progress=_print,
+                          log_level=log.level if log else None)
+    print(f"   run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} "
+          f"in {time.monotonic() - t0:.1f}s" + (f": {outcome.error}" if outcome.error else ""))
+    return outcome
+
+
+def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> int:
+    """Each release shows its progress lines and outcome table; Dagster's records go to `log`
+    (the CLI's log file, named at the end), or with no log to the terminal as before."""
     started = time.monotonic()
     info = stack_up()
     print(f"stack: registry {info.registry}, S3 {info.s3_endpoint}, git {info.git_root}")
@@ -68,39 +96,32 @@ def main(tags: tuple[str, ...] = DEMO_TAGS) -> int:
     print(f"monorepo: {redact_url(settings.source_repo)} (working clone: {clone})")
 
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.runner import get_instance, run_release, sensor_tick
+    from deploy_assets.runner import get_instance, sensor_tick
 
     instance = get_instance()
-    defs = build_definitions(settings)
+    defs = log.wire(build_definitions(settings)) if log else build_definitions(settings)
     cursor_file = LOCAL_DIR / "demo" / "sensor_cursor"
     if not cursor_file.exists():
         sensor_tick(defs, instance, cursor_file)  # baseline: existing tags are history
     failed = []
     for tag in tags:
-        pushed = push_tag(clone, tag)
-        requests = sensor_tick(defs, instance, cursor_file)
-        launched = [r for r in requests if r.tags.get("deploy_assets/tag") == tag]
-        how = (f"sensor requested {launched[0].job_name} (run key {launched[0].run_key})" if launched
-               else "tag already seen by the sensor: re-running the release (reuses what exists)")
-        print(f"\n== {tag} {'pushed' if pushed else 'exists'}; {how}")
-        t0 = time.monotonic()
-        outcome = run_release(defs, instance, tag, extra_tags={"dagster/run_key": launched[0].run_key}
-                              if launched else None)
-        print(f"   run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} "
-              f"in {time.monotonic() - t0:.1f}s" + (f": {outcome.error}" if outcome.error else ""))
+        outcome = _release_through_sensor(defs, instance, clone, cursor_file, tag, log)
         if not outcome.success:
             failed.append(tag)
             break
-        services = service_names(defs)
-        print(format_release(release_rows(instance, f"{outcome.env}|{tag}", services,
-                                          load_pipeline_config().platforms[0])))
+        rows = release_rows(instance, partition_key(outcome.env, tag), service_names(defs),
+                            load_pipeline_config().platforms[0])
+        print(format_release(rows))
     from deploy_assets.resources.gitops import GitOpsResource
     from deploy_assets.status import format_status, status
 
     print("\nwhere each env stands (read back from the GitOps repos):")
-    print(format_status(status(instance, GitOpsResource(root=settings.git_root), load_pipeline_config())))
-    print(f"\ndemo finished in {time.monotonic() - started:.1f}s; Dagster home {os.environ['DAGSTER_HOME']}")
-    print("next: `make dev` for the UI on http://127.0.0.1:3000, `make stack-down` to stop the stack")
+    print(format_status(status(instance, GitOpsResource(root=settings.git_root),
+                               load_pipeline_config())))
+    print(f"\ndemo finished in {time.monotonic() - started:.1f}s; "
+          f"Dagster home {os.environ['DAGSTER_HOME']}")
+    print("next: `make dev` for the UI on http://127.0.0.1:3000, "
+          "`make stack-down` to stop the stack")
     return 1 if failed else 0
 
 

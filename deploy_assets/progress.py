@@ -6,7 +6,9 @@ event is stored, with no polling. Per step: when it starts, the per-service n/N 
 log (binaries, images, artifacts), and when it ends, how long it took, what it materialized (with
 bytes, from the `size`/`size_<platform>` metadata) and how its checks went. A step that works
 for a long time without an event (a batched `go build`) gets a "still running" line now and then,
-so a silent terminal never means a hung release.
+so a silent terminal never means a hung release. A step's own progress lines (the n/N form,
+e.g. "compile 120/480 packages arm64 (34 s)") pass through as the step throttled them. Steps
+skipped one after another (a refused release skips all but `source`) are named in one line.
 """
 
 from __future__ import annotations
@@ -18,13 +20,52 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
+
+if TYPE_CHECKING:  # the error Dagster records for a failed step (its `.cause` chain)
+    from dagster_shared.error import SerializableErrorInfo
 
 # The assets' per-service progress lines: "binaries 2/26 arm64 ms_core: ...", "images 1/3 ...".
 SERVICE_PROGRESS = re.compile(r"^\w+ \d+/\d+ ")
 # In-process runs report a step not run for a failed upstream as this log message, not an event.
 NOT_EXECUTED = re.compile(r"^Dependencies for step (?P<step>\S+) (failed|were not executed)")
 HEARTBEAT_S = 20.0
+SKIPPED = "a step it needs did not succeed"
+
+
+def unwrap(error: SerializableErrorInfo | None) -> SerializableErrorInfo | None:
+    """The exception an asset raised, inside the errors Dagster wraps it in."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error
+
+
+def error_line(error: SerializableErrorInfo | None) -> str:
+    """ "Class: first line of the message", without the class's module path."""
+    error = unwrap(error)
+    message = error.message.strip() if error else ""
+    if not message:
+        return "failed"
+    return re.sub(r"^(?:\w+\.)+(\w+: )", r"\1", message.splitlines()[0])
+
+
+def error_reason(error: SerializableErrorInfo | None) -> str:
+    """The message alone (no class), e.g. "promotion gate: v0.9.0 refused ...": the why."""
+    error = unwrap(error)
+    if error is None:
+        return ""
+    message = error.message.strip()
+    if not error.cls_name:
+        return message
+    return re.sub(rf"^(?:\w+\.)*{re.escape(error.cls_name)}: ", "", message)
+
+
+def skipped_line(steps: list[str]) -> str:
+    if len(steps) == 1:
+        return f"{steps[0]} skipped: {SKIPPED}"
+    return f"{len(steps)} steps skipped, a step they need did not succeed: {', '.join(steps)}"
 
 
 def human_bytes(size: int) -> str:
@@ -54,7 +95,8 @@ class ReleaseProgress:
         self._started = self._last_line = clock()
         self._steps: dict[str, _Step] = {}
         self._running: set[str] = set()
-        self._lock = threading.RLock()  # events (run thread) and heartbeats (ticker) share the state
+        self._skipped: list[str] = []  # written as one line before the next line
+        self._lock = threading.RLock()  # events (run thread) and heartbeats (ticker) share it
         self._stopped = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -68,12 +110,23 @@ class ReleaseProgress:
         self._stopped.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
+        with self._lock:
+            self._flush_skipped()
 
     def _line(self, text: str) -> None:
         with self._lock:
-            now = self._clock()
-            self._last_line = now
-            self._write(f"{now - self._started:7.1f}s  {text}")
+            self._flush_skipped()
+            self._write_line(text)
+
+    def _write_line(self, text: str) -> None:
+        now = self._clock()
+        self._last_line = now
+        self._write(f"{now - self._started:7.1f}s  {text}")
+
+    def _flush_skipped(self) -> None:
+        if self._skipped:
+            steps, self._skipped = self._skipped, []
+            self._write_line(skipped_line(steps))
 
     def _tick(self) -> None:
         while not self._stopped.wait(1.0):
@@ -96,9 +149,10 @@ class ReleaseProgress:
         event = entry.dagster_event
         if event is None:  # a message an asset (or the executor) logged
             if skipped := NOT_EXECUTED.match(entry.user_message):
-                self._line(f"{skipped['step']} skipped: a step it needs did not succeed")
+                self._skipped.append(skipped["step"])
             elif SERVICE_PROGRESS.match(entry.user_message) or entry.level >= logging.WARNING:
-                level = "" if entry.level < logging.WARNING else f"{logging.getLevelName(entry.level)}: "
+                level = ("" if entry.level < logging.WARNING
+                         else f"{logging.getLevelName(entry.level)}: ")
                 self._line(f"  {level}{entry.user_message}")
             return
         key = entry.step_key or ""
@@ -122,13 +176,9 @@ class ReleaseProgress:
             self._line(f"{key} done in {self._took(key)}{self._summary(key)}")
         elif event.is_step_failure:
             error = event.step_failure_data.error if event.step_failure_data else None
-            while error is not None and error.cause is not None:  # Dagster wraps the asset's exception
-                error = error.cause
-            message = error.message.strip().splitlines()[0] if error and error.message.strip() else "failed"
-            message = re.sub(r"^(?:\w+\.)+(\w+: )", r"\1", message)  # the exception's class, not its module path
-            self._line(f"{key} FAILED after {self._took(key)}: {message}")
+            self._line(f"{key} FAILED after {self._took(key)}: {error_line(error)}")
         elif event.is_step_skipped:
-            self._line(f"{key} skipped: a step it needs did not succeed")
+            self._skipped.append(key)
         elif event.is_job_success:
             self._line("run succeeded")
         elif event.is_job_failure:

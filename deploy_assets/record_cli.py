@@ -3,12 +3,14 @@
 status and lineage only read (the instance, the GitOps repos, the registry, the bucket);
 rollback runs the same Dagster job the UI launches, in-process on the configured instance,
 so a rollback from a terminal is recorded exactly like one from the UI.
-Exit codes: 0 done, 1 failed, 2 refused (the reason is printed).
+Exit codes: 0 done, 1 failed, 2 refused (the reason and what to do are printed); Dagster's
+records of a rollback go to the command's log file (deploy_assets.cli_logs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
@@ -118,18 +120,27 @@ def cmd_lineage(args, instance=None, settings: Settings | None = None, config: P
 
 
 def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
+    from deploy_assets.cli_outcome import rollback_verdict
     from deploy_assets.definitions import build_definitions
     from deploy_assets.rollback import requester, run_rollback
     from deploy_assets.runner import get_instance
 
     settings = settings or Settings.from_env()
-    outcome = run_rollback(build_definitions(settings), instance or get_instance(), args.env, args.to,
-                           args.by or requester())
+    log = getattr(args, "dagster_log", None)
+    instance = instance or get_instance()
+    # run_rollback names no loggers in its run config: Dagster's default console logger writes
+    # to stderr, which goes to the command's log file (--verbose: stays on the terminal).
+    with log.stderr_to_file() if log else contextlib.nullcontext():
+        outcome = run_rollback(build_definitions(settings), instance, args.env, args.to,
+                               args.by or requester())
+    verdict = rollback_verdict(args.env, outcome.success, outcome.refused)
     if outcome.success:
         print(f"rollback of {args.env} done (run {outcome.run_id}); see `deploy-assets status`")
-        return 0
-    print(f"deploy-assets: {outcome.error} (run {outcome.run_id})")
-    return 2 if outcome.refused else 1
+    else:
+        print(f"deploy-assets: {outcome.error} (run {outcome.run_id})")
+    if verdict.refused:
+        print(f"deploy-assets: do: {verdict.hint}")
+    return verdict.code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,7 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     lineage.add_argument("--digest", help="sha256:... of a running image: which release it came from")
     lineage.add_argument("--json", action="store_true")
     lineage.set_defaults(func=cmd_lineage)
-    rollback = sub.add_parser("rollback", help="re-point ENV to an earlier version whose artifacts still verify")
+    rollback = sub.add_parser("rollback", help="re-point ENV to an earlier version whose "
+                                               "artifacts still verify")
     rollback.add_argument("env")
     rollback.add_argument("--to", help="version to roll back to (default: the one the env ran before)")
     rollback.add_argument("--by", help="who asks (default: user@host)")

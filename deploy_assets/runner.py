@@ -19,16 +19,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.config import LOCAL_DIR, REPO_ROOT, PipelineConfig, Settings
+from deploy_assets.cli_logs import dagster_home
+from deploy_assets.config import REPO_ROOT, PipelineConfig, Settings
+from deploy_assets.names import PROCESS_TAG, VERSION_TAG, job_name, release_run_tags
 from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
-from deploy_assets.plan import job_name
-from deploy_assets.progress import ReleaseProgress
+from deploy_assets.progress import ReleaseProgress, error_reason
 from deploy_assets.release import parse_tag
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 from deploy_assets.state.services import Refresh, refresh
 
 
-def release_definitions(settings: Settings, config: PipelineConfig) -> tuple[dg.Definitions, Refresh]:
+def release_definitions(settings: Settings,
+                        config: PipelineConfig) -> tuple[dg.Definitions, Refresh]:
     """The definitions of a release in this process, on a service state refreshed first.
 
     A code location reads the recorded services and never fetches; a one-off release from a
@@ -42,7 +44,7 @@ def release_definitions(settings: Settings, config: PipelineConfig) -> tuple[dg.
 
 def get_instance() -> dg.DagsterInstance:
     """The instance at DAGSTER_HOME (default .local/dagster_home, sqlite)."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(LOCAL_DIR / "dagster_home")))
+    home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml")
@@ -56,43 +58,46 @@ class RunOutcome:
     run_id: str
     success: bool
     error: str
+    failed_step: str = ""  # the first failed step's key
+    error_class: str = ""  # the class of what that step raised (unwrapped from Dagster's error)
+    reason: str = ""  # its message without the module path, e.g. "PlanError: ..." -> "..."
 
 
-def _first_error(result: dg.ExecuteInProcessResult) -> str:
+def _first_failure(result: dg.ExecuteInProcessResult) -> tuple[str, str, str, str]:
+    """(error, failed step, error class, reason) of the run's first step failure."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             err = event.step_failure_data.error
             while err is not None and err.cause is not None:  # Dagster wraps our exception
                 err = err.cause
-            return f"step {event.step_key}: {err.message.strip() if err else 'failed'}"
-    return "run failed" if not result.success else ""
-
-
-PROCESS_TAG = "deploy_assets/process"  # host:pid of an in-process release, to tell a dead one
+            error = f"step {event.step_key}: {err.message.strip() if err else 'failed'}"
+            return error, event.step_key or "", err.cls_name if err else "", error_reason(err)
+    return ("run failed" if not result.success else ""), "", "", ""
 
 
 def fail_abandoned_runs(instance: dg.DagsterInstance, tag: str) -> list[str]:
     """Mark as failed this tag's in-process runs still STARTED whose process is gone (killed hard):
     nothing else would, since no run monitor watches the CLI path."""
     failed = []
-    records = instance.get_runs(filters=dg.RunsFilter(tags={"deploy_assets/tag": tag},
+    records = instance.get_runs(filters=dg.RunsFilter(tags={VERSION_TAG: tag},
                                                       statuses=[dg.DagsterRunStatus.STARTED]))
     for run in records:
         host, _, pid = run.tags.get(PROCESS_TAG, "").rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
             continue
-        instance.report_run_failed(run, f"process {pid} of this release ended without finishing the run "
-                                        "(killed); a new run of the same release follows")
+        instance.report_run_failed(run, f"process {pid} of this release ended without finishing "
+                                        "the run (killed); a new run of the same release follows")
         failed.append(run.run_id)
     return failed
 
 
 def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
                 extra_tags: dict[str, str] | None = None, *,
-                progress: Callable[[str], None] | None = None, log_level: str | None = None) -> RunOutcome:
+                progress: Callable[[str], None] | None = None,
+                log_level: str | None = None) -> RunOutcome:
     """Execute TAG's release job in this process; `progress` receives lines a person can follow
-    (deploy_assets.progress), and `log_level` sets Dagster's console logger (default
-    DEPLOY_ASSETS_LOG_LEVEL or INFO)."""
+    (deploy_assets.progress), and `log_level` sets the threshold of the job's console logger
+    (default DEPLOY_ASSETS_LOG_LEVEL or INFO; the CLI's logger writes to a file, cli_logs)."""
     release = parse_tag(tag)
     if not instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):
         instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
@@ -105,16 +110,17 @@ def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
     with watcher or contextlib.nullcontext():
         result = job.execute_in_process(
             instance=instance, partition_key=release_partition_key(release.env, tag), run_id=run_id,
-            tags={"deploy_assets/env": release.env, "deploy_assets/tag": tag,
+            tags={**release_run_tags(release.env, tag),
                   PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}", **(extra_tags or {})},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {
                 "log_level": log_level or os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},
         )
-    return RunOutcome(tag, release.env, result.run_id, result.success, _first_error(result))
+    return RunOutcome(tag, release.env, result.run_id, result.success, *_first_failure(result))
 
 
-def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor_file: Path) -> list[dg.RunRequest]:
+def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance,
+                cursor_file: Path) -> list[dg.RunRequest]:
     """Evaluate the tag sensor once (cursor kept in cursor_file) and register its partitions."""
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     cursor = cursor_file.read_text() if cursor_file.exists() else None
