@@ -40,20 +40,37 @@ from deploy_assets.state.dagster_private import state_backed_definitions
 from deploy_assets.state.services import ServiceState, load_services
 
 
-def build_resources(settings: Settings, config: PipelineConfig) -> dict[str, dg.ConfigurableResource]:
+def build_resources(
+    settings: Settings, config: PipelineConfig
+) -> dict[str, dg.ConfigurableResource]:
     return {
-        "git": GitSourceResource(remote=_kept_out_of_snapshot(settings.source_repo, "DEPLOY_ASSETS_SOURCE_REPO"),
-                                 cache_dir=str(settings.cache_dir)),
-        "go": GoResource(cache_dir=str(settings.cache_dir), vendored=config.source.vendored,
-                         memory_limit=config.go_memory_limit, compile_cache_prefix=settings.go_compile_cache),
+        "git": GitSourceResource(
+            remote=_kept_out_of_snapshot(settings.source_repo, "DEPLOY_ASSETS_SOURCE_REPO"),
+            cache_dir=str(settings.cache_dir),
+        ),
+        "go": GoResource(
+            cache_dir=str(settings.cache_dir),
+            vendored=config.source.vendored,
+            memory_limit=config.go_memory_limit,
+            compile_cache_prefix=settings.go_compile_cache,
+        ),
         "docker": DockerResource(builder=config.image_builder),
         "registry": RegistryResource(host=settings.registry),
-        "s3": S3Resource(bucket=settings.bucket, path=settings.s3_path, region=settings.aws_region,
-                         endpoint_url=settings.s3_endpoint or ""),
-        "gitops": GitOpsResource(root=_kept_out_of_snapshot(settings.git_root, "DEPLOY_ASSETS_GITOPS_ROOT")),
-        "github": GitHubResource(api_url=settings.github_api, owner=settings.github_owner,
-                                 token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else "",
-                                 dispatch_id_input=os.environ.get("DEPLOY_ASSETS_GITHUB_DISPATCH_ID_INPUT", "")),
+        "s3": S3Resource(
+            bucket=settings.bucket,
+            path=settings.s3_path,
+            region=settings.aws_region,
+            endpoint_url=settings.s3_endpoint or "",
+        ),
+        "gitops": GitOpsResource(
+            root=_kept_out_of_snapshot(settings.git_root, "DEPLOY_ASSETS_GITOPS_ROOT")
+        ),
+        "github": GitHubResource(
+            api_url=settings.github_api,
+            owner=settings.github_owner,
+            token=dg.EnvVar("WORKFLOW_PAT") if _has_pat() else "",
+            dispatch_id_input=os.environ.get("DEPLOY_ASSETS_GITHUB_DISPATCH_ID_INPUT", ""),
+        ),
     }
 
 
@@ -71,8 +88,11 @@ def _kept_out_of_snapshot(value: str, variable: str) -> str | dg.EnvVar:
     return dg.EnvVar(variable)
 
 
-def build_definitions(settings: Settings | None = None, config: PipelineConfig | None = None,
-                      services: list[Service] | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: Settings | None = None,
+    config: PipelineConfig | None = None,
+    services: list[Service] | None = None,
+) -> dg.Definitions:
     settings = settings or Settings.from_env()
     config = config or load_pipeline_config()
     services = list(load_services(settings, config).services) if services is None else services
@@ -107,6 +127,11 @@ def defs() -> dg.Definitions:
     apply_env_file()  # misc/envs/local.env unless DEPLOY_ASSETS_ENV_FILE says otherwise; env vars win
     settings, config = Settings.from_env(), load_pipeline_config()
     return state_backed_definitions(
-        SERVICES_STATE_KEY, fetch=lambda: load_services(settings, config).to_json(),
-        build=lambda text: build_definitions(settings, config, list(
-            ServiceState.from_json(text, "recorded by the code server").services)))
+        SERVICES_STATE_KEY,
+        fetch=lambda: load_services(settings, config).to_json(),
+        build=lambda text: build_definitions(
+            settings,
+            config,
+            list(ServiceState.from_json(text, "recorded by the code server").services),
+        ),
+    )

@@ -30,8 +30,10 @@ def env_job_selection(env: str, matrix: ReleaseMatrix) -> dg.AssetSelection:
 def build_release_jobs(matrix: ReleaseMatrix) -> list[dg.UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
-            name=release.job, selection=env_job_selection(env, matrix),
-            description=JOB_DESCRIPTIONS.get(env, env), tags={ENV_TAG: env},
+            name=release.job,
+            selection=env_job_selection(env, matrix),
+            description=JOB_DESCRIPTIONS.get(env, env),
+            tags={ENV_TAG: env},
         )
         for env, release in matrix.envs.items()
     ]

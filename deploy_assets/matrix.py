@@ -84,8 +84,11 @@ class EnvMatrix:
     @property
     def objects(self) -> dict[str, tuple[Service, str]]:
         """S3 object name -> (service, platform) of every binary uploaded in `{version}/`."""
-        return {object_name(s.name, p, self.platforms[0]): (s, p) for s in self.uploads
-                for p in self.platforms}
+        return {
+            object_name(s.name, p, self.platforms[0]): (s, p)
+            for s in self.uploads
+            for p in self.platforms
+        }
 
     def s3_keys(self, s3_path: str, tag: str) -> dict[str, str]:
         """S3 object name -> key of the release's binaries (S3Resource.key's spelling)."""
@@ -101,8 +104,13 @@ class EnvMatrix:
     @property
     def asset_keys(self) -> tuple[dg.AssetKey, ...]:
         """What the env's job materializes."""
-        keys = [names.SOURCE_KEY, names.ROUTES_KEY, names.ROUTES_OBJECT_KEY, names.MANIFEST_KEY,
-                names.GITOPS_KEY]
+        keys = [
+            names.SOURCE_KEY,
+            names.ROUTES_KEY,
+            names.ROUTES_OBJECT_KEY,
+            names.MANIFEST_KEY,
+            names.GITOPS_KEY,
+        ]
         keys += [names.binary_key(s) for s in self.built]
         keys += [names.image_key(s) for s in self.images]
         keys += [names.artifact_key(s) for s in self.uploads]
@@ -113,8 +121,12 @@ class EnvMatrix:
     @property
     def check_keys(self) -> tuple[dg.AssetCheckKey, ...]:
         """The checklist the env's job runs: the promotion checks only where it promotes."""
-        pairs = [(names.ROUTES_KEY, names.ROUTES_CHECK), (names.GITOPS_KEY, names.GITOPS_CHECK),
-                 (names.ROUTES_OBJECT_KEY, names.RECORD_CHECK), (names.MANIFEST_KEY, names.RECORD_CHECK)]
+        pairs = [
+            (names.ROUTES_KEY, names.ROUTES_CHECK),
+            (names.GITOPS_KEY, names.GITOPS_CHECK),
+            (names.ROUTES_OBJECT_KEY, names.RECORD_CHECK),
+            (names.MANIFEST_KEY, names.RECORD_CHECK),
+        ]
         pairs += [(names.binary_key(s), names.TOOLCHAIN_CHECK) for s in self.built]
         pairs += [(names.image_key(s), names.IMAGE_CHECK) for s in self.images]
         pairs += [(names.artifact_key(s), names.OBJECT_CHECK) for s in self.uploads]
@@ -140,7 +152,10 @@ class ReleaseMatrix:
     def of(cls, config: PipelineConfig, services: Sequence[Service]) -> ReleaseMatrix:
         kinds = dict(config.source.kinds)
         imaged = {s.name for s in services if kinds[s.kind].dockerfile}
-        first = {env: _first_pass(env, config, rule, services, imaged) for env, rule in config.envs.items()}
+        first = {
+            env: _first_pass(env, config, rule, services, imaged)
+            for env, rule in config.envs.items()
+        }
         envs = {env: _with_promotion(env, matrix, first) for env, matrix in first.items()}
         return cls(tuple(services), tuple(config.platforms), envs, kinds)
 
@@ -148,9 +163,11 @@ class ReleaseMatrix:
         try:
             return self.envs[env]
         except KeyError:
-            raise MatrixError(f"env {env!r} has no rule in the pipeline config (envs: "
-                              f"{', '.join(self.envs) or 'none'}); add envs.{env} to pipeline.yaml or "
-                              "release to a configured env") from None
+            raise MatrixError(
+                f"env {env!r} has no rule in the pipeline config (envs: "
+                f"{', '.join(self.envs) or 'none'}); add envs.{env} to pipeline.yaml or "
+                "release to a configured env"
+            ) from None
 
     def dockerfile(self, service: Service) -> Path | None:
         """The Dockerfile template of the service's kind; None: the kind gets no image."""
@@ -168,16 +185,25 @@ class ReleaseMatrix:
         return promoted if promoted is not None and promoted.promoted_from in self.envs else None
 
 
-def _first_pass(env: str, config: PipelineConfig, rule: EnvRule, services: Sequence[Service],
-                imaged: set[str]) -> EnvMatrix:
+def _first_pass(
+    env: str, config: PipelineConfig, rule: EnvRule, services: Sequence[Service], imaged: set[str]
+) -> EnvMatrix:
     """The env on its own: what its rule builds, images, uploads and deploys."""
     built = _of_kinds(services, rule.build)
     return EnvMatrix(
-        env=env, platforms=tuple(config.platforms), built=built,
+        env=env,
+        platforms=tuple(config.platforms),
+        built=built,
         images=tuple(s for s in _of_kinds(built, rule.images) if s.name in imaged),
-        uploads=_of_kinds(built, rule.upload), deployed=_of_kinds(built, rule.deploy),
-        prebuilds=(), prebuilt_images=(), promoted_images=(), promoted_uploads=(),
-        updates_routes=rule.updates_routes, updates_api_gateway=bool(rule.api_gateway_repo))
+        uploads=_of_kinds(built, rule.upload),
+        deployed=_of_kinds(built, rule.deploy),
+        prebuilds=(),
+        prebuilt_images=(),
+        promoted_images=(),
+        promoted_uploads=(),
+        updates_routes=rule.updates_routes,
+        updates_api_gateway=bool(rule.api_gateway_repo),
+    )
 
 
 def _with_promotion(env: str, matrix: EnvMatrix, envs: Mapping[str, EnvMatrix]) -> EnvMatrix:
@@ -189,10 +215,15 @@ def _with_promotion(env: str, matrix: EnvMatrix, envs: Mapping[str, EnvMatrix]) 
         return matrix
     if env == names.PROMOTED_FROM:
         prebuilds = _without(promoted.built, matrix.built)
-        return replace(matrix, prebuilds=prebuilds, prebuilt_images=_within(prebuilds, promoted.images))
+        return replace(
+            matrix, prebuilds=prebuilds, prebuilt_images=_within(prebuilds, promoted.images)
+        )
     if env == names.PROMOTED_TO:
-        return replace(matrix, promoted_images=_within(matrix.images, source.images),
-                       promoted_uploads=_within(matrix.uploads, source.uploads))
+        return replace(
+            matrix,
+            promoted_images=_within(matrix.images, source.images),
+            promoted_uploads=_within(matrix.uploads, source.uploads),
+        )
     return matrix
 
 

@@ -24,7 +24,11 @@ from deploy_assets.release import parse_tag
 from deploy_assets.resources.git import run_git
 
 TAGS = ("v0.1.0-alpha.1", "v0.1.0-rc.1", "v0.1.0")
-GITOPS_REPOS = {"dev": "gitops-development", "staging": "gitops-staging", "prod": "gitops-production"}
+GITOPS_REPOS = {
+    "dev": "gitops-development",
+    "staging": "gitops-staging",
+    "prod": "gitops-production",
+}
 
 
 def registry_tags(harness) -> dict[str, set[str]]:
@@ -41,8 +45,12 @@ def registry_tags(harness) -> dict[str, set[str]]:
 
 
 def bucket_keys(harness, prefix: str) -> set[str]:
-    client = boto3.client("s3", endpoint_url=harness.settings.s3_endpoint, region_name=harness.settings.aws_region)
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=harness.settings.bucket, Prefix=prefix)
+    client = boto3.client(
+        "s3", endpoint_url=harness.settings.s3_endpoint, region_name=harness.settings.aws_region
+    )
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=harness.settings.bucket, Prefix=prefix
+    )
     return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
 
@@ -62,7 +70,11 @@ def env_repo_projects(harness, repo: str) -> dict[str, str]:
 def routes_files(harness, repo: str) -> set[str]:
     bare = f"{harness.settings.git_root}/{repo}.git"
     files = run_git(["ls-tree", "-r", "--name-only", "main"], cwd=bare).decode().split()
-    return {PurePosixPath(p).parts[1] for p in files if p.startswith("apps/") and p.endswith("/routes.json")}
+    return {
+        PurePosixPath(p).parts[1]
+        for p in files
+        if p.startswith("apps/") and p.endswith("/routes.json")
+    }
 
 
 def run_keys(harness, run_id: str) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
@@ -87,7 +99,9 @@ def assert_release_is_the_matrix(harness, release: EnvMatrix, tag: str, run_id: 
     for service in release.prebuilt_images:  # waiting under its content key, not released here
         assert {t for t in registry_tags(harness)[service.name] if not t.startswith("ck-")} == set()
     objects = bucket_keys(harness, f"{s3_path}/{tag}/")
-    assert objects == set(release.s3_keys(s3_path, tag).values()) | set(release.record_keys(s3_path, tag).values())
+    assert objects == set(release.s3_keys(s3_path, tag).values()) | set(
+        release.record_keys(s3_path, tag).values()
+    )
     repo = GITOPS_REPOS[release.env]
     deployed = {s.name for s in release.deployed}
     assert env_repo_projects(harness, repo) == {name: tag for name in deployed}
@@ -99,17 +113,36 @@ def assert_release_is_the_matrix(harness, release: EnvMatrix, tag: str, run_id: 
 
 def assert_plan_is_the_release(harness, services, tag: str, commit: str) -> None:
     """What `deploy-assets plan` shows for the tag is what the release left in the systems."""
-    plan = build_plan(parse_tag(tag), commit, "tag", services, harness.config, harness.settings,
-                      [StagingRecord(TAGS[1], commit)])
+    plan = build_plan(
+        parse_tag(tag),
+        commit,
+        "tag",
+        services,
+        harness.config,
+        harness.settings,
+        [StagingRecord(TAGS[1], commit)],
+    )
     tagged = {name for name, tags in registry_tags(harness).items() if tag in tags}
     assert plan.images == {name: f"{harness.settings.registry}/{name}:{tag}" for name in tagged}
-    records = {f"{harness.settings.s3_path}/{tag}/{n}" for n in ("routes.json", "manifest.json", "checksums.txt")}
-    assert set(plan.s3_keys.values()) == bucket_keys(harness, f"{harness.settings.s3_path}/{tag}/") - records
-    assert sorted(plan.gitops_projects) == sorted(env_repo_projects(harness, GITOPS_REPOS[plan.env]))
+    records = {
+        f"{harness.settings.s3_path}/{tag}/{n}"
+        for n in ("routes.json", "manifest.json", "checksums.txt")
+    }
+    assert (
+        set(plan.s3_keys.values())
+        == bucket_keys(harness, f"{harness.settings.s3_path}/{tag}/") - records
+    )
+    assert sorted(plan.gitops_projects) == sorted(
+        env_repo_projects(harness, GITOPS_REPOS[plan.env])
+    )
 
 
 def test_alpha_rc_and_final_releases_are_what_the_matrix_and_the_plan_say(harness):
-    files = run_git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=harness.monorepo.clone).decode().split()
+    files = (
+        run_git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=harness.monorepo.clone)
+        .decode()
+        .split()
+    )
     services = discover_services(files, harness.config.source, harness.config.platforms)
     matrix = ReleaseMatrix.of(harness.config, services)
     commit, cached, gateway = harness.monorepo.head(), set(), False
@@ -125,4 +158,6 @@ def test_alpha_rc_and_final_releases_are_what_the_matrix_and_the_plan_say(harnes
         assert {PurePosixPath(k).name for k in entries} == cached, tag
         gateway |= release.updates_api_gateway
         assert (len(harness.gitops_log("terraform-apps-production")) > 1) == gateway, tag
-    assert [s.name for s in matrix.env("staging").prebuilt_images] == ["cli_core"]  # the example exercises it
+    assert [s.name for s in matrix.env("staging").prebuilt_images] == [
+        "cli_core"
+    ]  # the example exercises it

@@ -26,8 +26,12 @@ BUILT_IN_LABEL = "io.deploy-assets.built-in"  # the release (env|tag) whose run 
 
 
 def image_labels(service: Service, content_key: str, commit: str, partition: str) -> dict[str, str]:
-    return {"org.opencontainers.image.revision": commit, "org.opencontainers.image.title": service.name,
-            CONTENT_KEY_LABEL: content_key, BUILT_IN_LABEL: partition}
+    return {
+        "org.opencontainers.image.revision": commit,
+        "org.opencontainers.image.title": service.name,
+        CONTENT_KEY_LABEL: content_key,
+        BUILT_IN_LABEL: partition,
+    }
 
 
 def prebuild_tag(content_key: str) -> str:
@@ -43,8 +47,10 @@ def binary_path_in_image(dockerfile: Path) -> str:
     """Where the template puts the binary (the context's one file, `service`): '/service'."""
     match = _COPY_BINARY.search(dockerfile.read_text())
     if match is None:
-        raise ValueError(f"Dockerfile template {dockerfile} has no `COPY service <path>`: nothing says "
-                         "where the binary is in the image, so no image of it can be verified")
+        raise ValueError(
+            f"Dockerfile template {dockerfile} has no `COPY service <path>`: nothing says "
+            "where the binary is in the image, so no image of it can be verified"
+        )
     dest = match.group(1)
     return "/" + (dest + "service" if dest.endswith("/") else dest).lstrip("/")
 
@@ -63,7 +69,11 @@ class ImageProof:
         return bool(self.layer_digest) and self.sha256 == sha256
 
     def describe(self) -> str:
-        found = f"sha256 {self.sha256} (layer {self.layer_digest})" if self.layer_digest else "no such file"
+        found = (
+            f"sha256 {self.sha256} (layer {self.layer_digest})"
+            if self.layer_digest
+            else "no such file"
+        )
         return f"{self.path} in {self.digest} is {found}"
 
 
@@ -73,18 +83,29 @@ def prove(registry: RegistryResource, name: str, digest: str, path: str) -> Imag
     return ImageProof(served, path, layer, sha256, "layer downloaded and hashed")
 
 
-def recorded_proof(metadata: dict, digest: str, sha256: str, path: str, origin: str,
-                   prefix: str = "") -> ImageProof | None:
+def recorded_proof(
+    metadata: dict, digest: str, sha256: str, path: str, origin: str, prefix: str = ""
+) -> ImageProof | None:
     """The proof a record carries for exactly this digest, binary and path; None if it has none
     (a record from before proofs existed, or of another digest): then the layer must be read."""
-    if (metadata.get(f"{prefix}digest") == digest and metadata.get(f"{prefix}binary_sha256") == sha256
-            and metadata.get(f"{prefix}binary_path") == path and metadata.get(f"{prefix}layer_digest")):
-        return ImageProof(digest, path, metadata[f"{prefix}layer_digest"], sha256, f"recorded by {origin}")
+    if (
+        metadata.get(f"{prefix}digest") == digest
+        and metadata.get(f"{prefix}binary_sha256") == sha256
+        and metadata.get(f"{prefix}binary_path") == path
+        and metadata.get(f"{prefix}layer_digest")
+    ):
+        return ImageProof(
+            digest, path, metadata[f"{prefix}layer_digest"], sha256, f"recorded by {origin}"
+        )
     return None
 
 
 def proof_metadata(proof: ImageProof, prefix: str = "") -> dict[str, str]:
     """The fact to record beside the digest, so the next retag of it needs no download."""
-    return {f"{prefix}digest": proof.digest, f"{prefix}binary_path": proof.path,
-            f"{prefix}layer_digest": proof.layer_digest, f"{prefix}binary_sha256": proof.sha256,
-            f"{prefix}binary_proof": proof.how}
+    return {
+        f"{prefix}digest": proof.digest,
+        f"{prefix}binary_path": proof.path,
+        f"{prefix}layer_digest": proof.layer_digest,
+        f"{prefix}binary_sha256": proof.sha256,
+        f"{prefix}binary_proof": proof.how,
+    }

@@ -4,7 +4,6 @@ The old workflow ran swag's route parser as its first step; the routes feed the 
 (updatesRoutes) and the API-gateway update, so they are parsed once per release into one file.
 """
 
-
 import json
 import re
 from pathlib import Path
@@ -32,8 +31,14 @@ def parse_routes(service_dir: Path) -> list[dict[str, str]]:
 
 
 def build_routes_asset(settings: Settings) -> dg.AssetsDefinition:
-    @dg.asset(key=ROUTES_KEY, deps=[SOURCE_KEY], partitions_def=release_partitions, group_name="release",
-              kinds={"json"}, description="routes.json: every @Router annotation of every microservice.")
+    @dg.asset(
+        key=ROUTES_KEY,
+        deps=[SOURCE_KEY],
+        partitions_def=release_partitions,
+        group_name="release",
+        kinds={"json"},
+        description="routes.json: every @Router annotation of every microservice.",
+    )
     def routes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         workspace, _ = ReleaseWorkspace.for_context(context, settings.work_dir)
         module_dir = Path(workspace.source()["module_dir"])
@@ -49,12 +54,18 @@ def build_routes_asset(settings: Settings) -> dg.AssetsDefinition:
         per_service = {}
         for row in table:
             per_service[row["service"]] = per_service.get(row["service"], 0) + 1
-        return dg.MaterializeResult(metadata={
-            "routes": len(table), "routes_per_service": per_service,
-            "path": dg.MetadataValue.path(str(out)),
-            "preview": dg.MetadataValue.md("\n".join(
-                ["| service | method | path |", "|---|---|---|"]
-                + [f"| {r['service']} | {r['method']} | `{r['path']}` |" for r in table])),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "routes": len(table),
+                "routes_per_service": per_service,
+                "path": dg.MetadataValue.path(str(out)),
+                "preview": dg.MetadataValue.md(
+                    "\n".join(
+                        ["| service | method | path |", "|---|---|---|"]
+                        + [f"| {r['service']} | {r['method']} | `{r['path']}` |" for r in table]
+                    )
+                ),
+            }
+        )
 
     return routes

@@ -17,8 +17,15 @@ from deploy_assets.checks.routes import build_routes_check
 from deploy_assets.checks.toolchain import build_toolchain_checks
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.matrix import ReleaseMatrix
-from deploy_assets.names import (GITOPS_CHECK, IMAGE_CHECK, OBJECT_CHECK, PROMOTION_CHECK, RECORD_CHECK,
-                                 ROUTES_CHECK, TOOLCHAIN_CHECK)
+from deploy_assets.names import (
+    GITOPS_CHECK,
+    IMAGE_CHECK,
+    OBJECT_CHECK,
+    PROMOTION_CHECK,
+    RECORD_CHECK,
+    ROUTES_CHECK,
+    TOOLCHAIN_CHECK,
+)
 
 # asset key prefix -> the checks on assets under it (lineage reads results without definitions)
 CHECK_NAMES: dict[str, tuple[str, ...]] = {
@@ -30,10 +37,15 @@ CHECK_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def build_release_checks(matrix: ReleaseMatrix, config: PipelineConfig,
-                         settings: Settings) -> list[dg.AssetChecksDefinition]:
+def build_release_checks(
+    matrix: ReleaseMatrix, config: PipelineConfig, settings: Settings
+) -> list[dg.AssetChecksDefinition]:
     """Every check of the code location; each env's job selects the ones the matrix applies."""
-    checks = [build_artifact_checks(matrix), build_routes_check(settings), build_gitops_check(config)]
+    checks = [
+        build_artifact_checks(matrix),
+        build_routes_check(settings),
+        build_gitops_check(config),
+    ]
     if matrix.services:
         checks += [build_toolchain_checks(list(matrix.services), config, settings)]
     if matrix.imaged:

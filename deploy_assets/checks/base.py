@@ -19,13 +19,20 @@ from deploy_assets.names import partition_key, split_partition_key
 from deploy_assets.partitions import release_partitions
 
 
-def check_spec(asset_key: dg.AssetKey, name: str, description: str, blocking: bool) -> dg.AssetCheckSpec:
+def check_spec(
+    asset_key: dg.AssetKey, name: str, description: str, blocking: bool
+) -> dg.AssetCheckSpec:
     # Partitioned checks are a preview feature in Dagster 1.13; we rely on it on purpose (a result
     # per release), so its warning is silenced here instead of on every code-location load.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.AssetCheckSpec(name, asset=asset_key, description=description, blocking=blocking,
-                                 partitions_def=release_partitions)
+        return dg.AssetCheckSpec(
+            name,
+            asset=asset_key,
+            description=description,
+            blocking=blocking,
+            partitions_def=release_partitions,
+        )
 
 
 def release_of(context: dg.AssetCheckExecutionContext) -> tuple[str, str, str]:
@@ -34,13 +41,17 @@ def release_of(context: dg.AssetCheckExecutionContext) -> tuple[str, str, str]:
     return env, tag, partition_key(env, tag)
 
 
-def recorded(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partition: str) -> dict | None:
+def recorded(
+    context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partition: str
+) -> dict | None:
     """Metadata of the asset's latest materialization for this release, or None."""
     found = latest_for_partition(context.instance, key, partition)
     return found.metadata if found else None
 
 
-def selected(context: dg.AssetCheckExecutionContext, by_key: dict) -> Iterable[tuple[dg.AssetCheckKey, object]]:
+def selected(
+    context: dg.AssetCheckExecutionContext, by_key: dict
+) -> Iterable[tuple[dg.AssetCheckKey, object]]:
     """(check key, the thing it checks) for the checks this run selected, in a stable order."""
     for check_key in sorted(context.selected_asset_check_keys, key=lambda k: k.to_user_string()):
         if check_key in by_key:
@@ -50,9 +61,11 @@ def selected(context: dg.AssetCheckExecutionContext, by_key: dict) -> Iterable[t
 CHECK_CONCURRENCY = 8  # checks of one step asked of the registry / S3 / disk at once
 
 
-def evaluate_concurrently(context: dg.AssetCheckExecutionContext, by_key: dict,
-                          evaluate: Callable[[dg.AssetCheckKey, object], dg.AssetCheckResult]
-                          ) -> Iterator[dg.AssetCheckResult]:
+def evaluate_concurrently(
+    context: dg.AssetCheckExecutionContext,
+    by_key: dict,
+    evaluate: Callable[[dg.AssetCheckKey, object], dg.AssetCheckResult],
+) -> Iterator[dg.AssetCheckResult]:
     """evaluate(check key, thing) for each selected check, several at once, yielded in order.
 
     A check mostly waits on a registry, an S3 download or a record read; a release has one per
@@ -66,16 +79,26 @@ def not_recorded(check_key: dg.AssetCheckKey, partition: str) -> dg.AssetCheckRe
     """The asset was not materialized for this release: nothing to verify, which is a failure."""
     what = check_key.asset_key.to_user_string()
     return dg.AssetCheckResult(
-        asset_key=check_key.asset_key, check_name=check_key.name, passed=False,
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
+        passed=False,
         description=f"{what} has no materialization for {partition}: nothing recorded to verify",
     )
 
 
-def result(check_key: dg.AssetCheckKey, problems: list[str], metadata: dict,
-           passed_text: str, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+def result(
+    check_key: dg.AssetCheckKey,
+    problems: list[str],
+    metadata: dict,
+    passed_text: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
     """A result whose description is the problems found (or what was verified)."""
     return dg.AssetCheckResult(
-        asset_key=check_key.asset_key, check_name=check_key.name, passed=not problems,
-        severity=severity, metadata=metadata,
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
+        passed=not problems,
+        severity=severity,
+        metadata=metadata,
         description="; ".join(problems) if problems else passed_text,
     )

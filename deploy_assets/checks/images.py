@@ -7,7 +7,14 @@ fails here. Blocking: the GitOps bump never points an env at an image that is no
 
 import dagster as dg
 
-from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
+from deploy_assets.checks.base import (
+    check_spec,
+    evaluate_concurrently,
+    not_recorded,
+    recorded,
+    release_of,
+    result,
+)
 from deploy_assets.links import registry_url, url_or_text
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import IMAGE_CHECK, image_key
@@ -20,7 +27,9 @@ def image_name(ref: str) -> tuple[str, str]:
     return repository.split("/", 1)[1], tag
 
 
-def image_problem(registry: RegistryResource, ref: str, recorded_digest: str) -> tuple[str | None, str | None]:
+def image_problem(
+    registry: RegistryResource, ref: str, recorded_digest: str
+) -> tuple[str | None, str | None]:
     """(problem or None, the digest the registry serves now) for one recorded image."""
     name, tag = image_name(ref)
     try:
@@ -39,9 +48,17 @@ def build_image_checks(matrix: ReleaseMatrix) -> dg.AssetChecksDefinition:
     by_check = {dg.AssetCheckKey(image_key(s), IMAGE_CHECK): s for s in matrix.imaged}
 
     @dg.multi_asset_check(
-        name="image_checks", can_subset=True,
-        specs=[check_spec(k.asset_key, IMAGE_CHECK, f"{s.name}:<version> is served by the registry with "
-                          "the recorded digest", blocking=True) for k, s in by_check.items()],
+        name="image_checks",
+        can_subset=True,
+        specs=[
+            check_spec(
+                k.asset_key,
+                IMAGE_CHECK,
+                f"{s.name}:<version> is served by the registry with the recorded digest",
+                blocking=True,
+            )
+            for k, s in by_check.items()
+        ],
     )
     def image_checks(context: dg.AssetCheckExecutionContext, registry: RegistryResource):
         _, _, partition = release_of(context)
@@ -52,10 +69,19 @@ def build_image_checks(matrix: ReleaseMatrix) -> dg.AssetChecksDefinition:
                 return not_recorded(check_key, partition)
             problem, served = image_problem(registry, image["ref"], image["digest"])
             name, tag = image_name(image["ref"])
-            return result(check_key, [problem] if problem else [], {
-                "ref": image["ref"], "recorded_digest": image["digest"], "registry_digest": served or "",
-                "registry": url_or_text(registry_url(registry.host, name, image["digest"]), registry.host),
-            }, f"{image['ref']} served with {served}")
+            return result(
+                check_key,
+                [problem] if problem else [],
+                {
+                    "ref": image["ref"],
+                    "recorded_digest": image["digest"],
+                    "registry_digest": served or "",
+                    "registry": url_or_text(
+                        registry_url(registry.host, name, image["digest"]), registry.host
+                    ),
+                },
+                f"{image['ref']} served with {served}",
+            )
 
         yield from evaluate_concurrently(context, by_check, evaluate)
 

@@ -19,14 +19,19 @@ def release_check_keys(defs: dg.Definitions, env: str) -> set[dg.AssetCheckKey]:
     return set(defs.resolve_job_def(job_name(env)).asset_layer.asset_graph.asset_check_keys)
 
 
-def rerun_checks(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
-                 names: Iterable[str] | None = None) -> dg.ExecuteInProcessResult:
+def rerun_checks(
+    defs: dg.Definitions, instance: dg.DagsterInstance, tag: str, names: Iterable[str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Run the release's checks (or those named) for its partition; nothing is materialized."""
     release = parse_tag(tag)
     wanted = set(names or ())
     keys = {k for k in release_check_keys(defs, release.env) if not wanted or k.name in wanted}
-    job = defs.resolve_job_def(job_name(release.env)).get_subset(asset_selection=set(), asset_check_selection=keys)
+    job = defs.resolve_job_def(job_name(release.env)).get_subset(
+        asset_selection=set(), asset_check_selection=keys
+    )
     return job.execute_in_process(
-        instance=instance, partition_key=release_partition_key(release.env, tag), raise_on_error=False,
+        instance=instance,
+        partition_key=release_partition_key(release.env, tag),
+        raise_on_error=False,
         tags=release_run_tags(release.env, tag, **{OPERATION_TAG: "recheck"}),
     )

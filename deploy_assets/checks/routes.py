@@ -25,8 +25,14 @@ def services_without_routes(ms_names: list[str], table: list[dict]) -> list[str]
 def build_routes_check(settings: Settings) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
         name="routes_checks",
-        specs=[check_spec(ROUTES_KEY, ROUTES_CHECK, "every microservice has at least one @Router route",
-                          blocking=False)],
+        specs=[
+            check_spec(
+                ROUTES_KEY,
+                ROUTES_CHECK,
+                "every microservice has at least one @Router route",
+                blocking=False,
+            )
+        ],
     )
     def routes_checks(context: dg.AssetCheckExecutionContext):
         _, _, partition = release_of(context)
@@ -36,11 +42,16 @@ def build_routes_check(settings: Settings) -> dg.AssetChecksDefinition:
         missing = services_without_routes(ms_names, table)
         counts = {name: sum(1 for row in table if row["service"] == name) for name in ms_names}
         yield dg.AssetCheckResult(
-            asset_key=ROUTES_KEY, check_name=ROUTES_CHECK, passed=not missing,
+            asset_key=ROUTES_KEY,
+            check_name=ROUTES_CHECK,
+            passed=not missing,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"routes_per_service": counts, "without_routes": missing},
-            description=(f"no @Router route in {', '.join(missing)} ({partition})" if missing
-                         else f"{len(table)} routes across {len(ms_names)} microservices"),
+            description=(
+                f"no @Router route in {', '.join(missing)} ({partition})"
+                if missing
+                else f"{len(table)} routes across {len(ms_names)} microservices"
+            ),
         )
 
     return routes_checks

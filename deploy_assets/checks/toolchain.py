@@ -13,11 +13,19 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.workspace import ReleaseWorkspace
-from deploy_assets.checks.base import check_spec, evaluate_concurrently, not_recorded, recorded, release_of, result
+from deploy_assets.checks.base import (
+    check_spec,
+    evaluate_concurrently,
+    not_recorded,
+    recorded,
+    release_of,
+    result,
+)
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.names import TOOLCHAIN_CHECK, binary_key
 from deploy_assets.plan import Service
 from deploy_assets.resources.s3 import file_sha256
+
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
 _VERSION = re.compile(r"^(?:go)?(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -39,7 +47,7 @@ def embedded_go_version(binary: bytes) -> str | None:
         shift += 7
         if byte < 0x80:
             break
-    version = binary[pos:pos + length].decode("ascii", errors="replace")
+    version = binary[pos : pos + length].decode("ascii", errors="replace")
     return version if version.startswith("go") else None
 
 
@@ -58,7 +66,7 @@ def toolchain_problem(built_with: str, configured: str, go_mod_go: str | None) -
     line (a patch release, or a newer line) the toolchain must meet it too.
     """
     have, want = _parts(built_with), _parts(configured)
-    if have[:len(want)] != want:
+    if have[: len(want)] != want:
         return f"built with {built_with}, but the pipeline config pins Go {configured}"
     if go_mod_go:
         minimum = _parts(go_mod_go)
@@ -67,14 +75,23 @@ def toolchain_problem(built_with: str, configured: str, go_mod_go: str | None) -
     return None
 
 
-def build_toolchain_checks(services: list[Service], config: PipelineConfig,
-                           settings: Settings) -> dg.AssetChecksDefinition:
+def build_toolchain_checks(
+    services: list[Service], config: PipelineConfig, settings: Settings
+) -> dg.AssetChecksDefinition:
     by_check = {dg.AssetCheckKey(binary_key(s), TOOLCHAIN_CHECK): s for s in services}
 
     @dg.multi_asset_check(
-        name="toolchain_checks", can_subset=True,
-        specs=[check_spec(k.asset_key, TOOLCHAIN_CHECK, f"{s.name} built by Go {config.go_version} "
-                          "(and go.mod's go line)", blocking=True) for k, s in by_check.items()],
+        name="toolchain_checks",
+        can_subset=True,
+        specs=[
+            check_spec(
+                k.asset_key,
+                TOOLCHAIN_CHECK,
+                f"{s.name} built by Go {config.go_version} (and go.mod's go line)",
+                blocking=True,
+            )
+            for k, s in by_check.items()
+        ],
     )
     def toolchain_checks(context: dg.AssetCheckExecutionContext):
         _, _, partition = release_of(context)
@@ -94,12 +111,19 @@ def build_toolchain_checks(services: list[Service], config: PipelineConfig,
                     continue
                 built_with = embedded_go_version(path.read_bytes())
                 metadata[f"built_with_{platform}"] = built_with or "unknown"
-                problem = (toolchain_problem(built_with, config.go_version, go_mod_go) if built_with
-                           else f"{path} carries no Go build info")
+                problem = (
+                    toolchain_problem(built_with, config.go_version, go_mod_go)
+                    if built_with
+                    else f"{path} carries no Go build info"
+                )
                 if problem:
                     problems.append(f"{service.name} ({platform}): {problem}")
-            return result(check_key, problems, metadata,
-                          f"{service.name} built with {metadata.get(f'built_with_{config.platforms[0]}')}")
+            return result(
+                check_key,
+                problems,
+                metadata,
+                f"{service.name} built with {metadata.get(f'built_with_{config.platforms[0]}')}",
+            )
 
         yield from evaluate_concurrently(context, by_check, evaluate)
 

@@ -12,7 +12,6 @@ the code location does not know in the service state (deploy_assets/state/servic
 holds such a release back, saying to reload the code location; after the reload it launches.
 """
 
-
 import base64
 import json
 import zlib
@@ -65,7 +64,9 @@ def evaluate_tags(seen: dict[str, str] | None, remote: dict[str, str], log) -> T
     released, because run keys are `tag@commit` and a moved tag is exactly what must not deploy.
     """
     if seen is None:
-        log.info(f"first tick: recorded {len(remote)} existing tags as the baseline, launching nothing")
+        log.info(
+            f"first tick: recorded {len(remote)} existing tags as the baseline, launching nothing"
+        )
         return TagScan([], dict(remote), [])
     releases, refused = [], []
     for tag, commit in sorted(remote.items()):
@@ -74,8 +75,10 @@ def evaluate_tags(seen: dict[str, str] | None, remote: dict[str, str], log) -> T
             continue
         if before is not None:
             refused.append(f"tag {tag!r} MOVED from {before[:12]} to {commit[:12]}: not released")
-            log.error(f"tag {tag!r} MOVED from {before[:12]} to {commit[:12]}: a released tag must not "
-                      "move; not releasing it again. Create a new tag instead.")
+            log.error(
+                f"tag {tag!r} MOVED from {before[:12]} to {commit[:12]}: a released tag must not "
+                "move; not releasing it again. Create a new tag instead."
+            )
             continue
         try:
             release = parse_tag(tag)
@@ -113,8 +116,14 @@ def _fetch_if_missing(git: GitSourceResource, commits: list[str]) -> None:
             return
 
 
-def hold_unknown_services(git: GitSourceResource, releases: list[tuple[str, str, str]], known: set[str],
-                          settings: Settings, config: PipelineConfig, log) -> dict[str, str]:
+def hold_unknown_services(
+    git: GitSourceResource,
+    releases: list[tuple[str, str, str]],
+    known: set[str],
+    settings: Settings,
+    config: PipelineConfig,
+    log,
+) -> dict[str, str]:
     """Releases whose commit has services the loaded code location does not know: tag -> why.
 
     Those services go into the service state, so a reload shows them. A commit that cannot be
@@ -124,30 +133,44 @@ def hold_unknown_services(git: GitSourceResource, releases: list[tuple[str, str,
     try:
         _fetch_if_missing(git, [commit for _, _, commit in releases])
     except GitError as exc:
-        log.warning(f"cannot fetch the new tags' commits to check their services ({exc}); launching them, "
-                    "`source` checks them")
+        log.warning(
+            f"cannot fetch the new tags' commits to check their services ({exc}); launching them, "
+            "`source` checks them"
+        )
         return {}
     held = {}
     for tag, env, commit in releases:
         try:
-            services: list[Service] = discover_services(git.list_files(commit), config.source, config.platforms)
+            services: list[Service] = discover_services(
+                git.list_files(commit), config.source, config.platforms
+            )
         except (GitError, PlanError) as exc:
-            log.warning(f"tag {tag}: services at {commit[:12]} not checked ({exc}); `source` will say why")
+            log.warning(
+                f"tag {tag}: services at {commit[:12]} not checked ({exc}); `source` will say why"
+            )
             continue
-        unknown = [s.name for s in ReleaseMatrix.of(config, services).env(env).built if s.name not in known]
+        unknown = [
+            s.name for s in ReleaseMatrix.of(config, services).env(env).built if s.name not in known
+        ]
         if not unknown:
             continue
         recorded = add_services(settings, config, services, commit)
-        state = (f"recorded {', '.join(recorded)} in the service state {state_path(settings)}" if recorded
-                 else f"the service state {state_path(settings)} has them already")
-        held[tag] = (f"tag {tag} at {commit[:12]} has services {', '.join(unknown)} that the loaded code location "
-                     f"does not know: {state}; {RELOAD_HINT} and the release launches")
+        state = (
+            f"recorded {', '.join(recorded)} in the service state {state_path(settings)}"
+            if recorded
+            else f"the service state {state_path(settings)} has them already"
+        )
+        held[tag] = (
+            f"tag {tag} at {commit[:12]} has services {', '.join(unknown)} that the loaded code location "
+            f"does not know: {state}; {RELOAD_HINT} and the release launches"
+        )
         log.warning(held[tag])
     return held
 
 
-def without_rule(releases: list[tuple[str, str, str]], matrix: ReleaseMatrix,
-                 log) -> tuple[list[tuple[str, str, str]], list[str]]:
+def without_rule(
+    releases: list[tuple[str, str, str]], matrix: ReleaseMatrix, log
+) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(releases of envs the pipeline config has a rule for, why the others launch nothing):
     a tag of an env without one has no job to run."""
     kept, refused = [], []
@@ -162,13 +185,19 @@ def without_rule(releases: list[tuple[str, str, str]], matrix: ReleaseMatrix,
     return kept, refused
 
 
-def build_release_tags_sensor(jobs: list, matrix: ReleaseMatrix, settings: Settings,
-                              config: PipelineConfig) -> dg.SensorDefinition:
+def build_release_tags_sensor(
+    jobs: list, matrix: ReleaseMatrix, settings: Settings, config: PipelineConfig
+) -> dg.SensorDefinition:
     """The sensor of the code location whose services and jobs the matrix describes."""
     known_names = {s.name for s in matrix.services}
 
-    @dg.sensor(name=SENSOR_NAME, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
-               jobs=jobs, description="Polls the source remote's tags; each new release tag launches its env's job.")
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=15,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        jobs=jobs,
+        description="Polls the source remote's tags; each new release tag launches its env's job.",
+    )
     def release_tags(context: dg.SensorEvaluationContext, git: GitSourceResource):
         try:
             remote = git.ls_remote_tags()
@@ -181,10 +210,13 @@ def build_release_tags_sensor(jobs: list, matrix: ReleaseMatrix, settings: Setti
         configured, no_rule = without_rule(scan.releases, matrix, context.log)
         held = hold_unknown_services(git, configured, known_names, settings, config, context.log)
         releases = [r for r in configured if r[0] not in held]
-        cursor = {tag: commit for tag, commit in scan.seen.items() if tag not in held}  # new again next tick
+        cursor = {
+            tag: commit for tag, commit in scan.seen.items() if tag not in held
+        }  # new again next tick
         requests = [
             dg.RunRequest(
-                run_key=f"{tag}@{commit}", job_name=matrix.env(env).job,
+                run_key=f"{tag}@{commit}",
+                job_name=matrix.env(env).job,
                 partition_key=release_partition_key(env, tag),
                 tags=release_run_tags(env, tag, **{COMMIT_TAG: commit}),
             )
@@ -197,9 +229,12 @@ def build_release_tags_sensor(jobs: list, matrix: ReleaseMatrix, settings: Setti
             why = [*held.values(), *no_rule, *scan.refused]
             skip = _summary(why) if seen is not None else f"baseline of {len(remote)} tags"
         return dg.SensorResult(
-            run_requests=requests, cursor=encode_cursor(cursor), skip_reason=skip,
+            run_requests=requests,
+            cursor=encode_cursor(cursor),
+            skip_reason=skip,
             dynamic_partitions_requests=[versions.build_add_request([t for t, _, _ in releases])]
-            if releases else [],
+            if releases
+            else [],
         )
 
     return release_tags

@@ -20,8 +20,10 @@ def test_an_env_the_config_has_no_rule_for_is_refused_naming_it_and_the_envs_the
     matrix = ReleaseMatrix.of(with_envs(staging={}, prod={}), SERVICES)
     with pytest.raises(MatrixError) as info:
         matrix.env("dev")
-    assert str(info.value) == ("env 'dev' has no rule in the pipeline config (envs: staging, prod); add "
-                               "envs.dev to pipeline.yaml or release to a configured env")
+    assert str(info.value) == (
+        "env 'dev' has no rule in the pipeline config (envs: staging, prod); add "
+        "envs.dev to pipeline.yaml or release to a configured env"
+    )
 
 
 def test_the_sensor_launches_no_release_of_an_env_without_a_rule():
@@ -34,18 +36,27 @@ def test_the_sensor_launches_no_release_of_an_env_without_a_rule():
 
     log = Log()
     matrix = ReleaseMatrix.of(with_envs(staging={}, prod={}), SERVICES)
-    kept, refused = without_rule([("v1.0.0-alpha.1", "dev", "a" * 40), ("v1.0.0-rc.1", "staging", "b" * 40)],
-                                 matrix, log)
+    kept, refused = without_rule(
+        [("v1.0.0-alpha.1", "dev", "a" * 40), ("v1.0.0-rc.1", "staging", "b" * 40)], matrix, log
+    )
     assert kept == [("v1.0.0-rc.1", "staging", "b" * 40)]
-    assert refused == log.errors == [f"tag v1.0.0-alpha.1: env 'dev' has no rule in the pipeline config "
-                                     "(envs: staging, prod); add envs.dev to pipeline.yaml or release to a "
-                                     "configured env"]
+    assert (
+        refused
+        == log.errors
+        == [
+            "tag v1.0.0-alpha.1: env 'dev' has no rule in the pipeline config "
+            "(envs: staging, prod); add envs.dev to pipeline.yaml or release to a "
+            "configured env"
+        ]
+    )
 
 
 def test_without_staging_prod_promotes_nothing_and_has_no_promotion_checks():
     matrix = ReleaseMatrix.of(with_envs(dev={}, prod={}), SERVICES)
     prod = matrix.env("prod")
-    assert matrix.promotion is None and prod.promoted_from == "staging"  # the pair is fixed; its ends
+    assert (
+        matrix.promotion is None and prod.promoted_from == "staging"
+    )  # the pair is fixed; its ends
     assert prod.promoted_images == prod.promoted_uploads == ()
     assert not [k for k in prod.check_keys if k.name == "same_bytes_as_staging"]
 
@@ -56,8 +67,9 @@ def test_without_prod_staging_prebuilds_nothing():
 
 
 def test_a_staging_that_builds_what_prod_builds_prebuilds_nothing_and_compares_more():
-    config = with_envs(dev={}, staging={"build": ["ms", "lambdas", "cli"], "upload": ["ms", "lambdas"]},
-                       prod={})
+    config = with_envs(
+        dev={}, staging={"build": ["ms", "lambdas", "cli"], "upload": ["ms", "lambdas"]}, prod={}
+    )
     matrix = ReleaseMatrix.of(config, SERVICES)
     assert matrix.env("staging").prebuilds == ()
     assert names(matrix.env("prod").promoted_uploads) == MS + LAMBDAS
@@ -65,16 +77,24 @@ def test_a_staging_that_builds_what_prod_builds_prebuilds_nothing_and_compares_m
 
 
 def test_an_imaged_kind_without_a_dockerfile_template_gets_no_image_and_no_image_check():
-    matrix = ReleaseMatrix.of(with_envs(dev={}, staging={}, prod={"images": ["ms", "lambdas"]}), SERVICES)
+    matrix = ReleaseMatrix.of(
+        with_envs(dev={}, staging={}, prod={"images": ["ms", "lambdas"]}), SERVICES
+    )
     prod = matrix.env("prod")
     assert names(prod.images) == MS
-    assert {k.asset_key.path[1] for k in prod.check_keys if k.name == "served_with_recorded_digest"} == set(MS)
+    assert {
+        k.asset_key.path[1] for k in prod.check_keys if k.name == "served_with_recorded_digest"
+    } == set(MS)
     assert names(matrix.env("staging").prebuilt_images) == []  # prod ships no CLI image now
 
 
 def test_images_and_uploads_come_only_from_what_the_env_builds():
-    matrix = ReleaseMatrix.of(with_envs(dev={"images": ["ms", "cli"], "upload": ["ms", "cli"],
-                                             "deploy": ["ms", "lambdas"]}), SERVICES)
+    matrix = ReleaseMatrix.of(
+        with_envs(
+            dev={"images": ["ms", "cli"], "upload": ["ms", "cli"], "deploy": ["ms", "lambdas"]}
+        ),
+        SERVICES,
+    )
     dev = matrix.env("dev")
     assert names(dev.images) == names(dev.uploads) == names(dev.deployed) == MS
 
@@ -84,7 +104,8 @@ def test_extra_platforms_get_suffixed_objects_and_a_build_each():
     dev = ReleaseMatrix.of(config, SERVICES).env("dev")
     assert dev.s3_keys("binaries", "v1.0.0-alpha.1") == {
         **{n: f"binaries/v1.0.0-alpha.1/{n}" for n in MS},
-        **{f"{n}_amd64": f"binaries/v1.0.0-alpha.1/{n}_amd64" for n in MS}}
+        **{f"{n}_amd64": f"binaries/v1.0.0-alpha.1/{n}_amd64" for n in MS},
+    }
     assert [(s.name, p) for s, p in dev.builds][:2] == [("ms_chat", "arm64"), ("ms_chat", "amd64")]
     assert dev.objects["ms_core_amd64"] == (SERVICES[1], "amd64")
 
@@ -94,6 +115,11 @@ def test_no_services_leave_only_the_release_record_and_the_bump():
     for release in matrix.envs.values():
         assert release.built == release.images == release.uploads == release.deployed == ()
         assert {k.to_user_string() for k in release.asset_keys} - {"api_gateway_routes"} == {
-            "source", "routes", "s3/routes_json", "s3/manifest_json", "gitops_bump"}
+            "source",
+            "routes",
+            "s3/routes_json",
+            "s3/manifest_json",
+            "gitops_bump",
+        }
         assert release.s3_keys("binaries", "v1.0.0") == {}
     assert matrix.imaged == ()

@@ -11,9 +11,13 @@ from deploy_assets.plan import discover_services
 
 CONFIG = load_pipeline_config()
 FILES = [
-    "go.mod", "internal/httpx/httpx.go",
-    "cmd/ms/ms_core/main.go", "cmd/ms/ms_payments/main.go", "cmd/ms/ms_chat/main.go",
-    "cmd/lambdas/lambda_webhook_handler/main.go", "cmd/lambdas/lambda_auth_handler/main.go",
+    "go.mod",
+    "internal/httpx/httpx.go",
+    "cmd/ms/ms_core/main.go",
+    "cmd/ms/ms_payments/main.go",
+    "cmd/ms/ms_chat/main.go",
+    "cmd/lambdas/lambda_webhook_handler/main.go",
+    "cmd/lambdas/lambda_auth_handler/main.go",
     "cmd/cli/cli_core/main.go",
 ]
 SERVICES = discover_services(FILES, CONFIG.source, CONFIG.platforms)
@@ -50,17 +54,24 @@ def test_prod_ships_every_kind_and_compares_with_staging_what_both_ship():
     assert names(prod.images) == MS + ["cli_core"]
     assert names(prod.uploads) == MS + LAMBDAS
     assert names(prod.deployed) == MS
-    assert (prod.updates_routes, prod.updates_api_gateway, prod.promoted_from) == (False, True, "staging")
+    assert (prod.updates_routes, prod.updates_api_gateway, prod.promoted_from) == (
+        False,
+        True,
+        "staging",
+    )
     assert names(prod.promoted_images) == names(prod.promoted_uploads) == MS
     assert MATRIX.promotion is prod
 
 
 def test_names_and_keys_of_a_release():
     prod = MATRIX.env("prod")
-    assert prod.image_refs("reg:5000", "v1.0.0") == {n: f"reg:5000/{n}:v1.0.0" for n in MS + ["cli_core"]}
+    assert prod.image_refs("reg:5000", "v1.0.0") == {
+        n: f"reg:5000/{n}:v1.0.0" for n in MS + ["cli_core"]
+    }
     assert prod.s3_keys("/binaries/", "v1.0.0") == {n: f"binaries/v1.0.0/{n}" for n in MS + LAMBDAS}
     assert prod.record_keys("binaries", "v1.0.0") == {
-        n: f"binaries/v1.0.0/{n}" for n in ("routes.json", "manifest.json", "checksums.txt")}
+        n: f"binaries/v1.0.0/{n}" for n in ("routes.json", "manifest.json", "checksums.txt")
+    }
     assert [(s.name, p) for s, p in MATRIX.env("dev").builds] == [(n, "arm64") for n in MS]
     assert object_name("ms_core", "arm64", "arm64") == "ms_core"
     assert object_name("ms_core", "amd64", "arm64") == "ms_core_amd64"
@@ -71,8 +82,9 @@ def test_the_job_selects_the_env_s_assets():
     dev = {k.to_user_string() for k in MATRIX.env("dev").asset_keys}
     assert dev == fixed | {f"{p}/{n}" for p in ("binary", "image", "s3") for n in MS}
     prod = {k.to_user_string() for k in MATRIX.env("prod").asset_keys}
-    assert prod == fixed | {"api_gateway_routes"} | {f"binary/{n}" for n in MS + LAMBDAS + ["cli_core"]} | {
-        f"image/{n}" for n in MS + ["cli_core"]} | {f"s3/{n}" for n in MS + LAMBDAS}
+    assert prod == fixed | {"api_gateway_routes"} | {
+        f"binary/{n}" for n in MS + LAMBDAS + ["cli_core"]
+    } | {f"image/{n}" for n in MS + ["cli_core"]} | {f"s3/{n}" for n in MS + LAMBDAS}
 
 
 def checks_of(env: str) -> dict[str, set[str]]:
@@ -89,7 +101,8 @@ def test_checks_apply_to_what_the_env_ships_and_promotion_checks_only_to_prod():
         "served_with_recorded_digest": {f"image/{n}" for n in MS},
         "objects_match_build": {f"s3/{n}" for n in MS},
         "objects_match_record": {"s3/routes_json", "s3/manifest_json"},
-        "every_ms_has_routes": {"routes"}, "repo_at_version": {"gitops_bump"},
+        "every_ms_has_routes": {"routes"},
+        "repo_at_version": {"gitops_bump"},
     }
     assert checks_of("staging") == dev
     prod = checks_of("prod")

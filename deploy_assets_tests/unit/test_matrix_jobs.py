@@ -21,8 +21,13 @@ COMMIT = "c" * 40
 
 
 def settings(tmp_path) -> Settings:
-    return Settings.from_env({"DEPLOY_ASSETS_REGISTRY": "registry.example:5000", "APP_ARCHIVER_PATH": "/binaries/",
-                              "DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path)})
+    return Settings.from_env(
+        {
+            "DEPLOY_ASSETS_REGISTRY": "registry.example:5000",
+            "APP_ARCHIVER_PATH": "/binaries/",
+            "DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +49,22 @@ def test_the_plan_names_the_matrix_s_images_objects_and_projects(tmp_path, env, 
     config = CONFIG.model_copy(update={"platforms": platforms})
     release = ReleaseMatrix.of(config, SERVICES).env(env)
     tag, where = TAGS[env], settings(tmp_path)
-    plan = build_plan(parse_tag(tag), COMMIT, "tag", SERVICES, config, where,
-                      [StagingRecord(TAGS["staging"], COMMIT)])
+    plan = build_plan(
+        parse_tag(tag),
+        COMMIT,
+        "tag",
+        SERVICES,
+        config,
+        where,
+        [StagingRecord(TAGS["staging"], COMMIT)],
+    )
     assert plan.job == release.job
     assert plan.services == [s.name for s in release.built]
     assert plan.binaries == [s.binary_path(p) for s, p in release.builds]
     assert plan.images == release.image_refs(where.registry, tag)
     assert plan.s3_keys == release.s3_keys(where.s3_path, tag)
     assert plan.gitops_projects == [s.name for s in release.deployed]
-    assert (plan.updates_routes, bool(plan.api_gateway_repo)) == (release.updates_routes,
-                                                                  release.updates_api_gateway)
+    assert (plan.updates_routes, bool(plan.api_gateway_repo)) == (
+        release.updates_routes,
+        release.updates_api_gateway,
+    )
