@@ -73,10 +73,11 @@ CALLED: dict[tuple[type, str], tuple[str, ...]] = {
     ),
     (StateBackedDefinitionsLoader, "build_defs"): ("self",),
 }
-# Attributes the subclasses in local_instance.py read or replace on a constructed instance.
+# Attributes local_instance.py's event log reads on itself (set by Dagster's __init__). What it
+# replaces on DagsterSqliteStorage, `_event_log_storage`, is checked by the public property
+# `event_log_storage` returning the replacement.
 INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     SqliteEventLogStorage: ("_db_lock", "_initialized_dbs"),
-    DagsterSqliteStorage: ("_event_log_storage",),
 }
 
 

@@ -63,57 +63,50 @@ def test_what_deploy_assets_calls_keeps_its_leading_parameters_and_needs_no_othe
     assert not required, f"{_name(owner, attribute)} now requires {required}: {FIX}"
 
 
-def test_the_storage_attributes_the_subclasses_use_are_still_set(tmp_path):
-    event_log = private.SqliteEventLogStorage(str(tmp_path / "events"))
-    storage = private.DagsterSqliteStorage(str(tmp_path / "home"))
-    try:
-        for instance in (event_log, storage):
-            for attribute in private.INSTANCE_ATTRIBUTES[type(instance)]:
-                assert hasattr(instance, attribute), (
-                    f"{_name(type(instance), attribute)} is gone; {FIX}"
-                )
-        assert isinstance(event_log._initialized_dbs, set) and hasattr(
-            event_log._db_lock, "acquire"
-        ), f"{_name(type(event_log), '_initialized_dbs')} or _db_lock changed type: {FIX}"
-        assert storage.event_log_storage is storage._event_log_storage, (
-            f"{_name(type(storage), 'event_log_storage')} no longer returns _event_log_storage, which "
-            f"LocalSqliteStorage replaces: {FIX}"
-        )
-        assert os.path.abspath(private.event_logs_directory(str(tmp_path / "home"))) == (
-            storage._event_log_storage._base_dir
-        ), f"the event log moved from event_logs_directory: {FIX}"
-    finally:
-        event_log.dispose()
-        storage.event_log_storage.dispose()
-
-
-def test_dagster_reads_and_writes_events_through_the_overridden_connect(tmp_path):
+def test_the_local_storage_still_fits_dagsters_sqlite_storage(tmp_path):
+    """One instance on misc/configs/dagster.local.yaml's storage class: Dagster still hands out
+    the event log LocalSqliteStorage puts in place, with the attributes the subclass reads, in the
+    folder the adapter names, and still reaches its databases through the overridden _connect."""
     home = tmp_path / "home"
     home.mkdir()
-    storage = {
-        "custom": {
-            "module": "deploy_assets.local_instance",
-            "class": "LocalSqliteStorage",
-            "config": {"base_dir": str(home)},
-        }
-    }
-    no_log_capture = {
-        "module": "dagster._core.storage.noop_compute_log_manager",  # it runs `tail`
-        "class": "NoOpComputeLogManager",
+    overrides = {
+        "storage": {
+            "custom": {
+                "module": "deploy_assets.local_instance",
+                "class": "LocalSqliteStorage",
+                "config": {"base_dir": str(home)},
+            }
+        },
+        "compute_logs": {  # the default one runs `tail`
+            "module": "dagster._core.storage.noop_compute_log_manager",
+            "class": "NoOpComputeLogManager",
+        },
     }
 
     @dg.asset
     def probe() -> int:
         return 1
 
-    overrides = {"storage": storage, "compute_logs": no_log_capture}
     with dg.instance_for_test(temp_dir=str(home), overrides=overrides) as instance:
         event_log = instance.event_log_storage
-        assert isinstance(event_log, EngineReusingSqliteEventLogStorage)
+        assert isinstance(event_log, EngineReusingSqliteEventLogStorage), (
+            f"{_name(private.DagsterSqliteStorage, 'event_log_storage')} no longer returns "
+            f"_event_log_storage, which LocalSqliteStorage replaces: {FIX}"
+        )
+        for attribute in private.INSTANCE_ATTRIBUTES[private.SqliteEventLogStorage]:
+            assert hasattr(event_log, attribute), (
+                f"{_name(private.SqliteEventLogStorage, attribute)} is gone; {FIX}"
+            )
+        assert isinstance(event_log._initialized_dbs, set) and hasattr(
+            event_log._db_lock, "acquire"
+        ), f"{_name(private.SqliteEventLogStorage, '_initialized_dbs')} or _db_lock changed: {FIX}"
+        assert os.path.abspath(private.event_logs_directory(str(home))) == event_log._base_dir, (
+            f"the event log moved from event_logs_directory: {FIX}"
+        )
         run_id = dg.materialize([probe], instance=instance).run_id
         assert {"index", run_id} <= set(event_log._engines), (
-            f"{_name(private.SqliteEventLogStorage, '_connect')} is no longer how Dagster reaches its "
-            f"databases (engines kept: {list(event_log._engines)}): {FIX}"
+            f"{_name(private.SqliteEventLogStorage, '_connect')} is no longer how Dagster reaches "
+            f"its databases (engines kept: {list(event_log._engines)}): {FIX}"
         )
         assert instance.fetch_materializations(probe.key, limit=1).records[0].run_id == run_id
 
