@@ -19,6 +19,7 @@ from deploy_assets.names import partition_key
 from deploy_assets_tests.assets.run_events import run_subset
 from deploy_assets_tests.assets.test_layout_examples import (
     TAGS, assert_released_as, config_with, release_alpha_rc_final)
+from deploy_assets_tests.assets.test_promotion import registry_repositories, s3_keys
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +96,20 @@ def test_a_module_in_a_subfolder_exports_what_it_needs_and_goes_alpha_rc_final(h
     assert sorted(p.name for p in (dev / "src").iterdir()) == [".deploy-assets-commit", "go", "shared"]
     assert (dev / "src" / "shared" / "payments" / "go.mod").is_file() and not (dev / "src" / "docs").exists()
 
+
+
+def test_a_replace_out_of_the_repo_fails_source_naming_it_and_publishes_nothing(harness, tmp_path):
+    move_module_into_go(harness.monorepo)
+    harness.monorepo.write("go/go.mod", GO_MOD.replace("../shared/payments", "../../payments"))
+    harness.monorepo.commit("A replace that only builds on its author's machine")
+    harness.reload(config_with(tmp_path, MODULE_IN_A_SUBFOLDER))
+
+    outcome = harness.release(TAGS["dev"])
+
+    assert not outcome.success
+    assert "go/go.mod: replace example.com/payments => ../../payments points outside the monorepo" \
+        in str(outcome.error)
+    assert registry_repositories(harness) == []
+    assert s3_keys(harness, f"binaries/{TAGS['dev']}/") == []
+    assert len(harness.gitops_log("gitops-development")) == 1  # the repo's first commit alone
+    assert not (Path(harness.settings.work_dir) / "dev" / TAGS["dev"] / "src").exists()  # nothing exported
