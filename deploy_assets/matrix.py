@@ -35,12 +35,6 @@ class MatrixError(ValueError):
     """The config has no rule for what was asked; the message names it and what exists."""
 
 
-def object_name(service: str, platform: str, primary: str) -> str:
-    """A binary's S3 object name in `{version}/`: the old layout (the bare service name) for the
-    primary platform, `<name>_<platform>` for the others."""
-    return service if platform == primary else f"{service}_{platform}"
-
-
 def routed_services(services: Iterable[Service]) -> list[Service]:
     """The services whose routes the release parses and deploys."""
     return [s for s in services if s.kind in ROUTED_KINDS]
@@ -85,18 +79,18 @@ class EnvMatrix:
     def objects(self) -> dict[str, tuple[Service, str]]:
         """S3 object name -> (service, platform) of every binary uploaded in `{version}/`."""
         return {
-            object_name(s.name, p, self.platforms[0]): (s, p)
+            s.s3_object_name(p, self.platforms[0]): (s, p)
             for s in self.uploads
             for p in self.platforms
         }
 
     def s3_keys(self, s3_path: str, tag: str) -> dict[str, str]:
         """S3 object name -> key of the release's binaries (S3Resource.key's spelling)."""
-        return {name: _key(s3_path, tag, name) for name in self.objects}
+        return {name: object_key(s3_path, tag, name) for name in self.objects}
 
     def record_keys(self, s3_path: str, tag: str) -> dict[str, str]:
         """The release record's objects beside the binaries (routes.json, manifest, checksums)."""
-        return {name: _key(s3_path, tag, name) for name in RECORD_NAMES}
+        return {name: object_key(s3_path, tag, name) for name in RECORD_NAMES}
 
     def image_refs(self, registry: str, tag: str) -> dict[str, str]:
         return {s.name: f"{registry}/{s.name}:{tag}" for s in self.images}
@@ -135,7 +129,8 @@ class EnvMatrix:
         return tuple(dg.AssetCheckKey(key, name) for key, name in pairs)
 
 
-def _key(s3_path: str, tag: str, name: str) -> str:
+def object_key(s3_path: str, tag: str, name: str) -> str:
+    """The S3 key of a release's object `name`: `{path}/{version}/{name}` (S3Resource.key)."""
     return f"{s3_path.strip('/')}/{tag}/{name}"
 
 
