@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import ROUTES_OBJECT_KEY, artifact_key
-from deploy_assets.assets.images import image_key
-from deploy_assets.assets.source import SOURCE_KEY
+from deploy_assets.assets.image_decisions import with_image
 from deploy_assets.config import PipelineConfig
 from deploy_assets.history import latest_for_partition
+from deploy_assets.names import ROUTES_OBJECT_KEY, SOURCE_KEY, artifact_key, image_key
 from deploy_assets.plan import Service, services_for
 from deploy_assets.resources.s3 import S3Resource
 
@@ -54,11 +53,12 @@ def deployed_projects(facts: ReleaseFacts, config: PipelineConfig, env: str) -> 
     return [s.name for s in services_for(facts.services, rule.deploy) if s.kind in rule.build]
 
 
-def published_keys(facts: ReleaseFacts, config: PipelineConfig, env: str) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
+def published_keys(facts: ReleaseFacts, config: PipelineConfig,
+                   env: str) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
     """(image keys, S3 asset keys) this env's release publishes: what a deploy may point to."""
     rule = config.envs[env]
     built = services_for(facts.services, rule.build)
-    images = [image_key(s) for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile]
+    images = [image_key(s) for s in with_image(config, services_for(built, rule.images))]
     objects = [artifact_key(s) for s in services_for(built, rule.upload)] + [ROUTES_OBJECT_KEY]
     return images, objects
 

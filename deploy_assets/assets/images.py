@@ -11,6 +11,8 @@ binary with the built sha256 (assets/image_recipe.py). The proof is made once pe
 (a layer download) and recorded with the image; a promotion retags a digest whose proof its
 staging record carries, so it downloads nothing. An image that fails the proof is never shipped:
 a ck- tag (ours) is overwritten with an image built from the binary, a release tag is refused.
+Which of these happens is the publish decision (assets/image_decisions.py), a plain function of
+the facts this step reads from the registry and the instance on demand (assets/image_facts.py).
 
 Services are published concurrently: the engine's classic builder spends most of a build waiting
 (about a second per Dockerfile instruction for its intermediate container), so parallel builds
