@@ -21,6 +21,11 @@ SOURCE ?= .
 setup:
 	@misc/scripts/setup.sh
 
+# The venv alone, for the targets that need nothing else (unit tier, lint): once it is installed
+# and pyproject.toml unchanged, they run without setup.sh's checks for Docker and git.
+$(VENV)/.deploy-assets-installed: pyproject.toml
+	@misc/scripts/setup.sh
+
 demo: setup
 	$(CLI) demo
 
@@ -50,15 +55,15 @@ test: setup test-engine
 UNIT_ENV := env -u GOROOT -u GOBIN -u GOFLAGS -u DOCKER_CONTEXT PATH=/nonexistent \
 	DOCKER_HOST=unix:///nonexistent DEPLOY_ASSETS_S3_ENDPOINT=http://127.0.0.1:9 \
 	DEPLOY_ASSETS_REGISTRY=127.0.0.1:9 DEPLOY_ASSETS_GITHUB_API=http://127.0.0.1:9
-test-unit: setup
-	$(UNIT_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider deploy_assets_tests/unit
+test-unit: $(VENV)/.deploy-assets-installed
+	$(UNIT_ENV) $(BIN)/python -m pytest -q deploy_assets_tests/unit
 
 # ruff (pinned in pyproject.toml, configured there): `make lint` checks, `make fmt` rewrites.
-lint: setup
+lint: $(VENV)/.deploy-assets-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-fmt: setup
+fmt: $(VENV)/.deploy-assets-installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
