@@ -1,6 +1,7 @@
 """`deploy-assets release` shows progress a person can follow: a line when each step starts,
 the per-service n/N lines, and when it ends how long it took and what it produced (bytes
-included); a failing step says why, and what it blocked says so too.
+included); a failing step says why, and what it blocked says so too (in one line). Dagster's
+own records go to the log file the last line names.
 """
 
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets import local_stack
+from deploy_assets.cli_outcome import EXIT_PREFLIGHT
 from deploy_assets.history import latest_for_partition
 from deploy_assets.progress import ReleaseProgress, human_bytes
 from deploy_assets_tests.instances import load_instance
@@ -56,23 +58,35 @@ def test_cli_release_prints_steps_with_times_counts_and_bytes(harness, tmp_path)
     # The binaries step's summary adds up what it materialized.
     assert any(line.startswith(f"binaries done in ") and line.endswith(f"(3 assets, {human_bytes(sum(sizes.values()))})")
                for line in lines), lines
-    # Dagster's own INFO event log is not mixed in (the summary table and run line follow).
+    # Dagster's own event log is not mixed in (the summary table and run line follow): it is in
+    # the file named last.
     assert "STEP_START" not in done.stdout + done.stderr
     assert re.search(r"^run [0-9a-f-]{36}: succeeded$", done.stdout, re.M)
+    log = re.fullmatch(r"full log: (\S+)", done.stdout.splitlines()[-1])
+    assert log and f'Started execution of step "binaries"' in Path(log[1]).read_text()
 
 
 def test_cli_release_names_the_failed_step_and_what_it_blocked(harness, tmp_path):
     dead_registry = f"127.0.0.1:{local_stack.free_port()}"  # nothing listens there
     done, lines = _release(harness, tmp_path, DEPLOY_ASSETS_REGISTRY=dead_registry)
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.returncode == EXIT_PREFLIGHT, done.stdout + done.stderr
     failed = [line for line in lines if " FAILED after " in line]
     # The pre-flight check in `source` refuses before anything is built or pushed.
     assert len(failed) == 1 and failed[0].startswith("source FAILED after ") and dead_registry in failed[0], lines
     assert "DestinationUnreachable: images of ms_chat, ms_core, ms_payments cannot be pushed" in failed[0]
-    for blocked in ("binaries", "images", "artifacts", "gitops_bump"):
-        assert f"{blocked} skipped: a step it needs did not succeed" in lines, lines
-        assert not any(line.startswith(f"{blocked} started") for line in lines), lines
+    # What it blocked: one line naming every step skipped.
+    skipped = [m for line in lines if (m := re.fullmatch(
+        r"(\d+) steps skipped, a step they need did not succeed: (.*)", line))]
+    assert len(skipped) == 1, lines
+    names = skipped[0][2].split(", ")
+    assert int(skipped[0][1]) == len(names) and {"binaries", "images", "artifacts", "gitops_bump"} <= set(names)
+    assert not any(line.startswith(f"{name} started") for name in names for line in lines), lines
     assert lines[-1] == "run FAILED"
+    # The refusal: why, what to do; no table of nothing.
+    assert ("deploy-assets: refused: images of ms_chat, ms_core, ms_payments cannot be pushed"
+            in done.stdout), done.stdout
+    assert "deploy-assets: do: start or fix what it names" in done.stdout
+    assert "service  kind" not in done.stdout and "Traceback" not in done.stdout + done.stderr
 
 
 def test_a_long_quiet_step_gets_still_running_lines():
