@@ -39,16 +39,22 @@ def served_binary_sha256(host: str, name: str, reference: str) -> tuple[str, str
     return got.headers["Docker-Content-Digest"], ""
 
 
+def push_image(harness, binary, name: str, tag: str, content_key: str, built_in: str) -> str:
+    """Our recipe and our labels around `binary`, pushed under name:tag: its digest."""
+    docker = DockerResource()
+    ref = harness.registry.ref(name, tag)
+    docker.build_image(binary, MS_DOCKERFILE, "arm64", ref,
+                       labels={CONTENT_KEY_LABEL: content_key, BUILT_IN_LABEL: built_in})
+    digest = docker.push(f"{harness.settings.registry}/{name}", tag)
+    assert harness.registry.image_labels(name, tag)[CONTENT_KEY_LABEL] == content_key  # the label claims it
+    return digest
+
+
 def push_forged(harness, tmp_path, name: str, tag: str, content_key: str, built_in: str) -> tuple[str, str]:
     """Our recipe and our labels around other bytes, pushed under name:tag: (digest, their sha256)."""
     forged = tmp_path / f"forged-{uuid.uuid4().hex[:6]}"
     forged.write_bytes(b"\x7fELF not the binary the release built " + uuid.uuid4().bytes)
-    docker = DockerResource()
-    ref = harness.registry.ref(name, tag)
-    docker.build_image(forged, MS_DOCKERFILE, "arm64", ref,
-                       labels={CONTENT_KEY_LABEL: content_key, BUILT_IN_LABEL: built_in})
-    digest = docker.push(f"{harness.settings.registry}/{name}", tag)
-    assert harness.registry.image_labels(name, tag)[CONTENT_KEY_LABEL] == content_key  # the label claims it
+    digest = push_image(harness, forged, name, tag, content_key, built_in)
     return digest, hashlib.sha256(forged.read_bytes()).hexdigest()
 
 
@@ -113,6 +119,27 @@ def test_a_forged_image_under_the_release_tag_is_refused_naming_both_sha256s(har
     assert "Tags are immutable: not overwriting" in error
     assert harness.registry.manifest_digest("ms_core", tag) == forged  # left as found
     assert harness.gitops_log("gitops-development") == bumps  # nothing deployed
+
+
+def test_an_image_a_killed_run_pushed_before_its_record_is_adopted_once_its_layer_is_proven(harness, tmp_path):
+    first = harness.release("v0.8.0-alpha.1")
+    assert first.success, first.error
+    binary = harness.metadata("binary/ms_core", "dev|v0.8.0-alpha.1")
+    key, sha256 = binary["content_key_arm64"], binary["sha256_arm64"]
+    real = tmp_path / "ms_core"
+    real.write_bytes(harness.s3.get_bytes(harness.metadata("s3/ms_core", "dev|v0.8.0-alpha.1")["s3_key_arm64"]))
+    assert hashlib.sha256(real.read_bytes()).hexdigest() == sha256
+    tag = "v0.8.0-alpha.2"  # same commit, same key; the killed run's image has a digest no record names
+    pushed = push_image(harness, real, "ms_core", tag, key, f"dev|{tag}")
+    assert pushed != harness.metadata("image/ms_core", "dev|v0.8.0-alpha.1")["digest"]
+
+    outcome = harness.release(tag)
+
+    assert outcome.success, outcome.error
+    image = harness.metadata("image/ms_core", f"dev|{tag}")
+    assert (image["digest"], image["action"]) == (pushed, "adopted (pushed by an interrupted run)")
+    assert image["binary_proof"] == "layer downloaded and hashed" and image["binary_sha256"] == sha256
+    assert served_binary_sha256(harness.settings.registry, "ms_core", tag) == (pushed, sha256)
 
 
 def test_a_promotion_does_not_retag_an_earlier_release_image_that_holds_other_bytes(harness, tmp_path):
