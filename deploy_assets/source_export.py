@@ -83,7 +83,8 @@ def module_folder(module_root: str) -> str:
     folder = posixpath.normpath(module_root.strip() or WHOLE_TREE)
     if folder.startswith("/") or folder == ".." or folder.startswith("../"):
         raise ExportError(f"source.module_root {module_root!r} is outside the monorepo; give the "
-                          "folder of go.mod relative to the repo's top, e.g. go or services/backend")
+                          "folder of go.mod relative to the repo's top, e.g. go or "
+                          "services/backend")
     return folder
 
 
@@ -100,16 +101,16 @@ def _go_work(folder: str, files: set[str]) -> str | None:
 
 def _replace_folder(folder: str, module: str, target: str, files: set[str]) -> str:
     """The repo folder a local replace points at, checked to be in the repo and a module."""
-    written = f"replace {module} => {target}"
+    written = f"{posixpath.join(folder, 'go.mod')}: replace {module} => {target}"
     joined = posixpath.normpath(posixpath.join(folder, target))
     if target.startswith("/") or joined == ".." or joined.startswith("../"):
-        raise ExportError(f"{posixpath.join(folder, 'go.mod')}: {written} points outside the monorepo, "
-                          "so no other machine can build it; vendor the module, or move it into the "
-                          "repo and point the replace at it")
+        raise ExportError(f"{written} points outside the monorepo, so no other machine can "
+                          "build it; vendor the module, or move it into the repo and point the "
+                          "replace at it")
     mod = "go.mod" if joined == WHOLE_TREE else f"{joined}/go.mod"
     if mod not in files:
-        raise ExportError(f"{posixpath.join(folder, 'go.mod')}: {written}: the commit has no {mod}; "
-                          "fix the replace or add the module")
+        raise ExportError(f"{written}: the commit has no {mod}; fix the replace or add the "
+                          "module")
     return joined
 
 

@@ -19,7 +19,8 @@ from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets import preflight
 from deploy_assets.history import latest_for_partition, staging_records
 from deploy_assets.partitions import release_partitions
-from deploy_assets.plan import PlanError, PromotionGate, Service, discover_services, promotion_gate, services_for
+from deploy_assets.plan import (PlanError, PromotionGate, Service, discover_services, promotion_gate,
+                                services_for)
 from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerEngineError, DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
@@ -117,7 +118,8 @@ def check_known(services: list[Service], known: set[str], env: str, config: Pipe
                         f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
 
 
-def moved_since_released(tag: str, commit: str, released_commit: object, released_run: str) -> str | None:
+def moved_since_released(tag: str, commit: str, released_commit: object,
+                         released_run: str) -> str | None:
     """Why a release of `tag` cannot go on when this partition's last source saw another commit."""
     if released_commit in (None, commit):
         return None
@@ -129,15 +131,16 @@ def moved_since_requested(tag: str, commit: str, requested: str | None) -> str |
     """Why a run cannot go on when its tag points elsewhere than when the run was requested."""
     if not requested or requested == commit:
         return None
-    return (f"tag {tag} MOVED from {requested[:12]} (when this release was requested) to {commit[:12]}: "
-            "a release tag must not move; create a new tag instead")
+    return (f"tag {tag} MOVED from {requested[:12]} (when this release was requested) to "
+            f"{commit[:12]}: a release tag must not move; create a new tag instead")
 
 
 def gate_verdict(release: Release, gate: PromotionGate) -> tuple[str, str]:
     """(log level, message) of the promotion gate for this release; a closed gate raises. A prod
     release let through without a staging release is the explicit bypass: said loudly."""
     if not gate.passes:
-        raise PlanError(f"promotion gate: {release.tag} refused before any side effect: {gate.reason}")
+        raise PlanError(f"promotion gate: {release.tag} refused before any side effect: "
+                        f"{gate.reason}")
     if not release.is_prod:
         return "debug", f"promotion gate: {gate.reason}"
     return ("warning" if gate.staging_tag is None else "info"), f"promotion gate: {gate.reason}"
@@ -189,7 +192,8 @@ def source_metadata(release: Release, commit: str, toolchain: str, go_mod: str |
     }
 
 
-def build_source_asset(config: PipelineConfig, settings: Settings, known: list[Service]) -> dg.AssetsDefinition:
+def build_source_asset(config: PipelineConfig, settings: Settings,
+                       known: list[Service]) -> dg.AssetsDefinition:
     known_names = {s.name for s in known}
     go_mod_path = str(Path(config.source.module_root) / "go.mod")
 
@@ -215,7 +219,8 @@ def build_source_asset(config: PipelineConfig, settings: Settings, known: list[S
                        config.platforms[0], config.build_flags)
         check_destinations(config, release.env, services, release.tag, docker, registry, s3)
         try:  # a missing env repo or file must fail before images and objects exist
-            preflight.check_env_repos(gitops, config, release.env, release.tag, services, settings.registry)
+            preflight.check_env_repos(gitops, config, release.env, release.tag, services,
+                                      settings.registry)
         except preflight.PreflightError as exc:
             raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
         go_mod = go_mod_version(go_mod_text)

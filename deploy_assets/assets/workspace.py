@@ -19,7 +19,7 @@ import dagster as dg
 
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.workspace_restore import SharedRelease
-from deploy_assets.partitions import split_partition_key
+from deploy_assets.names import partition_key, split_partition_key
 from deploy_assets.plan import Service
 from deploy_assets.release import Release, check_partition
 
@@ -50,8 +50,8 @@ class ReleaseWorkspace:
         env, tag = split_partition_key(context.partition_key)
         release = check_partition(tag, env)
         if not isinstance(context, dg.AssetCheckExecutionContext):  # checks only read
-            claim_release(context.instance, context.run.run_id, f"{env}|{tag}")
-        return cls(Path(work_dir), env, tag, SharedRelease(context, f"{env}|{tag}")), release
+            claim_release(context.instance, context.run.run_id, partition_key(env, tag))
+        return cls(Path(work_dir), env, tag, SharedRelease(context, partition_key(env, tag))), release
 
     def _write(self, name: str, data: object) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -25,13 +25,10 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets import build_store
-from deploy_assets.history import PastMaterialization, asset_key_for, latest_for_partition
+from deploy_assets.history import PastMaterialization, latest_for_partition
+from deploy_assets.names import ROUTES_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, binary_key
 from deploy_assets.plan import Service, discover_services
 from deploy_assets.resources.git import GitError
-
-# The keys of assets/source.py, routes.py and artifacts.py, whose modules import this one.
-SOURCE_ASSET, ROUTES_ASSET = dg.AssetKey("source"), dg.AssetKey("routes")
-ROUTES_OBJECT_ASSET = dg.AssetKey(["s3", "routes_json"])
 
 
 class ReleaseNotRecorded(RuntimeError):
@@ -55,7 +52,7 @@ class SharedRelease:
             return getattr(built, name)
 
     def source_record(self) -> PastMaterialization:
-        record = latest_for_partition(self.instance, SOURCE_ASSET, self.partition)
+        record = latest_for_partition(self.instance, SOURCE_KEY, self.partition)
         if record is None or not record.metadata.get("commit"):
             raise ReleaseNotRecorded(
                 f"{self.partition}: this step's work folder holds no source.json and the instance has no "
@@ -105,7 +102,7 @@ class SharedRelease:
         """Each binary's facts per platform, from the binary materializations of this release."""
         builds = []
         for service in services:
-            binary = latest_for_partition(self.instance, asset_key_for("binary", service.name), self.partition)
+            binary = latest_for_partition(self.instance, binary_key(service), self.partition)
             if binary is None:
                 continue  # not built by this env (as it would be absent from builds.json)
             meta = binary.metadata
@@ -148,14 +145,14 @@ class SharedRelease:
         """routes.json of this release: the uploaded object if there is one (checked against its
         recorded sha256), else parsed again from the exported tree if `routes` materialized
         (the same commit gives the same bytes); None when neither was recorded."""
-        uploaded = latest_for_partition(self.instance, ROUTES_OBJECT_ASSET, self.partition)
+        uploaded = latest_for_partition(self.instance, ROUTES_OBJECT_KEY, self.partition)
         if uploaded is not None:
             data = self._resource("s3").get_bytes(str(uploaded.metadata["s3_key"]))
             if hashlib.sha256(data).hexdigest() != uploaded.metadata.get("sha256"):
                 raise ReleaseNotRecorded(f"{self.partition}: routes.json at {uploaded.metadata['s3_key']} is not "
                                          f"the recorded sha256 {uploaded.metadata.get('sha256')}: not using it")
             return data
-        if latest_for_partition(self.instance, ROUTES_ASSET, self.partition) is None:
+        if latest_for_partition(self.instance, ROUTES_KEY, self.partition) is None:
             return None
         from deploy_assets.assets.routes import parse_routes  # that module imports ours
         table = [{"service": s.name, **route} for s in services if s.kind == "ms"

@@ -50,7 +50,7 @@ def test_40_and_120_mb_binaries_go_alpha_rc_final_and_prod_holds_the_rc_bytes(ha
     print(f"\nlarge-binary releases (40 + 120 MB): " + ", ".join(
         f"{TAGS[env]} {seconds:.1f}s" for env, seconds in walls.items()))
 
-    staging, prod = f"staging|{TAGS['staging']}", f"prod|{TAGS['prod']}"
+    staging, prod = partition_key("staging", TAGS["staging"]), partition_key("prod", TAGS["prod"])
     for name in MS:
         rc = harness.metadata(f"s3/{name}", staging)
         final = harness.metadata(f"s3/{name}", prod)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from deploy_assets.config import DEFAULT_CONFIG, load_pipeline_config
+from deploy_assets.names import partition_key
 from deploy_assets_tests.assets.test_promotion import registry_repositories, s3_keys, show
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def test_cmd_name_layout_with_templates_goes_alpha_rc_final_under_the_templated_
         assert outcome.success, (tag, outcome.error)
     print("\ncmd/<name> layout releases: " + ", ".join(f"{TAGS[e]} {s:.1f}s" for e, s in walls.items()))
 
-    staging, prod = f"staging|{TAGS['staging']}", f"prod|{TAGS['prod']}"
+    staging, prod = partition_key("staging", TAGS["staging"]), partition_key("prod", TAGS["prod"])
     assert harness.metadata("source", prod)["services"] == [*MS, "lambda_webhook", "cli_cli"]
     # The registry holds the templated names only: no `auth`, `things` or `cli` repository.
     assert sorted(registry_repositories(harness)) == ["cli_cli", *MS]
