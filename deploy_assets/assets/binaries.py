@@ -24,45 +24,29 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets import build_store
-from deploy_assets.assets.build_store import BUILT, CacheUploads, Recorded, cache_path
+from deploy_assets.assets.binary_decisions import (BinaryDecision, binary_line, binary_metadata, decide,
+                                                   explain_build_failure, promotion_prebuilds, recorded,
+                                                   refuse_missing, summary_line)
+from deploy_assets.assets.build_store import CacheUploads, cache_path
 from deploy_assets.assets.image_recipe import image_labels, prebuild_tag, proof_metadata
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
-from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import asset_key_for, find_by_content_key
+from deploy_assets.history import find_by_content_key
+from deploy_assets.names import PROMOTED_FROM, PROMOTED_TO, SOURCE_KEY, binary_key
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service, services_for
 from deploy_assets.release import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
+from deploy_assets.resources.go_build_events import BuildProgress, closure_size
 from deploy_assets.resources.go_cache import SharedGoCache, compile_cache_key
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource, file_sha256
 
-# The promotion path of the old matrix: prod promotes what staging validated.
-from deploy_assets.names import PROMOTED_FROM, PROMOTED_TO, binary_key  # noqa: F401,E402 (re-exported)
-
-
-def _explain_build_failure(exc: GoBuildError, mains: dict[str, Service], deps: dict[str, set[str]]) -> str:
-    """Name the services whose build failed, and the cause, from go's per-package output."""
-    lines = []
-    for package, output in exc.by_package.items():
-        if package in mains:
-            service = mains[package]
-            lines.append(f"{service.name} ({service.path}): {output}")
-        else:
-            users = sorted(mains[m].name for m, d in deps.items() if package in d)
-            lines.append(f"{package} (used by {', '.join(users) or 'unknown'}): {output}")
-    return "go build failed for " + "\n".join(lines)
-
-
-def promotion_prebuilds(env: str, services: list[Service], config: PipelineConfig) -> list[Service]:
-    """At the env prod promotes from: the services prod builds and this env does not."""
-    if env != PROMOTED_FROM or PROMOTED_TO not in config.envs:
-        return []
-    own = set(config.envs[env].build)
-    return [s for s in services_for(services, config.envs[PROMOTED_TO].build) if s.kind not in own]
+# Re-exported for the modules that imported them from here (legacy.py, jobs.py, images.py, ...).
+_explain_build_failure = explain_build_failure
+__all__ = ["PROMOTED_FROM", "PROMOTED_TO", "binary_key", "build_binaries_asset", "promotion_prebuilds"]
 
 
 def _mains(module_dir: Path, services: list[Service], packages: dict[str, GoPackage]) -> dict[str, Service]:
@@ -84,6 +68,13 @@ def compile_cache(step: "_Step", platform: str) -> contextlib.AbstractContextMan
         go.gocache(), key, step.context.log)
 
 
+def _progress(step: "_Step", stale: list[Service], platform: str) -> BuildProgress:
+    """Packages compiled of all the stale mains need, logged from the step while go runs."""
+    closures = step.closures[platform]
+    total = closure_size([closures[s.name][0] for s in stale], dict(closures.values()))
+    return BuildProgress(total=total, platform=platform, log=step.context.log.info)
+
+
 def _build_into_cache(step: "_Step", stale: list[Service], keys: dict[str, str], platform: str,
                       built_in: str, on_binary=None) -> None:
     """One `go build` for all stale mains; each binary moves into the local cache under its key
@@ -92,8 +83,9 @@ def _build_into_cache(step: "_Step", stale: list[Service], keys: dict[str, str],
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="go-out-", dir=settings.cache_dir) as out:
         with compile_cache(step, platform):
-            go.build(step.module_dir, [f"./{s.path}" for s in stale], Path(out), platform, step.config.build_flags,
-                     on_binary=on_binary)
+            go.build(step.module_dir, [f"./{s.path}" for s in stale], Path(out), platform,
+                     step.config.build_flags, on_binary=on_binary,
+                     progress=_progress(step, stale, platform))
         for service in stale:
             target = cache_path(settings.cache_dir, keys[service.name], service.name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,14 +108,6 @@ def _warmup_jobs(stale: list[Service], keys: dict[str, str], platform: str, conf
             for s in services_for(stale, rule.images) if config.source.kinds[s.kind].dockerfile}
 
 
-def _recorded(previous, platform: str) -> Recorded | None:
-    """What the instance recorded for a content key's bytes (an earlier release built them)."""
-    if previous is None or not previous.metadata.get(f"sha256_{platform}"):
-        return None
-    return Recorded(str(previous.metadata[f"sha256_{platform}"]), int(previous.metadata[f"size_{platform}"]),
-                    str(previous.metadata.get(f"built_in_{platform}") or previous.partition))
-
-
 @dataclass
 class _Step:
     """One run of the binaries step: its resources and what it has found so far, across platforms."""
@@ -142,6 +126,9 @@ class _Step:
     results: dict[str, list[BuiltBinary]]
     warm_proofs: dict = field(default_factory=dict)  # service: what its image pushed during the build holds
     file_digests: dict[str, bytes] = field(default_factory=dict)  # one source tree: each file hashed once
+    # platform: service name: (main import path, its deps), for the build's packages-of-total
+    closures: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    origins: dict[tuple[str, str], str] = field(default_factory=dict)  # (service, platform): origin
 
     @property
     def module_dir(self) -> Path:
@@ -158,7 +145,7 @@ def _build_stale(step: _Step, stale: list[Service], keys: dict[str, str], platfo
         _build_into_cache(step, stale, keys, platform, partition, on_binary=warmup if warmup.jobs else None)
     except GoBuildError as exc:
         deps = {ip: set(packages[ip].deps) for ip in mains}
-        raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
+        raise RuntimeError(explain_build_failure(exc, mains, deps)) from None
     finally:
         warmed = warmup.finish()
     step.warm_proofs.update(warmed.proofs)
@@ -170,43 +157,91 @@ def _build_stale(step: _Step, stale: list[Service], keys: dict[str, str], platfo
             + (f"; not built: {warmed.failed}" if warmed.failed else ""))
 
 
-def _for_platform(step: _Step, selected: list[Service], prebuilds: list[Service],
-                  platform: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Key every wanted service, find (local cache, bucket) or build the selected ones and place
-    them in the release folder. Returns (content keys, origins) of all wanted services."""
-    context, go, settings = step.context, step.go, step.settings
-    wanted, flags = selected + prebuilds, step.config.build_flags
+def _keys(step: _Step, wanted: list[Service], platform: str) -> tuple[dict[str, str], dict, dict]:
+    """Content keys of the wanted services, with go list's packages and mains (by import path)."""
+    go, flags = step.go, step.config.build_flags
     # With go build's flags: files behind a -tags constraint are in the build and the key.
     packages = go.list_packages(step.module_dir, [f"./{s.path}" for s in wanted], platform, flags)
     mains = _mains(step.module_dir, wanted, packages)
-    keys = {s.name: go.content_key(packages[ip], packages, step.module_dir, step.source["toolchain"], platform,
-                                   flags, step.file_digests) for ip, s in mains.items()}
+    step.closures[platform] = {s.name: (ip, packages[ip].deps) for ip, s in mains.items()}
+    keys = {s.name: go.content_key(packages[ip], packages, step.module_dir, step.source["toolchain"],
+                                   platform, flags, step.file_digests) for ip, s in mains.items()}
+    return keys, packages, mains
+
+
+def _decisions(step: _Step, selected: list[Service], prebuilds: list[Service], keys: dict[str, str],
+               platform: str) -> dict[str, BinaryDecision]:
+    """Each wanted service's decision: the instance's record of its key, then the caches."""
+    context = step.context
     previous = {s.name: find_by_content_key(context.instance, binary_key(s), f"content_key_{platform}",
                                             keys[s.name], exclude_partition=context.partition_key)
                 for s in selected}
-    found = build_store.fetch(step.s3, settings.cache_dir, {s.name: keys[s.name] for s in wanted},
-                              {n: _recorded(p, platform) for n, p in previous.items()}, context.log.warning)
-    stale = [s for s in selected if found[s.name] == BUILT]
-    context.log.info(f"{platform}: {len(selected)} binaries: " + ", ".join(
-        f"{sum(1 for s in selected if found[s.name] == how)} {how}" for how in build_store.ORIGINS)
-        + (f"; building {[s.name for s in stale]}" if stale else ""))
+    records = {n: recorded(p.metadata, p.partition, platform) if p else None for n, p in previous.items()}
+    found = build_store.fetch(step.s3, step.settings.cache_dir, {s.name: keys[s.name] for s in (*selected, *prebuilds)},
+                              records, context.log.warning)
+    return {**{s.name: decide(found[s.name], previous[s.name].partition if previous[s.name] else None)
+               for s in selected},
+            **{s.name: decide(found[s.name], None, prebuild=True) for s in prebuilds}}
+
+
+def _placed(step: _Step, service: Service, key: str, platform: str, reused_from: str | None) -> BuiltBinary:
+    """The cached bytes of a service in the release folder, as the release records them."""
+    cached = cache_path(step.settings.cache_dir, key, service.name)
+    build_store.place(cached, step.workspace.out / service.binary_path(platform))
+    sha256, size = build_store.sha256_and_size(cached)
+    return BuiltBinary(service=service.name, kind=service.kind, platform=platform,
+                       path=service.binary_path(platform), sha256=sha256, size=size, content_key=key,
+                       reused_from=reused_from)
+
+
+def _for_platform(step: _Step, selected: list[Service], prebuilds: list[Service],
+                  platform: str) -> tuple[dict[str, str], dict[str, BinaryDecision]]:
+    """Key every wanted service, find (local cache, bucket) or build the selected ones and place
+    them in the release folder. Returns (content keys, decisions) of all wanted services."""
+    keys, packages, mains = _keys(step, selected + prebuilds, platform)
+    decisions = _decisions(step, selected, prebuilds, keys, platform)
+    step.context.log.info(summary_line(platform, {s.name: decisions[s.name] for s in selected}))
+    stale = [s for s in selected if decisions[s.name].build]
     if stale:
         _build_stale(step, stale, keys, platform, mains, packages)
     for n, service in enumerate(selected, 1):
-        cached = cache_path(settings.cache_dir, keys[service.name], service.name)
-        build_store.place(cached, step.workspace.out / service.binary_path(platform))
-        reused = previous[service.name] if service not in stale else None
-        sha256, size = build_store.sha256_and_size(cached)
-        built = BuiltBinary(service=service.name, kind=service.kind, platform=platform,
-                            path=service.binary_path(platform), sha256=sha256, size=size,
-                            content_key=keys[service.name], reused_from=reused.partition if reused else None)
+        decision = decisions[service.name]
+        built = _placed(step, service, keys[service.name], platform, decision.reused_from)
         step.results[service.name].append(built)
-        origin = build_store.cache_record(cached).get("built_in", "")
-        how = ("built" if service in stale else f"reused from {built.reused_from}" if built.reused_from
-               else f"cached (built in {origin or 'an earlier run'})")
-        context.log.info(f"binaries {n}/{len(selected)} {platform} {service.name}: "
-                         f"{built.size} bytes sha256 {built.sha256[:16]} {how} ({found[service.name]})")
-    return keys, found
+        step.origins[(service.name, platform)] = decision.origin
+        origin = build_store.cache_record(cache_path(step.settings.cache_dir, built.content_key, service.name))
+        step.context.log.info(binary_line(n, len(selected), built, decision, origin.get("built_in", "")))
+    return keys, decisions
+
+
+def _materialize(step: _Step, service: Service) -> dg.MaterializeResult:
+    """The binary asset of one service, its metadata across platforms (binary_decisions)."""
+    builds = step.results[service.name]
+    built_in = {b.platform: build_store.cache_record(
+        cache_path(step.settings.cache_dir, b.content_key, service.name)).get("built_in", "") for b in builds}
+    metadata = binary_metadata(service, step.source, builds,
+                               {b.platform: step.origins[(service.name, b.platform)] for b in builds}, built_in)
+    if service.name in step.warm_proofs:  # the images step retags the ck- image on this proof
+        metadata.update(proof_metadata(step.warm_proofs[service.name], prefix="ck_image_"))
+    return dg.MaterializeResult(asset_key=binary_key(service), metadata=metadata)
+
+
+def _run(step: _Step, selected: list[Service], prebuilds: list[Service]) -> list[BuiltBinary]:
+    """Every platform in turn; the bucket uploads are awaited (and their warnings logged) even
+    when a build fails. Returns the prebuilt binaries."""
+    prebuilt: list[BuiltBinary] = []
+    try:
+        for platform in step.config.platforms:
+            keys, decisions = _for_platform(step, selected, prebuilds, platform)
+            prebuilt += _prebuild(step, prebuilds, keys, decisions, platform)
+    finally:
+        stored, warnings = step.uploads.finish()
+    for warning in warnings:
+        step.context.log.warning(warning)
+    if stored:
+        step.context.log.info(f"{stored} binaries stored in the bucket's build cache "
+                              f"{step.s3.uri(step.s3.key(build_store.CACHE_PREFIX, ''))}")
+    return prebuilt
 
 
 def build_binaries_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
@@ -224,56 +259,28 @@ def build_binaries_asset(services: list[Service], config: PipelineConfig, settin
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         source = workspace.source()
         selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
-        present = {s.name for s in workspace.services()}
-        missing = [s.name for s in selected if s.name not in present]
-        if missing:
-            raise RuntimeError(f"services {missing} are not in {release.tag} ({source['commit'][:12]})")
+        refuse_missing([s.name for s in selected], {s.name for s in workspace.services()}, release.tag,
+                       source["commit"])
         chosen = {s.name for s in selected}
         prebuilds = [s for s in promotion_prebuilds(release.env, workspace.services(), config) if s.name not in chosen]
         step = _Step(context, go, docker, registry, s3, settings, config, release, source, workspace,
                      CacheUploads(s3, settings.cache_dir), {s.name: [] for s in selected})
-        origins: dict[tuple[str, str], str] = {}  # (service, platform) -> built / local cache / bucket cache
-        prebuilt: list[BuiltBinary] = []
-        try:
-            for platform in config.platforms:
-                keys, found = _for_platform(step, selected, prebuilds, platform)
-                origins.update({(s.name, platform): found[s.name] for s in selected})
-                prebuilt += _prebuild(step, prebuilds, keys, found, platform)
-        finally:
-            stored, warnings = step.uploads.finish()
-        for warning in warnings:
-            context.log.warning(warning)
-        if stored:
-            context.log.info(f"{stored} binaries stored in the bucket's build cache "
-                             f"{s3.uri(s3.key(build_store.CACHE_PREFIX, ''))}")
+        prebuilt = _run(step, selected, prebuilds)
         workspace.write_builds([b for builds in step.results.values() for b in builds])
         workspace.write_prebuilds(prebuilt)
         for service in selected:
-            metadata: dict = {"commit": source["commit"], "toolchain": source["toolchain"], "kind": service.kind}
-            for b in step.results[service.name]:
-                cached = cache_path(settings.cache_dir, b.content_key, service.name)
-                metadata.update({
-                    f"sha256_{b.platform}": b.sha256, f"size_{b.platform}": b.size,
-                    f"path_{b.platform}": b.path, f"content_key_{b.platform}": b.content_key,
-                    f"built_in_{b.platform}": build_store.cache_record(cached).get("built_in", ""),
-                    f"build_{b.platform}": origins[(service.name, b.platform)],
-                })
-            reused = [b.reused_from for b in step.results[service.name] if b.reused_from]
-            metadata["reused_from"] = reused[0] if reused else ""
-            if service.name in step.warm_proofs:  # the images step retags the ck- image on this proof
-                metadata.update(proof_metadata(step.warm_proofs[service.name], prefix="ck_image_"))
-            yield dg.MaterializeResult(asset_key=binary_key(service), metadata=metadata)
+            yield _materialize(step, service)
 
     return binaries
 
 
-def _prebuild(step: _Step, prebuilds: list[Service], keys: dict[str, str], found: dict[str, str],
-              platform: str) -> list[BuiltBinary]:
+def _prebuild(step: _Step, prebuilds: list[Service], keys: dict[str, str],
+              decisions: dict[str, BinaryDecision], platform: str) -> list[BuiltBinary]:
     """Build what the promotion will need into the cache (local and bucket); never fails the
     release. Returns the prebuilt binaries (placed in the release folder, so the images step can
     prebuild their images)."""
     context, settings = step.context, step.settings
-    stale = [s for s in prebuilds if found[s.name] == BUILT]
+    stale = [s for s in prebuilds if decisions[s.name].build]
     if stale:
         try:
             _build_into_cache(step, stale, keys, platform, f"{context.partition_key} (for {PROMOTED_TO})")
@@ -282,14 +289,5 @@ def _prebuild(step: _Step, prebuilds: list[Service], keys: dict[str, str], found
         except GoBuildError as exc:
             context.log.warning(f"{platform}: prebuilding {[s.name for s in stale]} for {PROMOTED_TO} failed; "
                                 f"the {PROMOTED_TO} release will build them itself: {str(exc)[:2000]}")
-    placed = []
-    for service in prebuilds:
-        cached = cache_path(settings.cache_dir, keys[service.name], service.name)
-        if not cached.exists():
-            continue
-        build_store.place(cached, step.workspace.out / service.binary_path(platform))
-        sha256, size = build_store.sha256_and_size(cached)
-        placed.append(BuiltBinary(service=service.name, kind=service.kind, platform=platform,
-                                  path=service.binary_path(platform), sha256=sha256,
-                                  size=size, content_key=keys[service.name], reused_from=None))
-    return placed
+    return [_placed(step, s, keys[s.name], platform, None) for s in prebuilds
+            if cache_path(settings.cache_dir, keys[s.name], s.name).exists()]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 REPORT_EVERY_S = 5.0  # a progress line at least this long after the previous one ...
 REPORT_FRACTION = 0.1  # ... or sooner once another tenth of the packages is compiled,
 REPORT_MIN_GAP_S = 1.0  # but never two lines within this
-NEVER_COMPILED = frozenset({"unsafe"})  # in every closure; the compiler provides it, go builds nothing
+NEVER_COMPILED = frozenset({"unsafe"})  # in every closure; the compiler provides it itself
 
 _HEADER = re.compile(r"^# (\S+)$")
 
