@@ -12,12 +12,12 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter  # partitioned check records (no public alias in 1.13)
 
-from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY
-from deploy_assets.assets.source import SOURCE_KEY
 from deploy_assets.checks import CHECK_NAMES
 from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.images import image_name, image_problem
-from deploy_assets.history import GITOPS_KEY, asset_key_for, latest_for_partition, materializations
+from deploy_assets.history import latest_for_partition, materializations
+from deploy_assets.names import (GITOPS_KEY, MANIFEST_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, asset_key_for,
+                                 partition_key)
 from deploy_assets.release import parse_tag
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
@@ -112,7 +112,7 @@ def _staging_view(instance, name: str, staging_partition: str, prod: dict) -> di
 
 def release_lineage(instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, tag: str) -> dict:
     release = parse_tag(tag)
-    partition = f"{release.env}|{tag}"
+    partition = partition_key(release.env, tag)
     source = latest_for_partition(instance, SOURCE_KEY, partition)
     if source is None:
         raise LookupError(f"no release {partition} in the Dagster instance ({instance.root_directory})")
@@ -136,7 +136,7 @@ def release_lineage(instance: dg.DagsterInstance, registry: RegistryResource, s3
         "manifest": {"key": manifest.metadata["manifest_key"], "sha256": manifest.metadata["manifest_sha256"],
                      "checksums_key": manifest.metadata["checksums_key"]} if manifest else None,
         "services": services,
-        "release_checks": check_results(instance, [dg.AssetKey("routes"), GITOPS_KEY, ROUTES_OBJECT_KEY,
+        "release_checks": check_results(instance, [ROUTES_KEY, GITOPS_KEY, ROUTES_OBJECT_KEY,
                                                    MANIFEST_KEY], partition),
         "rollbacks": rollbacks_touching(instance, release.env, tag),
     }

@@ -24,7 +24,8 @@ from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.checks.images import image_problem
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.gitops_targets import by_repo, plan_targets
-from deploy_assets.history import GITOPS_KEY, latest_for_partition
+from deploy_assets.history import latest_for_partition
+from deploy_assets.names import ENV_TAG, GITOPS_KEY, OPERATION_TAG, partition_key
 from deploy_assets.release import TagRejected, check_partition
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit, one_line, trailer_block
 from deploy_assets.resources.registry import RegistryResource
@@ -67,7 +68,7 @@ def plan_rollback(instance: dg.DagsterInstance, gitops: GitOpsResource, config: 
         check_partition(to, env)
     except TagRejected as exc:
         raise RollbackRefused(str(exc)) from None
-    bump = latest_for_partition(instance, GITOPS_KEY, f"{env}|{to}")
+    bump = latest_for_partition(instance, GITOPS_KEY, partition_key(env, to))
     if bump is None:
         raise RollbackRefused(f"{to} was never released to {env}: no GitOps bump recorded for {env}|{to}")
     projects = list(bump.metadata.get("projects") or [])
@@ -145,7 +146,7 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
             by = requested_by(config.requested_by, context.run.tags.get("user"))
             plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)
             message = rollback_message(plan, by, at, context.run.run_id)  # refuses a forged trailer
-            problems = artifact_problems(context.instance, registry, s3, f"{plan.env}|{plan.to_version}")
+            problems = artifact_problems(context.instance, registry, s3, partition_key(plan.env, plan.to_version))
             if problems:
                 raise RollbackRefused(f"artifacts of {plan.env}|{plan.to_version} no longer verify: "
                                       + "; ".join(problems))
@@ -153,7 +154,7 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
             raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
                              metadata={"refused": True}) from None
         rule = pipeline.envs[plan.env]
-        routes = (routes_by_service(recorded_routes(context.instance, s3, f"{plan.env}|{plan.to_version}"))
+        routes = (routes_by_service(recorded_routes(context.instance, s3, partition_key(plan.env, plan.to_version)))
                   if rule.updates_routes else None)
         try:  # every target's files planned before the first push: never one repo rolled back alone
             images = {p: f"{settings.registry}/{p}" for p in plan.projects}
@@ -165,7 +166,7 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
                                                    message, log=context.log.info)
                             for repo, group in by_repo(rule.targets).items()]))
         context.log_event(dg.AssetObservation(
-            asset_key=GITOPS_KEY, partition=f"{plan.env}|{plan.to_version}",
+            asset_key=GITOPS_KEY, partition=partition_key(plan.env, plan.to_version),
             description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",
             metadata={"rollback_from": plan.from_version, "rollback_to": plan.to_version, "rolled_back_by": by,
                       "rolled_back_at": at, "gitops_commit": pushed.commit, "repo": plan.repo,
@@ -174,7 +175,7 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
         context.log.info(f"{plan.repo}: {', '.join(plan.projects)} re-pointed from {plan.from_version} "
                          f"to {plan.to_version} ({pushed.commit[:12]})")
 
-    @dg.job(name=ROLLBACK_JOB, tags={"deploy_assets/operation": "rollback"},
+    @dg.job(name=ROLLBACK_JOB, tags={OPERATION_TAG: "rollback"},
             description="Re-point an env's GitOps repo to an earlier version whose artifacts still verify.")
     def rollback():
         rollback_env()
@@ -197,7 +198,7 @@ def run_rollback(defs: dg.Definitions, instance: dg.DagsterInstance, env: str, t
     result = defs.resolve_job_def(ROLLBACK_JOB).execute_in_process(
         instance=instance, raise_on_error=False,
         run_config={"ops": {"rollback_env": {"config": {"env": env, "to": to or "", "requested_by": requested_by}}}},
-        tags={"deploy_assets/env": env, "user": requested_by},
+        tags={ENV_TAG: env, "user": requested_by},
     )
     error, refused = "", False
     for event in result.all_events:

@@ -16,7 +16,8 @@ import dagster as dg
 from deploy_assets.checks.gitops import versions_by_target
 from deploy_assets.gitops_targets import combined
 from deploy_assets.config import PipelineConfig
-from deploy_assets.history import GITOPS_KEY, materializations
+from deploy_assets.history import materializations
+from deploy_assets.names import GITOPS_KEY
 from deploy_assets.report import format_table
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource

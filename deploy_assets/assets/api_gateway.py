@@ -14,14 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.artifacts import ROUTES_OBJECT_KEY, artifact_key
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.deploy_inputs import published_keys, recorded_routes, release_facts
-from deploy_assets.assets.images import image_key
-from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.partitions import release_partitions, split_partition_key
+from deploy_assets.names import ROUTES_KEY, ROUTES_OBJECT_KEY, artifact_key, image_key, partition_key, split_partition_key
+from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.release import check_partition
 from deploy_assets.resources.github import GitHubResource
@@ -55,7 +53,7 @@ def build_api_gateway_asset(services: list[Service], config: PipelineConfig, set
                            registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
         env, tag = split_partition_key(context.partition_key)
         check_partition(tag, env)
-        partition, rule = f"{env}|{tag}", config.envs[env]
+        partition, rule = partition_key(env, tag), config.envs[env]
         claim_release(context.instance, context.run.run_id, partition)
         if not rule.api_gateway_repo:
             raise RuntimeError(f"{env} has no api_gateway_repo configured")

@@ -11,18 +11,16 @@ through the GitHub API and waits for its conclusion.
 
 import dagster as dg
 
-from deploy_assets.assets.api_gateway import API_GATEWAY_KEY
-from deploy_assets.assets.artifacts import MANIFEST_KEY, ROUTES_OBJECT_KEY, artifact_key
 from deploy_assets.assets.deploy_inputs import (deployed_projects, published_keys, recorded_routes,
                                                 release_facts, routes_by_service)
 from deploy_assets.assets.release_claim import claim_release
-from deploy_assets.assets.images import image_key
-from deploy_assets.assets.routes import ROUTES_KEY
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.gitops_targets import by_repo, plan_targets
-from deploy_assets.history import GITOPS_KEY, latest_for_partition
-from deploy_assets.partitions import release_partitions, split_partition_key
+from deploy_assets.history import latest_for_partition
+from deploy_assets.names import (API_GATEWAY_KEY, GITOPS_KEY, MANIFEST_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY,
+                                 artifact_key, image_key, partition_key, split_partition_key)
+from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.release import check_partition
 from deploy_assets.resources.github import GitHubResource
@@ -47,7 +45,7 @@ def build_gitops_asset(services: list[Service], config: PipelineConfig, settings
                     registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
         env, tag = split_partition_key(context.partition_key)
         check_partition(tag, env)  # a partition key typed in the UI gets the tag policy too
-        partition = f"{env}|{tag}"
+        partition = partition_key(env, tag)
         claim_release(context.instance, context.run.run_id, partition)
         deployed = latest_for_partition(context.instance, GITOPS_KEY, partition)
         if deployed is not None:

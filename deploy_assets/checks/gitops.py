@@ -1,5 +1,5 @@
-"""Checklist: "verify GitOps deployment completed" — the env's GitOps repo, read back from the
-remote after the push, sets every project of the release to the release's version.
+"""Checklist: "verify GitOps deployment completed" — every GitOps target of the env, read back
+from its repo's remote after the push, sets every project of the release to the release's version.
 
 Read back, not trusted: a push that landed on another branch, a layout that wrote the wrong
 file or a concurrent commit that reverted ours all show up here. In dispatch mode the repo is
@@ -10,13 +10,11 @@ import dagster as dg
 
 from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig
-from deploy_assets.history import GITOPS_KEY
-from deploy_assets.links import gitops_commit_url, url_or_text
-from deploy_assets.resources.git import GitError
 from deploy_assets.gitops_targets import combined, target_versions
+from deploy_assets.links import gitops_commit_url, url_or_text
+from deploy_assets.names import GITOPS_CHECK, GITOPS_KEY
+from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
-
-GITOPS_CHECK = "repo_at_version"
 
 
 def deployed_versions(gitops: GitOpsResource, config: PipelineConfig, env: str,

@@ -103,7 +103,8 @@ def _insert_splice(text: str, entry: MappingNode, key: str, value: str) -> tuple
 def set_kustomize_tag(text: str, project: str, image: str, version: str, exact: str | None = None) -> str:
     """text with every matching entry's newTag set, and its newName where it has one or is named
     by the bare project; an entry named `<registry>/<project>` keeps that name (the cluster's way
-    to the image, often not the registry pushed to). Nothing else in the file moves."""
+    to the image, often not the registry pushed to). With `exact` (the target's image_name) the
+    newTag alone moves. Nothing else in the file moves."""
     entries, names = kustomize_entries(text, project, exact)
     if not entries:
         rule = (f"its name is {exact} (the target's image_name)" if exact
@@ -117,6 +118,8 @@ def set_kustomize_tag(text: str, project: str, image: str, version: str, exact: 
         tag, new_name = _get(entry, "newTag"), _get(entry, "newName")
         splices.append(_value_splice(tag, version, f"{label}.newTag") if tag is not None
                        else _insert_splice(text, entry, "newTag", version))
+        if exact:  # the target says how its cluster names the image: only the tag is ours to set
+            continue
         if new_name is not None:  # what the deployment pulls: the image we pushed
             splices.append(_value_splice(new_name, image, f"{label}.newName"))
         elif _name(entry) == project:  # a bare name pulls from no registry: point it at ours

@@ -2,7 +2,9 @@
 commit's own `git diff`. A bump changes the version lines and nothing else; entries are found by
 the image name the manifests use; a file with nothing to update fails the whole bump, unpushed."""
 
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -173,3 +175,55 @@ def test_the_read_back_names_a_broken_file_and_shows_disagreeing_entries():
     assert read_version(GitOpsLayout(), "prod", "ms_core", two) == "v1.0.0 / v0.9.0"
     with pytest.raises(GitOpsError, match=r"^apps/ms_core/kustomization.yaml: not valid YAML"):
         read_version(GitOpsLayout(), "prod", "ms_core", "images: [\n")
+
+
+
+US = """\
+images:
+  - name: registry.example.com/team/ms_core   # ours, through the mirror
+    newTag: v0.9.0
+  - name: registry.example.com/team/ms_chat
+    newName: registry.example.com/team/ms_chat
+    newTag: v0.9.0
+"""
+
+
+def test_a_bump_over_two_repos_pushes_neither_when_the_second_cannot_take_it(gitops, git_root, tmp_path):
+    """The bump itself plans every target on its repo before the first push: a region whose
+    file is missing (or lost its entry after source checked it) leaves the other region's repo
+    unmoved too. Once it can take it, each repo gets its commit and the metadata says what."""
+    from deploy_assets.assets.gitops import push_targets
+    from deploy_assets.config import GitOpsTarget
+    from deploy_assets.local_stack import init_bare_repos
+
+    init_bare_repos(git_root, ["gitops-us"])
+    eu = GitOpsTarget(name="eu", repo=REPO, layout="version_file", path_template="apps/{project}/eu.yml")
+    us = GitOpsTarget(name="us", repo="gitops-us", path_template="env/{env}/kustomization.yaml",
+                      image_name="registry.example.com/team/{service}")
+    before = seed(git_root, tmp_path, {"apps/ms_core/eu.yml": "v0.9.0\n", "apps/ms_chat/eu.yml": "v0.9.0\n"})
+    context = SimpleNamespace(log=logging.getLogger("test.push_targets"))
+    bump = ((eu, us), "staging", "v1.0.0", images("ms_core", "ms_chat"), None, "bump")
+    with pytest.raises(GitOpsError, match=r"gitops-us\.git \(target us\): env/staging/kustomization.yaml: file not found"):
+        push_targets(context, gitops, *bump)
+    assert head(git_root) == before
+
+    work = tmp_path / "us"
+    run_git(["clone", "--quiet", str(git_root / "gitops-us.git"), str(work)])
+    (work / "env/staging").mkdir(parents=True)
+    (work / "env/staging/kustomization.yaml").write_text(US)
+    run_git(["add", "-A"], cwd=work)
+    run_git(["commit", "--quiet", "-m", "seed"], cwd=work)
+    run_git(["push", "--quiet", "origin", "HEAD:main"], cwd=work)
+    written = push_targets(context, gitops, *bump)
+
+    us_head = run_git(["rev-parse", "main"], cwd=git_root / "gitops-us.git").decode().strip()
+    assert written["targets"] == [
+        {"name": "eu", "repo": REPO, "layout": "version_file", "files": ["apps/ms_chat/eu.yml", "apps/ms_core/eu.yml"],
+         "commit": head(git_root)},
+        {"name": "us", "repo": "gitops-us", "layout": "kustomize", "files": ["env/staging/kustomization.yaml"],
+         "commit": us_head}]
+    assert written["gitops_commit"] == head(git_root) != before
+    assert show(git_root, "apps/ms_core/eu.yml") == "v1.0.0\n"
+    # Matched by the manifests' name, only the tags move: the mirror's newName stays.
+    assert run_git(["show", "main:env/staging/kustomization.yaml"], cwd=git_root / "gitops-us.git").decode() == \
+        US.replace("v0.9.0", "v1.0.0")
