@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from deploy_assets import names
-from deploy_assets.config import EnvRule, KindLayout, PipelineConfig
+from deploy_assets.config import EnvRule, PipelineConfig
 from deploy_assets.release_record import RECORD_NAMES
 
 if TYPE_CHECKING:  # plan.py will build on this module: importing it here would be a cycle
@@ -33,6 +33,17 @@ ROUTED_KINDS = ("ms",)
 
 class MatrixError(ValueError):
     """The config has no rule for what was asked; the message names it and what exists."""
+
+
+def dockerfile_of(config: PipelineConfig, service: Service) -> Path | None:
+    """The Dockerfile template of the service's kind; None: the kind gets no image. The one
+    Dockerfile-per-kind lookup: the matrix's images are the services this finds a template for."""
+    return config.source.kinds[service.kind].dockerfile_path
+
+
+def with_image(config: PipelineConfig, services: Iterable[Service]) -> list[Service]:
+    """The services whose kind has a Dockerfile template (the others get no image)."""
+    return [s for s in services if config.source.kinds[s.kind].dockerfile]
 
 
 def routed_services(services: Iterable[Service]) -> list[Service]:
@@ -141,18 +152,17 @@ class ReleaseMatrix:
     services: tuple[Service, ...]
     platforms: tuple[str, ...]
     envs: Mapping[str, EnvMatrix]
-    kinds: Mapping[str, KindLayout]
+    config: PipelineConfig
 
     @classmethod
     def of(cls, config: PipelineConfig, services: Sequence[Service]) -> ReleaseMatrix:
-        kinds = dict(config.source.kinds)
-        imaged = {s.name for s in services if kinds[s.kind].dockerfile}
+        imaged = {s.name for s in with_image(config, services)}
         first = {
             env: _first_pass(env, config, rule, services, imaged)
             for env, rule in config.envs.items()
         }
         envs = {env: _with_promotion(env, matrix, first) for env, matrix in first.items()}
-        return cls(tuple(services), tuple(config.platforms), envs, kinds)
+        return cls(tuple(services), tuple(config.platforms), envs, config)
 
     def env(self, env: str) -> EnvMatrix:
         try:
@@ -166,12 +176,12 @@ class ReleaseMatrix:
 
     def dockerfile(self, service: Service) -> Path | None:
         """The Dockerfile template of the service's kind; None: the kind gets no image."""
-        return self.kinds[service.kind].dockerfile_path
+        return dockerfile_of(self.config, service)
 
     @property
     def imaged(self) -> tuple[Service, ...]:
         """Services whose kind has a Dockerfile template: the image assets of the code location."""
-        return tuple(s for s in self.services if self.kinds[s.kind].dockerfile)
+        return tuple(with_image(self.config, self.services))
 
     @property
     def promotion(self) -> EnvMatrix | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from deploy_assets.config import load_pipeline_config
-from deploy_assets.matrix import ReleaseMatrix, routed_services
+from deploy_assets.matrix import ReleaseMatrix, dockerfile_of, routed_services, with_image
 from deploy_assets.plan import discover_services
 
 CONFIG = load_pipeline_config()
@@ -114,3 +114,10 @@ def test_the_code_location_images_every_service_whose_kind_has_a_template():
     assert MATRIX.dockerfile(SERVICES[0]).name == "ms.Dockerfile"
     assert MATRIX.dockerfile(next(s for s in SERVICES if s.kind == "lambdas")) is None
     assert names(routed_services(SERVICES)) == MS
+
+
+def test_one_dockerfile_lookup_answers_for_the_matrix_and_the_image_steps():
+    lambdas = next(s for s in SERVICES if s.kind == "lambdas")
+    assert dockerfile_of(CONFIG, SERVICES[0]) == MATRIX.dockerfile(SERVICES[0])
+    assert dockerfile_of(CONFIG, lambdas) is None
+    assert names(with_image(CONFIG, SERVICES)) == names(MATRIX.imaged)
