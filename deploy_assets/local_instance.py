@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool, QueuePool
 
 # Dagster's SQLite storage classes are private: the adapter imports them, and its contract test
-# checks what these subclasses override and read (deploy_assets/state/dagster_private.py).
-from deploy_assets.state.dagster_private import (
+# checks what these subclasses override and read (deploy_assets/state/dagster_private_storage.py).
+from deploy_assets.state.dagster_private_storage import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     DagsterSqliteStorage,
     SqliteEventLogStorage,

@@ -1,6 +1,7 @@
-"""The one place that imports Dagster's private APIs: everything else imports them from here.
+"""The place that imports Dagster's private APIs: everything else imports them from here (or,
+for the SQLite storage classes, from its sibling dagster_private_storage.py).
 
-Three uses, each because Dagster 1.13 has no public API for it:
+Each is used because Dagster 1.13 has no public API for it:
 
 - `StateBackedDefinitionsLoader` (dagster._core.definitions.definitions_load_context) is what makes
   a run worker build exactly the graph the code server built: at initialization (code server,
@@ -8,16 +9,17 @@ Three uses, each because Dagster 1.13 has no public API for it:
   reconstruction metadata; the run's execution plan snapshot carries that metadata, and a worker
   reconstructing the code location gets the state from it, without calling `fetch_state`. A state
   file refreshed between the two therefore cannot change a running release's graph.
+- `PartitionKeyFilter` (dagster._core.event_api) filters the records of partitioned asset checks
+  by partition (`latest_check_executions`, which lineage reads).
 - The local instance's SQLite storage (deploy_assets/local_instance.py) subclasses Dagster's
-  `DagsterSqliteStorage` and `SqliteEventLogStorage` and overrides their private `_connect`.
-- The records of asset checks are filtered by partition with `PartitionKeyFilter`
-  (`latest_check_executions`, which lineage reads).
+  storage classes: dagster_private_storage.py.
 
 A Dagster upgrade may move or change any of them. deploy_assets_tests/unit/
-test_dagster_private_contract.py checks every symbol, signature and attribute listed in
-OVERRIDDEN, CALLED and INSTANCE_ATTRIBUTES below, and the behaviour each use needs, so an upgrade
-that breaks one fails that test naming the symbol, instead of a later obscure error (or silently
-re-reading the state file in every worker). This file is then the one to fix.
+test_dagster_private_contract.py checks every symbol, signature and attribute the two modules
+list (CALLED here; OVERRIDDEN, CALLED and INSTANCE_ATTRIBUTES there) and the behaviour each use
+needs, so an upgrade that breaks one fails that test naming the symbol, instead of a later
+obscure error (or silently re-reading the state file in every worker). These two files are then
+the ones to fix.
 """
 
 from __future__ import annotations
@@ -32,58 +34,20 @@ from dagster._core.definitions.definitions_load_context import (
     StateBackedDefinitionsLoader,
 )
 from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.event_log.base import EventLogStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 
 __all__ = [  # what the rest of deploy_assets (and the contract test) may import from here
-    "DagsterSqliteStorage",
     "DefinitionsLoadContext",
     "DefinitionsLoadType",
     "PartitionKeyFilter",
-    "SQLITE_BUSY_TIMEOUT_SECONDS",
-    "SqliteEventLogStorage",
     "StateBackedDefinitionsLoader",
-    "event_logs_directory",
     "latest_check_executions",
     "state_backed_definitions",
 ]
 
-# Methods deploy_assets overrides: Dagster calls our override, so its parameters must stay exactly
-# these (a new parameter would be passed to an override that does not take it).
-OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
-    (SqliteEventLogStorage, "__init__"): ("self", "base_dir", "inst_data"),
-    (SqliteEventLogStorage, "_connect"): ("self", "shard"),
-    (SqliteEventLogStorage, "wipe"): ("self",),
-    (SqliteEventLogStorage, "upgrade"): ("self",),
-    (SqliteEventLogStorage, "dispose"): ("self",),
-    (DagsterSqliteStorage, "__init__"): ("self", "base_dir", "inst_data"),
-    (DagsterSqliteStorage, "from_config_value"): ("inst_data", "config_value"),
-}
 # Callables deploy_assets calls: these parameters first, in this order; any others optional.
 CALLED: dict[tuple[type, str], tuple[str, ...]] = {
-    (SqliteEventLogStorage, "_initdb"): ("self", "engine"),
-    (SqliteEventLogStorage, "conn_string_for_shard"): ("self", "shard_name"),
-    (DagsterSqliteStorage, "from_local"): ("base_dir", "inst_data"),
-    (EventLogStorage, "get_latest_asset_check_execution_by_key"): (
-        "self",
-        "check_keys",
-        "partition_filter",
-    ),
     (StateBackedDefinitionsLoader, "build_defs"): ("self",),
 }
-# Attributes local_instance.py's event log reads on itself (set by Dagster's __init__). What it
-# replaces on DagsterSqliteStorage, `_event_log_storage`, is checked by the public property
-# `event_log_storage` returning the replacement.
-INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
-    SqliteEventLogStorage: ("_db_lock", "_initialized_dbs"),
-}
-
-
-def event_logs_directory(base_dir: str) -> str:
-    """Where DagsterSqliteStorage keeps its event log databases under base_dir."""
-    return _event_logs_directory(base_dir)
 
 
 def latest_check_executions(

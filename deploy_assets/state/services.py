@@ -19,7 +19,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from deploy_assets.config import KINDS, PipelineConfig, Settings
@@ -65,7 +65,7 @@ class ServiceState:
                            "services": [dataclasses.asdict(s) for s in self.services]}, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, origin: str) -> "ServiceState":
+    def from_json(cls, text: str, origin: str) -> ServiceState:
         try:
             raw = json.loads(text)
             if raw.get("format") != STATE_FORMAT:
@@ -110,7 +110,7 @@ def write_state(path: Path, state: ServiceState) -> None:
 
 def new_state(services: list[Service] | tuple[Service, ...], commit: str, settings: Settings,
               config: PipelineConfig) -> ServiceState:
-    return ServiceState(tuple(services), commit, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return ServiceState(tuple(services), commit, datetime.now(UTC).isoformat(timespec="seconds"),
                         redact_url(settings.source_repo), layout_fingerprint(config))
 
 
