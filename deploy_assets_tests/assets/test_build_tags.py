@@ -3,6 +3,7 @@ it is part of the content key: changing only that file rebuilds the service, nev
 
 import hashlib
 import os
+import re
 import subprocess
 
 import dagster as dg
@@ -12,6 +13,9 @@ from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
 SPECIAL = "cmd/ms/ms_core/special.go"
+# The step's closing line of a go build (go_build_events.final_line), shown by the CLI too.
+COMPILED = re.compile(r"^compile (\d+)/(\d+) packages amd64 \(\d+\.\d s\): (\d+) compiled, (\d+) found in "
+                      r"the compile cache$")
 
 
 def _special(variant: str) -> str:
@@ -31,7 +35,14 @@ def _build(harness, tag: str) -> dict[str, dict]:
     result = job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", tag),
                                     raise_on_error=False)
     assert result.success
-    return {n: harness.metadata(f"binary/{n}", f"dev|{tag}") for n in MS}
+    logs = [e.user_message for e in harness.instance.all_logs(result.run_id) if e.step_key == "binaries"]
+    builds = [m for m in map(COMPILED.match, logs) if m]
+    assert len(builds) <= 1  # one batched go build, or none when nothing is stale
+    if builds:  # every package of the stale mains' closure: compiled now or found in GOCACHE (warm
+        # across runs of the suite, so compiled may be 0)
+        done, total, compiled, cached = map(int, builds[0].groups())
+        assert done == total == compiled + cached and total > 100, builds[0][0]
+    return {n: {**harness.metadata(f"binary/{n}", f"dev|{tag}"), "go_builds": len(builds)} for n in MS}
 
 
 def _run(harness, meta: dict) -> str:
@@ -49,6 +60,7 @@ def test_changing_only_a_tagged_file_rebuilds_the_service(harness):
     harness.monorepo.commit("ms_core: a file behind the special tag")
     first = _build(harness, "v0.7.0-alpha.1")
     assert _run(harness, first["ms_core"]) == "special-1"
+    assert first["ms_core"]["go_builds"] == 1  # the step said how its go build went
 
     harness.monorepo.write(SPECIAL, _special("special-2"))  # the tagged file alone changes
     harness.monorepo.commit("ms_core: change only the tagged file")
