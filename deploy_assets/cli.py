@@ -89,13 +89,20 @@ def cmd_release(args) -> int:
                               outcome.failed_step, outcome.error_class, outcome.reason)
     if verdict.refused:  # what, why, what to do: no table of nothing
         print(f"deploy-assets: refused: {outcome.reason}\ndeploy-assets: do: {verdict.hint}")
+        _announce(log)
         print(f"run {outcome.run_id}: refused in step {outcome.failed_step}")
         return verdict.code
     rows = release_rows(instance, partition_key(outcome.env, args.tag), service_names(defs))
     if rows:
         print(format_release(rows))
+    _announce(log)  # the run line stays the last
     print(f"run {outcome.run_id}: {'succeeded' if outcome.success else 'FAILED: ' + outcome.error}")
     return verdict.code
+
+
+def _announce(log: DagsterLog) -> None:
+    if line := log.announce():
+        print(line, flush=True)
 
 
 def _changes(done) -> str:
@@ -193,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deploy-assets: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        if written := log.written():
-            print(f"full log: {written}", flush=True)
+        _announce(log)
         log.close()
 
 

@@ -49,6 +49,7 @@ class DagsterLog:
             raise ValueError(f"{LOG_LEVEL_ENV}={self.level!r} is not a log level "
                              "(DEBUG, INFO, WARNING, ERROR)")
         self._handler: logging.Handler | None = None
+        self._announced = False
 
     @classmethod
     def for_command(cls, command: str, home: Path, verbose: bool = False) -> DagsterLog:
@@ -117,6 +118,15 @@ class DagsterLog:
         if self._handler is not None:
             self._handler.flush()
         return self.path if self.path and self.path.is_file() else None
+
+    def announce(self) -> str | None:
+        """The "full log: PATH" line, once: a command prints it before its last line (a
+        release's "run ...: succeeded", which scripts read), main() at the end otherwise."""
+        written = self.written()
+        if written is None or self._announced:
+            return None
+        self._announced = True
+        return f"full log: {written}"
 
     def close(self) -> None:
         if self._handler is not None and self.path is not None:

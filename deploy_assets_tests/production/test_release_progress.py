@@ -61,8 +61,8 @@ def test_cli_release_prints_steps_with_times_counts_and_bytes(harness, tmp_path)
     # Dagster's own event log is not mixed in (the summary table and run line follow): it is in
     # the file named last.
     assert "STEP_START" not in done.stdout + done.stderr
-    assert re.search(r"^run [0-9a-f-]{36}: succeeded$", done.stdout, re.M)
-    log = re.fullmatch(r"full log: (\S+)", done.stdout.splitlines()[-1])
+    assert re.fullmatch(r"run [0-9a-f-]{36}: succeeded", done.stdout.splitlines()[-1]), done.stdout
+    log = re.fullmatch(r"full log: (\S+)", done.stdout.splitlines()[-2])
     assert log and f'Started execution of step "binaries"' in Path(log[1]).read_text()
 
 

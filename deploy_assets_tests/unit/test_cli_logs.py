@@ -38,6 +38,7 @@ def test_a_wired_job_logs_to_the_file_not_the_terminal(tmp_path, capsys):
     assert "about to fail" in text
     out = capsys.readouterr()
     assert "STEP_FAILURE" not in out.out + out.err
+    assert log.announce() == f"full log: {log.path}" and log.announce() is None  # said once
     log.close()
 
 
