@@ -190,7 +190,7 @@ class GoResource(dg.ConfigurableResource):
         )
         events = BuildEvents(on_compile=progress.compiled if progress else None)
         stderr: list[str] = []
-        reader = threading.Thread(target=lambda: _feed(proc.stdout, events), daemon=True)
+        reader = threading.Thread(target=lambda: events.read(proc.stdout), daemon=True)
         errors = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
         if progress is not None:
             progress.start(time.monotonic())
@@ -260,12 +260,6 @@ def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.Co
             raise _timeout(args, timeout, field) from None
         raise
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
-
-
-def _feed(stdout, events: BuildEvents) -> None:
-    """go's -json event stream, line by line as go writes it."""
-    for line in stdout:
-        events.feed(line)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 REPORT_EVERY_S = 5.0  # a progress line at least this long after the previous one ...
@@ -71,6 +71,11 @@ class BuildEvents:
         elif action == "build-output":
             self.text.append(output)
             self.by_package.setdefault(path, []).append(output)
+
+    def read(self, stdout: Iterable[str]) -> None:
+        """go's -json stream, each line as go writes it (go flushes an event per line)."""
+        for line in stdout:
+            self.feed(line)
 
     def errors(self, stderr: str = "") -> tuple[str, dict[str, str]]:
         """(go's whole output as one text, the output per package) for GoBuildError. Text go
