@@ -191,7 +191,10 @@ def test_only_the_adapter_imports_dagster_internals():
     }
     importing = {}
     for path in sorted(package.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        text = path.read_text()
+        if "dagster._" not in text:  # parsing only the files that could import one: 0.1 s, not 3
+            continue
+        for node in ast.walk(ast.parse(text, str(path))):
             names = (
                 [a.name for a in node.names]
                 if isinstance(node, ast.Import)
