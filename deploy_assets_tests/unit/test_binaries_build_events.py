@@ -8,7 +8,7 @@ import json
 import pytest
 
 from deploy_assets.resources.go_build_events import (BuildEvents, BuildProgress, closure_size, due,
-                                                     final_line, progress_line)
+                                                     final_line, progress_line, without_json)
 
 M = "example.com/monorepo"
 COLD = [
@@ -118,3 +118,9 @@ def test_build_progress_logs_increasing_counts_then_the_total():
                      "compile 10/20 packages amd64 (6.0 s)",
                      "compile 12/20 packages amd64 (7.2 s)",
                      "compile 20/20 packages amd64 (7.3 s): 12 compiled, 8 found in the compile cache"]
+
+
+def test_only_a_toolchain_without_build_json_is_refused_as_too_old():
+    assert without_json("flag provided but not defined: -json\nusage: go build ...\n", "/opt/go") \
+        .startswith("/opt/go has no `go build -json`")
+    assert without_json("# example.com/x\nx.go:1:1: undefined: json\n", "go") == ""
