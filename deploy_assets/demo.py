@@ -7,6 +7,7 @@ to prod that reuses staging's bytes. Running it again reuses everything and stil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -64,13 +65,19 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+def _dagster_console(log: DagsterLog | None) -> contextlib.AbstractContextManager:
+    """The sensor's records (Dagster's default console logger, on stderr) into the log file."""
+    return log.stderr_to_file() if log else contextlib.nullcontext()
+
+
 def _release_through_sensor(defs, instance, clone: Path, cursor_file: Path, tag: str,
                             log: DagsterLog | None):
     """Push the tag, let the sensor see it, run the release it requests (progress lines on)."""
     from deploy_assets.runner import run_release, sensor_tick
 
     pushed = push_tag(clone, tag)
-    requests = sensor_tick(defs, instance, cursor_file)
+    with _dagster_console(log):
+        requests = sensor_tick(defs, instance, cursor_file)
     launched = [r for r in requests if r.tags.get(VERSION_TAG) == tag]
     how = (f"sensor requested {launched[0].job_name} (run key {launched[0].run_key})" if launched
            else "tag already seen by the sensor: re-running the release (reuses what exists)")
@@ -102,7 +109,8 @@ def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> in
     defs = log.wire(build_definitions(settings)) if log else build_definitions(settings)
     cursor_file = LOCAL_DIR / "demo" / "sensor_cursor"
     if not cursor_file.exists():
-        sensor_tick(defs, instance, cursor_file)  # baseline: existing tags are history
+        with _dagster_console(log):
+            sensor_tick(defs, instance, cursor_file)  # baseline: existing tags are history
     failed = []
     for tag in tags:
         outcome = _release_through_sensor(defs, instance, clone, cursor_file, tag, log)
