@@ -107,7 +107,7 @@ class DagsterLog:
             yield
 
     def record_exception(self, exc: BaseException) -> None:
-        """An unexpected error's traceback, in the file the CLI names (or with --verbose, stderr)."""
+        """An unexpected error's traceback, in the file the CLI names (--verbose: stderr)."""
         text = "".join(traceback.format_exception(exc))
         record = logging.LogRecord("deploy_assets.cli", logging.ERROR, __file__, 0,
                                    "unexpected error:\n%s", (text,), None)

@@ -14,6 +14,7 @@ import contextlib
 import json
 
 from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
+from deploy_assets.names import partition_key
 
 
 def _clients(settings: Settings, config: PipelineConfig):
@@ -72,7 +73,7 @@ def format_digest(doc: dict) -> str:
         return f"{doc['digest']}: no release recorded this digest"
     lines = [doc["digest"]]
     for r in doc["releases"]:
-        lines.append(f"  {r['service']} {r['env']}|{r['tag']}  commit {_short(r['commit'], 12)}  binary sha256 "
+        lines.append(f"  {r['service']} {partition_key(r['env'], r['tag'])}  commit {_short(r['commit'], 12)}  binary sha256 "
                      f"{_short(r['binary_sha256'])}  run {r['run_id']}"
                      + (f"  reused from {r['reused_from']}" if r["reused_from"] else "")
                      + ("  RUNNING NOW" if r.get("running_now") else "")

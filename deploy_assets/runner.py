@@ -47,7 +47,8 @@ def get_instance() -> dg.DagsterInstance:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml")
+        shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml",
+                        home / "dagster.yaml")
     return dg.DagsterInstance.get()
 
 

@@ -79,7 +79,8 @@ def test_cli_release_names_the_failed_step_and_what_it_blocked(harness, tmp_path
         r"(\d+) steps skipped, a step they need did not succeed: (.*)", line))]
     assert len(skipped) == 1, lines
     names = skipped[0][2].split(", ")
-    assert int(skipped[0][1]) == len(names) and {"binaries", "images", "artifacts", "gitops_bump"} <= set(names)
+    assert int(skipped[0][1]) == len(names)
+    assert {"binaries", "images", "artifacts", "gitops_bump"} <= set(names), names
     assert not any(line.startswith(f"{name} started") for name in names for line in lines), lines
     assert lines[-1] == "run FAILED"
     # The refusal: why, what to do; no table of nothing.
