@@ -16,7 +16,8 @@ from pathlib import Path
 
 from deploy_assets import legacy, record_cli
 from deploy_assets.cli_logs import DagsterLog, dagster_home
-from deploy_assets.cli_outcome import EXIT_FAILED, EXIT_REFUSED, epilog, release_verdict
+from deploy_assets.cli_outcome import (EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_REFUSED, epilog,
+                                       release_verdict)
 from deploy_assets.config import (LOCAL_DIR, ConfigError, Settings, apply_env_file,
                                   load_pipeline_config)
 from deploy_assets.names import partition_key
@@ -57,7 +58,7 @@ def cmd_plan(args) -> int:
                       staging_records(get_instance()))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
-        return 0 if plan.gate.passes else 3
+        return EXIT_OK if plan.gate.passes else EXIT_GATE
     print(f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\n"
           f"commit   {plan.commit} from {plan.commit_source}")
     print(f"gate     {'PASS' if plan.gate.passes else 'FAIL'}: {plan.gate.reason}")
@@ -69,7 +70,7 @@ def cmd_plan(args) -> int:
           f" (updatesRoutes={str(plan.updates_routes).lower()})")
     if plan.api_gateway_repo:
         print(f"routes   {plan.api_gateway_repo}: API-gateway routes -> {plan.version}")
-    return 0 if plan.gate.passes else 3
+    return EXIT_OK if plan.gate.passes else EXIT_GATE
 
 
 def cmd_release(args) -> int:
@@ -185,9 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     apply_env_file()
-    # Named after the command (never after user input); created at its first record.
-    args.dagster_log = log = DagsterLog.for_command(args.command, dagster_home(), args.verbose
-                                                    if "verbose" in args else False)
+    try:  # named after the command (never after user input); created at its first record
+        log = DagsterLog.for_command(args.command, dagster_home(), getattr(args, "verbose", False))
+    except ConfigError as exc:
+        print(f"deploy-assets: refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    args.dagster_log = log
     try:
         return args.func(args)
     except (TagRejected, ConfigError, PlanError) as exc:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.config import LOCAL_DIR
+from deploy_assets.config import LOCAL_DIR, ConfigError
 
 # Dagster's console format, so the file reads like the terminal did ("... - dagster - INFO - ...").
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -46,8 +46,8 @@ class DagsterLog:
         default = FILE_LEVEL if path else TERMINAL_LEVEL
         self.level = (level or os.environ.get(LOG_LEVEL_ENV) or default).upper()
         if self.level not in logging.getLevelNamesMapping():
-            raise ValueError(f"{LOG_LEVEL_ENV}={self.level!r} is not a log level "
-                             "(DEBUG, INFO, WARNING, ERROR)")
+            raise ConfigError(f"{LOG_LEVEL_ENV}={self.level!r} is not a log level: "
+                              "set DEBUG, INFO, WARNING or ERROR, or unset it")
         self._handler: logging.Handler | None = None
         self._announced = False
 

@@ -6,6 +6,8 @@ import pytest
 
 from deploy_assets import cli
 from deploy_assets.cli_logs import DagsterLog
+from deploy_assets.cli_outcome import EXIT_REFUSED
+from deploy_assets.config import ConfigError
 
 
 @dg.op
@@ -68,10 +70,16 @@ def test_a_run_naming_no_logger_is_bridged_through_stderr(tmp_path, capsys):
     assert "STEP_FAILURE" not in capsys.readouterr().err
 
 
-def test_a_bad_level_is_refused_naming_it(monkeypatch):
+def test_a_bad_level_is_refused_naming_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEPLOY_ASSETS_LOG_LEVEL", "LOUD")
-    with pytest.raises(ValueError, match="DEPLOY_ASSETS_LOG_LEVEL='LOUD' is not a log level"):
+    with pytest.raises(ConfigError, match="DEPLOY_ASSETS_LOG_LEVEL='LOUD' is not a log level"):
         DagsterLog(None)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "none.env"))
+    assert cli.main(["release", "v0.1.0"]) == EXIT_REFUSED  # before anything runs
+    assert capsys.readouterr().err.startswith(
+        "deploy-assets: refused: DEPLOY_ASSETS_LOG_LEVEL='LOUD' is not a log level: set DEBUG")
+    assert not (tmp_path / "home").exists()
 
 
 def test_an_unexpected_error_keeps_its_traceback_in_the_log(tmp_path, monkeypatch, capsys):
