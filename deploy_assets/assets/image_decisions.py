@@ -15,22 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Protocol
 
 from deploy_assets.assets.image_recipe import ImageProof, prebuild_tag
 from deploy_assets.config import DOCKERFILES_DIR, PipelineConfig
+from deploy_assets.matrix import dockerfile_of
 from deploy_assets.plan import Service
-
-
-def dockerfile_of(config: PipelineConfig, service: Service) -> Path | None:
-    """The Dockerfile template of the service's kind; None: the kind ships no image."""
-    return config.source.kinds[service.kind].dockerfile_path
-
-
-def with_image(config: PipelineConfig, services: list[Service]) -> list[Service]:
-    """The services whose kind has a Dockerfile template (the others get no image)."""
-    return [s for s in services if dockerfile_of(config, s) is not None]
 
 
 def template_name(config: PipelineConfig, service: Service) -> str:

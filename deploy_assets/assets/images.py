@@ -28,14 +28,15 @@ from dataclasses import replace
 
 import dagster as dg
 
-from deploy_assets.assets.image_decisions import (Publish, PublishDecision, dockerfile_of, publish_decision,
-                                                  tag_conflict, template_name, with_image)
+from deploy_assets.assets.image_decisions import (Publish, PublishDecision, publish_decision, tag_conflict,
+                                                  template_name)
 from deploy_assets.assets.image_facts import RegistryImageFacts
 from deploy_assets.assets.image_recipe import (binary_path_in_image, image_labels, prebuild_tag, prove,
                                                proof_metadata)
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import latest_for_partition
+from deploy_assets.matrix import dockerfile_of, with_image
 from deploy_assets.names import (PROMOTED_FROM, PROMOTED_TO, SOURCE_KEY, binary_key, image_key,
                                  partition_key)
 from deploy_assets.partitions import release_partitions

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.image_decisions import with_image
 from deploy_assets.assets.store_decisions import record_refusal
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import latest_for_partition
 from deploy_assets.links import registry_url, s3_url
+from deploy_assets.matrix import with_image
 from deploy_assets.names import (MANIFEST_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, artifact_key, binary_key,
                                  image_key, partition_key)
 from deploy_assets.partitions import release_partitions

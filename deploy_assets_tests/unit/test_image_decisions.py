@@ -7,10 +7,11 @@ needs (a promotion whose staging record carries the proof downloads nothing).
 
 import pytest
 
-from deploy_assets.assets.image_decisions import (PriorImage, Publish, dockerfile_of, publish_decision,
-                                                  tag_conflict, template_name, with_image)
+from deploy_assets.assets.image_decisions import (PriorImage, Publish, publish_decision, tag_conflict,
+                                                  template_name)
 from deploy_assets.assets.image_recipe import ImageProof
 from deploy_assets.config import DOCKERFILES_DIR, load_pipeline_config
+from deploy_assets.matrix import dockerfile_of
 from deploy_assets.plan import Service
 
 GOOD, BAD, KEY = "a" * 64, "b" * 64, "c" * 64
@@ -147,11 +148,8 @@ def test_nothing_anywhere_means_a_build():
     assert (got.how, got.action, got.rejected, got.also_tag) == (Publish.BUILD, "built and pushed", (), "")
 
 
-def test_only_kinds_with_a_template_get_an_image_named_by_the_config():
+def test_an_image_is_described_by_its_template_as_the_config_names_it():
     config = load_pipeline_config()  # the example: ms and cli have templates, lambdas none
-    ms, fn = Service("ms_core", "ms", "cmd/ms/ms_core"), Service("fn_a", "lambdas", "cmd/lambdas/fn_a")
-    cli = Service("cli_x", "cli", "cmd/cli/cli_x")
-    assert dockerfile_of(config, ms) == (DOCKERFILES_DIR / "ms.Dockerfile").resolve()
-    assert dockerfile_of(config, fn) is None
-    assert with_image(config, [ms, fn, cli]) == [ms, cli]
+    ms, cli = Service("ms_core", "ms", "cmd/ms/ms_core"), Service("cli_x", "cli", "cmd/cli/cli_x")
     assert (template_name(config, ms), template_name(config, cli)) == ("ms.Dockerfile", "cli.Dockerfile")
+    assert dockerfile_of(config, ms) == (DOCKERFILES_DIR / "ms.Dockerfile").resolve()  # what it names
