@@ -8,6 +8,7 @@ import time
 import pytest
 
 from deploy_assets.checks.gitops import versions_by_target
+from deploy_assets.lineage import release_lineage
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.status import status
 from deploy_assets_tests.gitops_targets_examples import PROD_TARGETS, diff_lines, head, seed, show, with_envs
@@ -79,3 +80,12 @@ def test_prod_eu_and_prod_us_move_together_in_one_commit_alpha_rc_final(harness,
     shown = status(harness.instance, gitops, harness.config)["prod"]
     assert shown["version"] == prod and shown["targets"]["prod-us"] == dict.fromkeys(APPS, prod)
     assert {p: row["via"] for p, row in shown["projects"].items()} == dict.fromkeys(APPS, "release")
+
+    # Lineage names what each target wrote, in the one commit.
+    lineage = release_lineage(harness.instance, harness.registry, harness.s3, prod)
+    assert [(t["name"], t["commit"]) for t in lineage["gitops"]["targets"]] == [("prod-eu", commit), ("prod-us", commit)]
+    # A region moved back by hand shows as a disagreement, naming the targets, never as the tag.
+    seed(root, "gitops-production", tmp_path / "by-hand", {"apps/core/envs/prod-us/version.yml": us_file("core", "v0.0.1")})
+    again = status(harness.instance, gitops, harness.config)["prod"]
+    assert again["projects"]["ms_core"]["version"] == f"prod-eu={prod} / prod-us=v0.0.1"
+    assert again["targets"]["prod-us"]["ms_core"] == "v0.0.1" and again["version"] == prod
