@@ -2,7 +2,8 @@
 
 A Go module in a subfolder of a big monorepo (`go/` beside `docs/`, `web/`, other languages)
 compiles from that folder alone, plus the local folders its go.mod's `replace` directives point
-at (`replace example.com/shared => ../shared`); vendored modules are inside the module. So
+at (`replace example.com/shared => ../shared`); a vendored build (`source.vendored`) reads
+those from the module's vendor/ too (`go mod vendor` copies replaced folders). So
 `source` exports those folders (git archive with pathspecs), not the whole tree: less to
 extract, hash and keep per release.
 
@@ -125,9 +126,11 @@ def _covering(paths: list[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def export_plan(module_root: str, go_mod: str | None, files: list[str]) -> ExportPlan:
+def export_plan(module_root: str, go_mod: str | None, files: list[str],
+                vendored: bool = False) -> ExportPlan:
     """The folders a build of the module at `module_root` needs, from the commit's go.mod
-    (None: no go.mod there) and its file list."""
+    (None: no go.mod there) and its file list. A vendored build (-mod=vendor) reads every
+    dependency, replaced ones too, from the module's vendor/: the module's folder is enough."""
     folder, present = module_folder(module_root), set(files)
     mod = "go.mod" if folder == WHOLE_TREE else f"{folder}/go.mod"
     if go_mod is None or mod not in present:
@@ -138,6 +141,9 @@ def export_plan(module_root: str, go_mod: str | None, files: list[str]) -> Expor
     work = _go_work(folder, present)
     if work is not None:
         return ExportPlan((WHOLE_TREE,), f"{work} may use modules go.mod does not name")
+    if vendored:
+        return ExportPlan((folder,), f"module {folder}, vendored (its replaces are in "
+                                     f"{folder}/vendor)")
     replaced = [_replace_folder(folder, m, t, present) for m, t in local_replaces(go_mod)]
     paths = _covering([folder, *replaced])
     outside = [p for p in paths if p != folder]

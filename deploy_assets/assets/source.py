@@ -210,7 +210,8 @@ def build_source_asset(config: PipelineConfig, settings: Settings,
         files = git.list_files(commit)
         services = release_services(files, config, release.env, known_names, commit)
         go_mod_text = git.read_file(commit, go_mod_path)
-        export = export_plan(config.source.module_root, go_mod_text, files)
+        export = export_plan(config.source.module_root, go_mod_text, files,
+                             config.source.vendored)
         toolchain = go.version()
         tree = git.export(commit, workspace.src, export.paths)
         module_dir = tree / config.source.module_root

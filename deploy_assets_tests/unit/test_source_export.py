@@ -41,6 +41,14 @@ def test_a_module_in_a_subfolder_exports_it_and_the_folders_its_replaces_point_a
     assert not plan.whole_tree
 
 
+def test_a_vendored_module_exports_its_folder_alone_as_vendor_holds_its_replaces():
+    """`go mod vendor` copies replaced folders into vendor/ and -mod=vendor builds from there
+    (tried with go1.24: built with ../shared moved away), so even an absolute replace is fine."""
+    go_mod = GO_MOD + "replace example.com/local => /home/dev/local\n"
+    assert export_plan("go", go_mod, FILES, vendored=True) == ExportPlan(
+        ("go",), "module go, vendored (its replaces are in go/vendor)")
+
+
 def test_a_module_without_local_replaces_exports_its_folder_alone():
     plan = export_plan("./services/backend/", "module m\n\ngo 1.24\n",
                        ["services/backend/go.mod", "services/backend/main.go", "docs/a.md"])
