@@ -17,8 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deploy_assets.gitops_config import (GitOpsLayout, GitOpsTarget,  # noqa: F401 (re-exported)
-                                         refuse_target_clashes, targets_of)
+from deploy_assets.gitops_config import GitOpsLayout, GitOpsTarget
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES_DIR = REPO_ROOT / "misc" / "dockerfiles"
@@ -186,7 +185,7 @@ class EnvRule(_Strict):
                                  f"(gitops_repo {self.gitops_repo!r})")
             if self.gitops_mode == "dispatch":  # the old workflow takes one repo
                 raise ValueError("gitops_targets are written in git mode; dispatch mode takes gitops_repo")
-            refuse_target_clashes(self.gitops_targets)  # and an empty list
+            GitOpsTarget.refuse_clashes(self.gitops_targets)  # and an empty list
         elif self.gitops_repo is None:
             raise ValueError("give gitops_repo (the env's GitOps repo) or gitops_targets")
         return self
@@ -194,7 +193,7 @@ class EnvRule(_Strict):
     @property
     def targets(self) -> tuple[GitOpsTarget, ...]:
         """Every GitOps target the env's bump writes, in config order (one for gitops_repo)."""
-        return targets_of(self.gitops_repo, self.gitops, self.gitops_targets)
+        return GitOpsTarget.of_env(self.gitops_repo, self.gitops, self.gitops_targets)
 
     @property
     def gitops_repos(self) -> list[str]:
@@ -277,7 +276,7 @@ class Settings(BaseModel):
     go_compile_cache: str = "go-build-cache"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         local = Path(env.get("DEPLOY_ASSETS_LOCAL_DIR", LOCAL_DIR))
         return cls(

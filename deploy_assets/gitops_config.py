@@ -143,32 +143,32 @@ class GitOpsTarget(GitOpsLayout):
                              "parts, no .. and no .git suffix)")
         return value
 
+    @staticmethod
+    def refuse_clashes(targets: tuple[GitOpsTarget, ...]) -> None:
+        """Two targets with one name, or writing one file of one repo, are a config mistake: the
+        second would overwrite the first's edit (or its metadata), so the config does not load."""
+        if not targets:
+            raise ValueError("gitops_targets is empty: list at least one target (or give gitops_repo)")
+        names: set[str] = set()
+        files: dict[tuple[str, str], str] = {}
+        for target in targets:
+            if target.name in names:
+                raise ValueError(f"two gitops_targets are named {target.name!r}; give each its own name")
+            names.add(target.name)
+            key = (target.repo, target.path_template)
+            if key in files:
+                raise ValueError(f"gitops_targets {files[key]!r} and {target.name!r} both write "
+                                 f"{target.path_template!r} in repo {target.repo!r}; one file, one target")
+            files[key] = target.name
 
-def refuse_target_clashes(targets: tuple[GitOpsTarget, ...]) -> None:
-    """Two targets with one name, or writing one file of one repo, are a config mistake: the
-    second would overwrite the first's edit (or its metadata), so the config does not load."""
-    if not targets:
-        raise ValueError("gitops_targets is empty: list at least one target (or give gitops_repo)")
-    names: set[str] = set()
-    files: dict[tuple[str, str], str] = {}
-    for target in targets:
-        if target.name in names:
-            raise ValueError(f"two gitops_targets are named {target.name!r}; give each its own name")
-        names.add(target.name)
-        key = (target.repo, target.path_template)
-        if key in files:
-            raise ValueError(f"gitops_targets {files[key]!r} and {target.name!r} both write "
-                             f"{target.path_template!r} in repo {target.repo!r}; one file, one target")
-        files[key] = target.name
-
-
-def targets_of(gitops_repo: str | None, gitops: GitOpsLayout,
+    @classmethod
+    def of_env(cls, gitops_repo: str | None, gitops: GitOpsLayout,
                gitops_targets: tuple[GitOpsTarget, ...] | None) -> tuple[GitOpsTarget, ...]:
-    """The env's targets: the listed ones, or its one repo + layout as a target named after it."""
-    if gitops_targets:
-        return gitops_targets
-    if gitops_repo is None:
-        return ()
-    # Built without validation: the older keys were validated as they loaded, and a repo name
-    # they accepted keeps working.
-    return (GitOpsTarget.model_construct(name=gitops_repo, repo=gitops_repo, **dict(gitops)),)
+        """The env's targets: the listed ones, or its one repo + layout as a target named after it."""
+        if gitops_targets:
+            return gitops_targets
+        if gitops_repo is None:
+            return ()
+        # Built without validation: the older keys were validated as they loaded, and a repo name
+        # they accepted keeps working.
+        return (cls.model_construct(name=gitops_repo, repo=gitops_repo, **dict(gitops)),)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from deploy_assets.gitops_config import GitOpsTarget
-from deploy_assets.resources.gitops import layout_path, planned_files, read_version
+from deploy_assets.resources.gitops_files import layout_path, planned_files, read_version
 from deploy_assets.resources.gitops_layouts import GitOpsError
 
 Reader = Callable[[str, list[str]], dict[str, str | None]]  # (repo, paths) -> path -> text
@@ -44,6 +44,12 @@ def unknown_mappings(targets: Iterable[GitOpsTarget], projects: Iterable[str]) -
 def target_paths(target: GitOpsTarget, env: str, projects: Iterable[str], version: str = "") -> dict[str, str]:
     """project -> the file of the target that holds it."""
     return {p: layout_path(target, p, env, version=version) for p in sorted(projects)}
+
+
+def describe_targets(targets: Iterable[GitOpsTarget], env: str, projects: list[str], version: str) -> list[dict]:
+    """name, repo and files of each target, for `deploy-assets plan` (no repo is read)."""
+    return [{"name": t.name, "repo": t.repo, "files": sorted(set(target_paths(t, env, projects, version).values()))}
+            for t in targets]
 
 
 def plan_targets(targets: Iterable[GitOpsTarget], env: str, images: dict[str, str], version: str,

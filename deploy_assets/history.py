@@ -12,9 +12,9 @@ from typing import Any
 
 import dagster as dg
 
+from deploy_assets.names import GITOPS_KEY, asset_key_for  # noqa: F401 (re-exported)
 from deploy_assets.plan import StagingRecord
 
-from deploy_assets.names import GITOPS_KEY, asset_key_for  # noqa: F401 (re-exported)
 HISTORY_LIMIT = 500
 
 

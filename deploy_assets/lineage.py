@@ -10,14 +10,23 @@ so the answer also says whether the artifacts are still what the release shipped
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.event_api import PartitionKeyFilter  # partitioned check records (no public alias in 1.13)
+from dagster._core.event_api import (
+    PartitionKeyFilter,  # partitioned check records (no public alias in 1.13)
+)
 
 from deploy_assets.checks import CHECK_NAMES
 from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.images import image_name, image_problem
 from deploy_assets.history import latest_for_partition, materializations
-from deploy_assets.names import (GITOPS_KEY, MANIFEST_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, asset_key_for,
-                                 partition_key)
+from deploy_assets.names import (
+    GITOPS_KEY,
+    MANIFEST_KEY,
+    ROUTES_KEY,
+    ROUTES_OBJECT_KEY,
+    SOURCE_KEY,
+    asset_key_for,
+    partition_key,
+)
 from deploy_assets.release import parse_tag
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource

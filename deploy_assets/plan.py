@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterable, Sequence
 
 import semver
 
-from deploy_assets.config import (KINDS, MAX_NAME, SAFE_NAME, EnvRule, KindLayout, PipelineConfig, Settings,
-                                  SourceLayout)
-from deploy_assets.gitops_targets import target_paths
+from deploy_assets.config import (
+    KINDS,
+    MAX_NAME,
+    SAFE_NAME,
+    KindLayout,
+    PipelineConfig,
+    Settings,
+    SourceLayout,
+)
+from deploy_assets.gitops_targets import describe_targets
 from deploy_assets.names import job_name  # noqa: F401 (re-exported)
 from deploy_assets.release import Release, TagRejected, parse_tag
 from deploy_assets.release_record import RECORD_NAMES
@@ -272,7 +279,7 @@ def services_for(services: list[Service], kinds: Iterable[str]) -> list[Service]
 
 def build_plan(release: Release, commit: str, commit_source: str, services: list[Service],
                config: PipelineConfig, settings: Settings, staging: Iterable[StagingRecord]) -> ReleasePlan:
-    rule: EnvRule = config.envs[release.env]
+    rule = config.envs[release.env]
     built = services_for(services, rule.build)
     return ReleasePlan(
         tag=release.tag, version=release.tag, env=release.env, commit=commit, commit_source=commit_source,
@@ -289,6 +296,5 @@ def build_plan(release: Release, commit: str, commit_source: str, services: list
         api_gateway_repo=rule.api_gateway_repo,
         gate=promotion_gate(release, commit, config, settings, staging),
         job=job_name(release.env),
-        gitops_targets=[{"name": t.name, "repo": t.repo, "files": sorted(set(
-            target_paths(t, release.env, deployed, release.tag).values()))} for t in rule.targets],
+        gitops_targets=describe_targets(rule.targets, release.env, deployed, release.tag),
     )

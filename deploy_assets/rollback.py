@@ -14,7 +14,7 @@ import socket
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -27,7 +27,13 @@ from deploy_assets.gitops_targets import by_repo, plan_targets
 from deploy_assets.history import latest_for_partition
 from deploy_assets.names import ENV_TAG, GITOPS_KEY, OPERATION_TAG, partition_key
 from deploy_assets.release import TagRejected, check_partition
-from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit, one_line, trailer_block
+from deploy_assets.resources.gitops import (
+    GitOpsError,
+    GitOpsResource,
+    bump_edit,
+    one_line,
+    trailer_block,
+)
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets.status import env_history, env_projects, ours, version_stack
@@ -141,7 +147,7 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
     @dg.op(name="rollback_env", pool="gitops", description="Verify the target release's artifacts, then re-point the env's GitOps repo.")
     def rollback_env(context: dg.OpExecutionContext, config: RollbackConfig, gitops: GitOpsResource,
                      registry: RegistryResource, s3: S3Resource) -> None:
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        at = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             by = requested_by(config.requested_by, context.run.tags.get("user"))
             plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import dagster as dg
 
 from deploy_assets.checks.gitops import versions_by_target
-from deploy_assets.gitops_targets import combined
 from deploy_assets.config import PipelineConfig
+from deploy_assets.gitops_targets import combined
 from deploy_assets.history import materializations
 from deploy_assets.names import GITOPS_KEY
 from deploy_assets.report import format_table

@@ -14,11 +14,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.deploy_inputs import published_keys, recorded_routes, release_facts
+from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.names import ROUTES_KEY, ROUTES_OBJECT_KEY, artifact_key, image_key, partition_key, split_partition_key
+from deploy_assets.names import (
+    API_GATEWAY_KEY,  # noqa: F401 (re-exported)
+    ROUTES_KEY,
+    ROUTES_OBJECT_KEY,
+    artifact_key,
+    image_key,
+    partition_key,
+    split_partition_key,
+)
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.release import check_partition
@@ -27,7 +35,6 @@ from deploy_assets.resources.gitops import Edit, GitOpsResource, commit_message
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 
-from deploy_assets.names import API_GATEWAY_KEY  # noqa: F401 (re-exported)
 UPDATE_ROUTES_WORKFLOW = "Update API Gateway Routes"
 ROUTES_TFVARS = "api_gateway/routes.auto.tfvars.json"
 

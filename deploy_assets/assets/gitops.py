@@ -11,15 +11,29 @@ through the GitHub API and waits for its conclusion.
 
 import dagster as dg
 
-from deploy_assets.assets.deploy_inputs import (deployed_projects, published_keys, recorded_routes,
-                                                release_facts, routes_by_service)
+from deploy_assets.assets.deploy_inputs import (
+    deployed_projects,
+    published_keys,
+    recorded_routes,
+    release_facts,
+    routes_by_service,
+)
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.gitops_targets import by_repo, plan_targets
 from deploy_assets.history import latest_for_partition
-from deploy_assets.names import (API_GATEWAY_KEY, GITOPS_KEY, MANIFEST_KEY, ROUTES_KEY, ROUTES_OBJECT_KEY,
-                                 artifact_key, image_key, partition_key, split_partition_key)
+from deploy_assets.names import (
+    API_GATEWAY_KEY,
+    GITOPS_KEY,
+    MANIFEST_KEY,
+    ROUTES_KEY,
+    ROUTES_OBJECT_KEY,
+    artifact_key,
+    image_key,
+    partition_key,
+    split_partition_key,
+)
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
 from deploy_assets.release import check_partition

@@ -11,7 +11,14 @@ from deploy_assets.checks.gitops import versions_by_target
 from deploy_assets.lineage import release_lineage
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.status import status
-from deploy_assets_tests.gitops_targets_examples import PROD_TARGETS, diff_lines, head, seed, show, with_envs
+from deploy_assets_tests.gitops_targets_examples import (
+    PROD_TARGETS,
+    diff_lines,
+    head,
+    seed,
+    show,
+    with_envs,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,12 @@ import yaml
 
 from deploy_assets.config import ConfigError, GitOpsLayout, load_pipeline_config
 from deploy_assets.resources.git import run_git
-from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit, layout_path, read_version
+from deploy_assets.resources.gitops import (
+    GitOpsError,
+    GitOpsResource,
+    bump_edit,
+    read_version,
+)
 
 REPO = "gitops-staging"
 REGISTRY = "registry.example:5000"

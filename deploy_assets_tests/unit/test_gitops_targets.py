@@ -9,8 +9,12 @@ from deploy_assets.gitops_config import GitOpsTarget
 from deploy_assets.gitops_targets import by_repo, combined, plan_targets, target_versions
 from deploy_assets.resources.gitops_layouts import GitOpsError
 from deploy_assets.status import Deployment, ours, version_stack
-from deploy_assets_tests.gitops_targets_examples import (ENV_KUSTOMIZATION, PER_APP_KUSTOMIZE, PROD_TARGETS,
-                                                        with_envs)
+from deploy_assets_tests.gitops_targets_examples import (
+    ENV_KUSTOMIZATION,
+    PER_APP_KUSTOMIZE,
+    PROD_TARGETS,
+    with_envs,
+)
 
 PUSHED = "127.0.0.1:5000"
 IMAGES = {p: f"{PUSHED}/{p}" for p in ("ms_chat", "ms_core")}
