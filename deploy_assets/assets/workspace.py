@@ -44,7 +44,7 @@ class ReleaseWorkspace:
         self.shared = shared  # where the records come from when this folder lacks them
 
     @classmethod
-    def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple["ReleaseWorkspace", Release]:
+    def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple[ReleaseWorkspace, Release]:
         """The release of the step's partition, once this run holds it (assets/release_claim.py):
         every step that writes comes here first, so a second run of the release stops here."""
         env, tag = split_partition_key(context.partition_key)

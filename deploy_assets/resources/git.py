@@ -28,7 +28,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.resources.credentials import git_credentials, has_credentials, plain_url, redact_text, redact_url
+from deploy_assets.resources.credentials import (
+    git_credentials,
+    has_credentials,
+    plain_url,
+    redact_text,
+    redact_url,
+)
+from deploy_assets.resources.git_locks import lock_holder, pid_alive, remove_stale_git_locks
 from deploy_assets.resources.processes import kill_tree
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "deploy-assets", "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
@@ -216,7 +223,7 @@ class GitSourceResource(dg.ConfigurableResource):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         for leftover in dest.parent.glob(f".{dest.name}.*"):
-            if not _pid_alive(leftover.name[len(dest.name) + 2:].split(".")[0]):
+            if not pid_alive(leftover.name[len(dest.name) + 2:].split(".")[0]):
                 shutil.rmtree(leftover, ignore_errors=True)
         pathspecs = [] if whole else ["--", *(f":(literal){p}" for p in paths)]
         archive = run_git(["archive", "--format=tar", commit, *pathspecs], cwd=self.mirror_path,
@@ -254,45 +261,3 @@ def _extract(archive: bytes, dest: Path, commit: str) -> None:
             tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         except tarfile.TarError as exc:
             raise GitError(f"archive of {commit} refused: {exc}") from None
-
-
-def lock_holder(lock_file: Path) -> str:
-    """Who holds lock_file's flock: pid and command from /proc/locks, else what the holder wrote."""
-    with contextlib.suppress(OSError):
-        inode = lock_file.stat().st_ino
-        for line in Path("/proc/locks").read_text().splitlines():
-            fields = line.split()  # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF" ("1: -> FLOCK" waits)
-            at = fields.index("FLOCK") if "FLOCK" in fields else -1
-            if at < 0 or "->" in fields or len(fields) <= at + 4 or fields[at + 4].rsplit(":", 1)[-1] != str(inode):
-                continue
-            pid = fields[at + 3]
-            with contextlib.suppress(OSError):
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                return f"pid {pid} ({redact_text(cmd.strip())[:120]})"
-            return f"pid {pid}"
-    with contextlib.suppress(OSError):
-        return lock_file.read_text().strip() or "another process"
-    return "another process"
-
-
-def remove_stale_git_locks(repo: Path) -> list[Path]:
-    """Delete git's `*.lock` files in a bare repo; call only while holding the repo's flock."""
-    removed = []
-    for pattern in ("*.lock", "refs/**/*.lock", "objects/info/*.lock"):
-        for lock in repo.glob(pattern):
-            if lock.is_file():
-                lock.unlink(missing_ok=True)
-                removed.append(lock)
-    return removed
-
-
-def _pid_alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -43,7 +43,7 @@ def test_40_and_120_mb_binaries_go_alpha_rc_final_and_prod_holds_the_rc_bytes(ha
         outcome = harness.release(tag)
         walls[env] = time.monotonic() - started
         assert outcome.success, (tag, outcome.error)
-    print(f"\nlarge-binary releases (40 + 120 MB): " + ", ".join(
+    print("\nlarge-binary releases (40 + 120 MB): " + ", ".join(
         f"{TAGS[env]} {seconds:.1f}s" for env, seconds in walls.items()))
 
     staging, prod = partition_key("staging", TAGS["staging"]), partition_key("prod", TAGS["prod"])

@@ -18,7 +18,11 @@ import pytest
 from deploy_assets.names import partition_key
 from deploy_assets_tests.assets.run_events import run_subset
 from deploy_assets_tests.assets.test_layout_examples import (
-    TAGS, assert_released_as, config_with, release_alpha_rc_final)
+    TAGS,
+    assert_released_as,
+    config_with,
+    release_alpha_rc_final,
+)
 from deploy_assets_tests.assets.test_promotion import registry_repositories, s3_keys
 
 pytestmark = pytest.mark.slow
