@@ -61,12 +61,16 @@ def recorded(metadata: dict | None, partition: str, platform: str) -> Recorded |
     """What the instance recorded for a content key's bytes (an earlier release built them)."""
     if metadata is None or not metadata.get(f"sha256_{platform}"):
         return None
-    return Recorded(str(metadata[f"sha256_{platform}"]), int(metadata[f"size_{platform}"]),
-                    str(metadata.get(f"built_in_{platform}") or partition))
+    return Recorded(
+        str(metadata[f"sha256_{platform}"]),
+        int(metadata[f"size_{platform}"]),
+        str(metadata.get(f"built_in_{platform}") or partition),
+    )
 
 
-def explain_build_failure(exc: GoBuildError, mains: dict[str, Service],
-                          deps: dict[str, set[str]]) -> str:
+def explain_build_failure(
+    exc: GoBuildError, mains: dict[str, Service], deps: dict[str, set[str]]
+) -> str:
     """Name the services whose build failed, and the cause, from go's per-package output."""
     lines = []
     for package, output in exc.by_package.items():
@@ -82,34 +86,56 @@ def explain_build_failure(exc: GoBuildError, mains: dict[str, Service],
 def summary_line(platform: str, decisions: dict[str, BinaryDecision]) -> str:
     """'amd64: 3 binaries: 1 built, 2 local cache, 0 bucket cache; building [...]'."""
     stale = [name for name, d in decisions.items() if d.build]
-    counts = ", ".join(f"{sum(1 for d in decisions.values() if d.origin == how)} {how}"
-                       for how in ORIGINS)
-    return (f"{platform}: {len(decisions)} binaries: {counts}"
-            + (f"; building {stale}" if stale else ""))
+    counts = ", ".join(
+        f"{sum(1 for d in decisions.values() if d.origin == how)} {how}" for how in ORIGINS
+    )
+    return f"{platform}: {len(decisions)} binaries: {counts}" + (
+        f"; building {stale}" if stale else ""
+    )
 
 
-def binary_line(n: int, of: int, built: BuiltBinary, decision: BinaryDecision,
-                built_in: str) -> str:
+def binary_line(
+    n: int, of: int, built: BuiltBinary, decision: BinaryDecision, built_in: str
+) -> str:
     """The step's line for one binary: 'binaries 2/3 amd64 ms_core: <size> bytes sha256 ... how'."""
-    how = ("built" if decision.build else f"reused from {decision.reused_from}"
-           if decision.reused_from else f"cached (built in {built_in or 'an earlier run'})")
-    return (f"binaries {n}/{of} {built.platform} {built.service}: {built.size} bytes sha256 "
-            f"{built.sha256[:16]} {how} ({decision.origin})")
+    how = (
+        "built"
+        if decision.build
+        else f"reused from {decision.reused_from}"
+        if decision.reused_from
+        else f"cached (built in {built_in or 'an earlier run'})"
+    )
+    return (
+        f"binaries {n}/{of} {built.platform} {built.service}: {built.size} bytes sha256 "
+        f"{built.sha256[:16]} {how} ({decision.origin})"
+    )
 
 
-def binary_metadata(service: Service, source: dict, builds: list[BuiltBinary],
-                    origins: dict[str, str], built_in: dict[str, str]) -> dict:
+def binary_metadata(
+    service: Service,
+    source: dict,
+    builds: list[BuiltBinary],
+    origins: dict[str, str],
+    built_in: dict[str, str],
+) -> dict:
     """A binary asset's metadata: per platform its bytes, content key, the release that built
     them and where this run found them (origins and built_in by platform)."""
-    metadata: dict = {"commit": source["commit"], "toolchain": source["toolchain"],
-                      "kind": service.kind}
+    metadata: dict = {
+        "commit": source["commit"],
+        "toolchain": source["toolchain"],
+        "kind": service.kind,
+    }
     for b in builds:
-        metadata.update({
-            f"sha256_{b.platform}": b.sha256, f"size_{b.platform}": b.size,
-            f"path_{b.platform}": b.path, f"content_key_{b.platform}": b.content_key,
-            f"built_in_{b.platform}": built_in.get(b.platform, ""),
-            f"build_{b.platform}": origins[b.platform],
-        })
+        metadata.update(
+            {
+                f"sha256_{b.platform}": b.sha256,
+                f"size_{b.platform}": b.size,
+                f"path_{b.platform}": b.path,
+                f"content_key_{b.platform}": b.content_key,
+                f"built_in_{b.platform}": built_in.get(b.platform, ""),
+                f"build_{b.platform}": origins[b.platform],
+            }
+        )
     reused = [b.reused_from for b in builds if b.reused_from]
     metadata["reused_from"] = reused[0] if reused else ""
     return metadata

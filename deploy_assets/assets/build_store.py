@@ -24,9 +24,16 @@ from pathlib import Path
 
 from deploy_assets.resources.s3 import S3Error, S3Object, S3Resource, file_sha256
 
-BUILT, LOCAL, BUCKET = "built", "local cache", "bucket cache"  # a binary's origin (metadata build_<platform>)
+# a binary's origin (metadata build_<platform>)
+BUILT, LOCAL, BUCKET = "built", "local cache", "bucket cache"
 ORIGINS = (BUILT, LOCAL, BUCKET)
-ALREADY, COPY_EARLIER, COPY_CACHE, UPLOAD, CONFLICT = "already", "copy earlier", "copy build cache", "upload", "conflict"
+ALREADY, COPY_EARLIER, COPY_CACHE, UPLOAD, CONFLICT = (
+    "already",
+    "copy earlier",
+    "copy build cache",
+    "upload",
+    "conflict",
+)
 CACHE_PREFIX = "build-cache"
 TRANSFER_CONCURRENCY = 4
 
@@ -51,11 +58,15 @@ def bucket_key(s3: S3Resource, content_key: str, name: str) -> str:
 
 
 def corrupt_warning(uri: str, name: str, expected: str, got: str) -> str:
-    return (f"build cache entry {uri} is corrupt: expected sha256 {expected}, its bytes are sha256 {got}; "
-            f"not using it: rebuilding {name} and overwriting the entry")
+    return (
+        f"build cache entry {uri} is corrupt: expected sha256 {expected}, its bytes are sha256 {got}; "
+        f"not using it: rebuilding {name} and overwriting the entry"
+    )
 
 
-def binary_origin(local: bool, entry: S3Object | None, recorded: Recorded | None) -> tuple[str, tuple[str, str]]:
+def binary_origin(
+    local: bool, entry: S3Object | None, recorded: Recorded | None
+) -> tuple[str, tuple[str, str]]:
     """(LOCAL, BUCKET or BUILT; the (expected, found) sha256s when the bucket entry is refused).
 
     The local cache wins (its bytes are hashed by the blocking toolchain check). A bucket entry
@@ -73,7 +84,9 @@ def binary_origin(local: bool, entry: S3Object | None, recorded: Recorded | None
     return BUCKET, ("", "")
 
 
-def entry_refusal(entry: S3Object, got: tuple[str, int], recorded: Recorded | None) -> tuple[str, str]:
+def entry_refusal(
+    entry: S3Object, got: tuple[str, int], recorded: Recorded | None
+) -> tuple[str, str]:
     """("", "") if the downloaded bytes `got` (sha256, size) are the entry's and the record's;
     else (expected sha256, got sha256) for the warning."""
     expected = recorded.sha256 if recorded else entry.sha256
@@ -83,8 +96,13 @@ def entry_refusal(entry: S3Object, got: tuple[str, int], recorded: Recorded | No
     return expected, got[0]
 
 
-def store_action(existing: S3Object | None, sha256: str, size: int, earlier: S3Object | None,
-                 cached: S3Object | None) -> str:
+def store_action(
+    existing: S3Object | None,
+    sha256: str,
+    size: int,
+    earlier: S3Object | None,
+    cached: S3Object | None,
+) -> str:
     """How the artifacts step stores one binary at its release key.
 
     ALREADY with these bytes there; CONFLICT with other bytes there (never overwritten).
@@ -95,7 +113,12 @@ def store_action(existing: S3Object | None, sha256: str, size: int, earlier: S3O
         return ALREADY if (existing.sha256, existing.size) == (sha256, size) else CONFLICT
     if earlier is not None and earlier.sha256 == sha256 and earlier.size == size:
         return COPY_EARLIER
-    if cached is not None and cached.sha256 == sha256 and cached.size == size and cached.claimed in ("", sha256):
+    if (
+        cached is not None
+        and cached.sha256 == sha256
+        and cached.size == size
+        and cached.claimed in ("", sha256)
+    ):
         return COPY_CACHE
     return UPLOAD
 
@@ -139,8 +162,9 @@ def commit_entry(staged: Path, target: Path, sha256: str, size: int, built_in: s
     staged.replace(target)
 
 
-def fetch(s3: S3Resource, cache_dir: Path, keys: dict[str, str], records: dict[str, Recorded | None],
-          warn) -> dict[str, str]:
+def fetch(
+    s3: S3Resource, cache_dir: Path, keys: dict[str, str], records: dict[str, Recorded | None], warn
+) -> dict[str, str]:
     """Each binary's origin (name -> LOCAL, BUCKET or BUILT), downloading bucket entries into the
     local cache on the way. `warn` gets one line per refused entry, naming it and both sha256s."""
     local = {n: cache_path(cache_dir, ck, n).exists() for n, ck in keys.items()}
@@ -149,11 +173,15 @@ def fetch(s3: S3Resource, cache_dir: Path, keys: dict[str, str], records: dict[s
         entries = dict(zip(misses, pool.map(lambda n: s3.head(bucket_key(s3, keys[n], n)), misses)))
         origins = {}
         for name in keys:
-            origins[name], (expected, found) = binary_origin(local[name], entries.get(name), records.get(name))
+            origins[name], (expected, found) = binary_origin(
+                local[name], entries.get(name), records.get(name)
+            )
             if expected:
                 warn(corrupt_warning(s3.uri(entries[name].key), name, expected, found))
         downloads = [n for n in keys if origins[n] == BUCKET]
-        refusals = pool.map(lambda n: _download(s3, cache_dir, n, keys[n], entries[n], records.get(n)), downloads)
+        refusals = pool.map(
+            lambda n: _download(s3, cache_dir, n, keys[n], entries[n], records.get(n)), downloads
+        )
         for name, (expected, got) in zip(downloads, list(refusals)):
             if expected:
                 origins[name] = BUILT
@@ -161,8 +189,14 @@ def fetch(s3: S3Resource, cache_dir: Path, keys: dict[str, str], records: dict[s
     return origins
 
 
-def _download(s3: S3Resource, cache_dir: Path, name: str, content_key: str, entry: S3Object,
-              recorded: Recorded | None) -> tuple[str, str]:
+def _download(
+    s3: S3Resource,
+    cache_dir: Path,
+    name: str,
+    content_key: str,
+    entry: S3Object,
+    recorded: Recorded | None,
+) -> tuple[str, str]:
     target = cache_path(cache_dir, content_key, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(f".{uuid.uuid4().hex}")
@@ -199,7 +233,9 @@ class CacheUploads:
             try:
                 future.result()
             except Exception as exc:  # noqa: BLE001  (any failure is the same cache miss later)
-                warnings.append(f"build cache entry {self.s3.uri(key)} not stored: {exc}; "
-                                "a release on another worker will build it again")
+                warnings.append(
+                    f"build cache entry {self.s3.uri(key)} not stored: {exc}; "
+                    "a release on another worker will build it again"
+                )
         self._pool.shutdown()
         return len(self._futures) - len(warnings), warnings

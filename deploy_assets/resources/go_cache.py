@@ -30,28 +30,42 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_assets.resources.go_cache_entries import (AGED_S, COMPRESSLEVEL, MB, CacheArchiveError, Entry,
-                                                      Hashing, age_entries, cache_entries, compiled, marker, mb,
-                                                      newest_first_within, place, stage_dir, unpack, write_archive)
+from deploy_assets.resources.go_cache_entries import (
+    AGED_S,
+    COMPRESSLEVEL,
+    MB,
+    CacheArchiveError,
+    Entry,
+    Hashing,
+    age_entries,
+    cache_entries,
+    compile_cache_key,
+    compiled,
+    marker,
+    mb,
+    newest_first_within,
+    place,
+    stage_dir,
+    unpack,
+    write_archive,
+)
 from deploy_assets.resources.s3 import S3Resource, file_sha256
 
-__all__ = ["MB", "CacheArchiveError", "Entry", "SharedGoCache", "cache_entries", "compile_cache_key", "marker"]
-
-
-def compile_cache_key(toolchain: str, platform: str, flags: list[str] | tuple[str, ...],
-                      go_sum: bytes | None) -> str:
-    """'<toolchain>-linux-<platform>-<flags digest>/<go.sum digest>': the part before '/' is the
-    family an archive is borrowed from when go.sum changed."""
-    flag_digest = hashlib.sha256("\0".join(flags).encode()).hexdigest()[:12]
-    deps = hashlib.sha256(go_sum).hexdigest()[:32] if go_sum is not None else "no-go-sum"
-    return f"{toolchain}-linux-{platform}-{flag_digest}/{deps}"
+__all__ = [
+    "MB",
+    "CacheArchiveError",
+    "Entry",
+    "SharedGoCache",
+    "cache_entries",
+    "compile_cache_key",
+    "marker",
+]
 
 
 def uri(s3: S3Resource, key: str) -> str:
@@ -80,9 +94,20 @@ KEPT_MARGIN_S = 300  # restore and build of one session lie within this of each 
 class SharedGoCache:
     """GOCACHE restored from / saved to `s3` under `prefix`, at most `max_mb` MB of entries."""
 
-    def __init__(self, s3: S3Resource, prefix: str, max_mb: int, compresslevel: int = COMPRESSLEVEL,
-                 resave_fraction: float = RESAVE_FRACTION):
-        self.s3, self.prefix, self.max_bytes, self.compresslevel = s3, prefix.strip("/"), max_mb * MB, compresslevel
+    def __init__(
+        self,
+        s3: S3Resource,
+        prefix: str,
+        max_mb: int,
+        compresslevel: int = COMPRESSLEVEL,
+        resave_fraction: float = RESAVE_FRACTION,
+    ):
+        self.s3, self.prefix, self.max_bytes, self.compresslevel = (
+            s3,
+            prefix.strip("/"),
+            max_mb * MB,
+            compresslevel,
+        )
         self.resave_fraction = resave_fraction
 
     def object_key(self, key: str) -> str:
@@ -95,7 +120,9 @@ class SharedGoCache:
         started = time.time()
         before = {e.rel for e in cache_entries(gocache)}
         yield
-        self.save(gocache, key, started, log, before=before, already_stored=source == self.object_key(key))
+        self.save(
+            gocache, key, started, log, before=before, already_stored=source == self.object_key(key)
+        )
 
     def restore(self, gocache: Path, key: str, log) -> str:
         """Entries of the archive for key (or its family's newest) into GOCACHE; every entry of
@@ -119,15 +146,24 @@ class SharedGoCache:
     def _restore(self, gocache: Path, key: str, since: float) -> tuple[str, str | None]:
         found = self._find(key)
         if found is None:
-            return f"no archive under {uri(self.s3, self.prefix)}/{key.split('/')[0]}/: cold build", None
+            return (
+                f"no archive under {uri(self.s3, self.prefix)}/{key.split('/')[0]}/: cold build",
+                None,
+            )
         where = uri(self.s3, found.key)
         if marker(gocache, found.sha256).exists():
-            return f"already holds {where} (sha256 {found.sha256[:16]}): nothing downloaded", found.key
+            return (
+                f"already holds {where} (sha256 {found.sha256[:16]}): nothing downloaded",
+                found.key,
+            )
         if found.size > self.max_bytes + self.max_bytes // 10:
-            raise CacheArchiveError(f"{where} is {mb(found.size)}, over the cap {mb(self.max_bytes)}")
+            raise CacheArchiveError(
+                f"{where} is {mb(found.size)}, over the cap {mb(self.max_bytes)}"
+            )
         with stage_dir(gocache) as staging:
             body = self.s3._client().get_object(  # the HEAD's object, not one written since
-                Bucket=self.s3.bucket, Key=found.key, IfMatch=f'"{found.etag}"')["Body"]
+                Bucket=self.s3.bucket, Key=found.key, IfMatch=f'"{found.etag}"'
+            )["Body"]
             stream = Hashing(body)
             try:
                 names, dropped = unpack(stream, Path(staging), self.max_bytes)
@@ -137,13 +173,21 @@ class SharedGoCache:
                 if digest == found.sha256:
                     raise CacheArchiveError(f"{where} is not a readable archive: {exc}") from None
             if digest != found.sha256:
-                raise CacheArchiveError(f"{where} bytes hash to sha256 {digest}, its metadata records "
-                                        f"{found.sha256}: the archive is corrupt and was not used")
+                raise CacheArchiveError(
+                    f"{where} bytes hash to sha256 {digest}, its metadata records "
+                    f"{found.sha256}: the archive is corrupt and was not used"
+                )
             placed = place(Path(staging), gocache, names, time.time() - AGED_S)
         marker(gocache, found.sha256).touch()
-        return (f"restored {placed} entries ({mb(stream.size)}) from {where} in {elapsed(since)}"
-                + (f"; {dropped} entries did not match their names and were left out" if dropped else ""),
-                found.key)
+        return (
+            f"restored {placed} entries ({mb(stream.size)}) from {where} in {elapsed(since)}"
+            + (
+                f"; {dropped} entries did not match their names and were left out"
+                if dropped
+                else ""
+            ),
+            found.key,
+        )
 
     def _find(self, key: str) -> Archive | None:
         """The archive of key, else the newest of its family (same toolchain, platform, flags)."""
@@ -151,26 +195,42 @@ class SharedGoCache:
         candidates = [self.object_key(key)]
         if not self._exists(candidates[0]):
             pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.s3.bucket, Prefix=f"{self.prefix}/{key.split('/')[0]}/")
+                Bucket=self.s3.bucket, Prefix=f"{self.prefix}/{key.split('/')[0]}/"
+            )
             listed = [o for page in pages for o in page.get("Contents", ())]
             if not listed:
                 return None
             candidates = [max(listed, key=lambda o: o["LastModified"])["Key"]]
         head = client.head_object(Bucket=self.s3.bucket, Key=candidates[0])
-        return Archive(key=candidates[0], sha256=head.get("Metadata", {}).get("sha256", ""),
-                       size=head["ContentLength"], etag=head.get("ETag", "").strip('"'))
+        return Archive(
+            key=candidates[0],
+            sha256=head.get("Metadata", {}).get("sha256", ""),
+            size=head["ContentLength"],
+            etag=head.get("ETag", "").strip('"'),
+        )
 
     def _exists(self, object_key: str) -> bool:
         try:
             self.s3._client().head_object(Bucket=self.s3.bucket, Key=object_key)
             return True
         except Exception as exc:  # noqa: BLE001 — a 404 is absence; anything else is the caller's warning
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            ):
                 return False
             raise
 
-    def save(self, gocache: Path, key: str, started: float, log, before: set[str] | None = None,
-             already_stored: bool = False) -> str:
+    def save(
+        self,
+        gocache: Path,
+        key: str,
+        started: float,
+        log,
+        before: set[str] | None = None,
+        already_stored: bool = False,
+    ) -> str:
         """Upload the entries the build used or created (mtime >= started) as key's archive.
 
         Skipped when the build created no entry (`before`: the entries it started with) and the
@@ -185,8 +245,16 @@ class SharedGoCache:
             log.info(f"go compile cache: {outcome}")
         return outcome
 
-    def _save(self, gocache: Path, key: str, started: float, before: set[str] | None,
-              already_stored: bool, since: float, log) -> str:
+    def _save(
+        self,
+        gocache: Path,
+        key: str,
+        started: float,
+        before: set[str] | None,
+        already_stored: bool,
+        since: float,
+        log,
+    ) -> str:
         # Saving back the archive it restored, a build keeps that archive's entries (they look
         # AGED_S old) beside what it used: a build of a few mains (a prebuild, a one-change
         # release) must not shrink the shared archive to its own working set. An archive borrowed
@@ -196,13 +264,17 @@ class SharedGoCache:
         created = [e for e in used if e.rel not in before] if before is not None else used
         new_bytes = sum(e.size for e in created if compiled(gocache, e))
         if already_stored and new_bytes <= self.resave_fraction * sum(e.size for e in used):
-            return (f"save skipped: {key} is stored and the build added {mb(new_bytes)} to it, at most "
-                    f"{self.resave_fraction:.0%}: a later worker recompiles no more than that")
+            return (
+                f"save skipped: {key} is stored and the build added {mb(new_bytes)} to it, at most "
+                f"{self.resave_fraction:.0%}: a later worker recompiles no more than that"
+            )
         kept, dropped = newest_first_within(used, self.max_bytes)
         if dropped:
-            log.warning(f"go compile cache: {len(dropped)} oldest entries ({mb(sum(e.size for e in dropped))}) "
-                        f"left out of {key}: the build used more than the cap of {mb(self.max_bytes)} "
-                        "(GoResource.compile_cache_max_mb)")
+            log.warning(
+                f"go compile cache: {len(dropped)} oldest entries ({mb(sum(e.size for e in dropped))}) "
+                f"left out of {key}: the build used more than the cap of {mb(self.max_bytes)} "
+                "(GoResource.compile_cache_max_mb)"
+            )
         if not kept:
             return f"save skipped: no entry fits the cap of {mb(self.max_bytes)}"
         with stage_dir(gocache) as staging:
@@ -211,8 +283,14 @@ class SharedGoCache:
             sha256, size = file_sha256(archive), archive.stat().st_size
             # Not S3Resource.upload: its read-back would take another worker's concurrent PUT for a
             # bad write and delete it. Every restore checks the bytes against this sha256 instead.
-            self.s3._client().upload_file(str(archive), self.s3.bucket, self.object_key(key),
-                                          ExtraArgs={"Metadata": {"sha256": sha256}})
+            self.s3._client().upload_file(
+                str(archive),
+                self.s3.bucket,
+                self.object_key(key),
+                ExtraArgs={"Metadata": {"sha256": sha256}},
+            )
         marker(gocache, sha256).touch()
-        return (f"saved {written} entries ({mb(sum(e.size for e in kept))}, archive {mb(size)}) "
-                f"as {uri(self.s3, self.object_key(key))} in {elapsed(since)}")
+        return (
+            f"saved {written} entries ({mb(sum(e.size for e in kept))}, archive {mb(size)}) "
+            f"as {uri(self.s3, self.object_key(key))} in {elapsed(since)}"
+        )

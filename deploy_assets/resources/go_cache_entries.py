@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MB = 1024 * 1024
-MTIME_INTERVAL_S = 3600  # cmd/go/internal/cache.mtimeInterval: an entry's mtime is refreshed on use past this age
-AGED_S = 2 * 3600  # how old entries are made to look before a build, so go refreshes each one it uses
+# cmd/go/internal/cache.mtimeInterval: an entry's mtime is refreshed on use past this age
+MTIME_INTERVAL_S = 3600
+# how old entries are made to look before a build, so go refreshes each one it uses
+AGED_S = 2 * 3600
 ENTRY = re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})-([ad])$")
 INDEX_ENTRY_LEN = 175  # "v1 <action id> <output id> %20d %20d\n"
 STATE_DIR = ".shared-cache"  # in GOCACHE (same file system): restore markers and staging folders
@@ -132,12 +134,20 @@ def place(staging: Path, gocache: Path, names: list[str], mtime: float) -> int:
     return placed
 
 
-def write_archive(gocache: Path, entries: list[Entry], dest: Path, compresslevel: int = COMPRESSLEVEL) -> int:
+def write_archive(
+    gocache: Path, entries: list[Entry], dest: Path, compresslevel: int = COMPRESSLEVEL
+) -> int:
     """A tar (gzip at compresslevel > 0) of entries; returns how many made it (go may trim some)."""
     written = 0
-    with open(dest, "wb") as raw, (gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0)
-                                   if compresslevel else contextlib.nullcontext(raw)) as out, \
-            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        open(dest, "wb") as raw,
+        (
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0)
+            if compresslevel
+            else contextlib.nullcontext(raw)
+        ) as out,
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for entry in entries:
             try:
                 with open(gocache / entry.rel, "rb") as fh:
@@ -186,3 +196,13 @@ def stage_dir(gocache: Path) -> tempfile.TemporaryDirectory:
 def marker(gocache: Path, sha256: str) -> Path:
     """Present once GOCACHE holds the archive with this sha256 (restored or saved from here)."""
     return gocache / STATE_DIR / f"holds-{sha256}"
+
+
+def compile_cache_key(
+    toolchain: str, platform: str, flags: list[str] | tuple[str, ...], go_sum: bytes | None
+) -> str:
+    """'<toolchain>-linux-<platform>-<flags digest>/<go.sum digest>': the part before '/' is the
+    family an archive is borrowed from when go.sum changed."""
+    flag_digest = hashlib.sha256("\0".join(flags).encode()).hexdigest()[:12]
+    deps = hashlib.sha256(go_sum).hexdigest()[:32] if go_sum is not None else "no-go-sum"
+    return f"{toolchain}-linux-{platform}-{flag_digest}/{deps}"

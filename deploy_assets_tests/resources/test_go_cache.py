@@ -12,12 +12,17 @@ import uuid
 from pathlib import Path
 
 import boto3
-from botocore.config import Config
 import pytest
+from botocore.config import Config
 
 from deploy_assets.resources.go import GoResource, default_go_binary
-from deploy_assets.resources.go_cache import (MB, SharedGoCache, cache_entries, compile_cache_key,
-                                              marker)
+from deploy_assets.resources.go_cache import (
+    MB,
+    SharedGoCache,
+    cache_entries,
+    compile_cache_key,
+    marker,
+)
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets_tests.stack_fixtures import S3_TEST_REGION
 
@@ -47,7 +52,8 @@ def write_module(root: Path) -> Path:
     (root / "shared" / "shared.go").write_text(
         'package shared\n\nimport (\n\t"encoding/json"\n\t"fmt"\n)\n\n'
         'func Render(name string) string { b, _ := json.Marshal(map[string]string{"n": name}); '
-        'return fmt.Sprintf("%s %s", name, b) }\n')
+        'return fmt.Sprintf("%s %s", name, b) }\n'
+    )
     for name in MAINS:
         write_main(root, name, name)
     return root
@@ -58,15 +64,22 @@ def write_main(root: Path, name: str, text: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "main.go").write_text(
         'package main\n\nimport (\n\t"os"\n\n\t"example.com/cachetest/shared"\n)\n\n'
-        f'func main() {{ os.Stdout.WriteString(shared.Render("{text}")) }}\n')
+        f'func main() {{ os.Stdout.WriteString(shared.Render("{text}")) }}\n'
+    )
 
 
 def build(module: Path, gocache: Path, out: Path) -> list[str]:
     """`go build -x` of every main with GoResource's environment: the packages go compiled."""
     go = GoResource(cache_dir=str(gocache.parent))
     assert go.gocache() == gocache
-    proc = subprocess.run([default_go_binary(), "build", "-x", *FLAGS, "-o", f"{out}{os.sep}", "./cmd/..."],
-                          cwd=module, env=go.env("amd64"), capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [default_go_binary(), "build", "-x", *FLAGS, "-o", f"{out}{os.sep}", "./cmd/..."],
+        cwd=module,
+        env=go.env("amd64"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return COMPILE.findall(proc.stderr)
 
 
@@ -75,7 +88,9 @@ def digests(out: Path) -> dict[str, str]:
 
 
 def new_bucket(endpoint: str) -> S3Resource:
-    s3 = S3Resource(bucket=f"t-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint, region=S3_TEST_REGION)
+    s3 = S3Resource(
+        bucket=f"t-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint, region=S3_TEST_REGION
+    )
     s3.ensure_bucket()
     return s3
 
@@ -86,7 +101,11 @@ def seeded(tmp_path_factory, s3_server):
     root = tmp_path_factory.mktemp("seeded")
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("DEPLOY_ASSETS_GOCACHE", raising=False)  # not the suite's warm cache
-        module, gocache, s3 = write_module(root / "module"), root / "a" / "go-build", new_bucket(s3_server)
+        module, gocache, s3 = (
+            write_module(root / "module"),
+            root / "a" / "go-build",
+            new_bucket(s3_server),
+        )
         cache, log = SharedGoCache(s3, "go-build-cache", 1024), Log()
         with cache.session(gocache, KEY, log):
             compiled = build(module, gocache, root / "out-a")
@@ -107,9 +126,13 @@ def prefix(seeded) -> str:
     return own
 
 
-def test_a_fresh_worker_restored_from_the_bucket_compiles_only_the_changed_main(seeded, prefix, tmp_path):
+def test_a_fresh_worker_restored_from_the_bucket_compiles_only_the_changed_main(
+    seeded, prefix, tmp_path
+):
     s3, module, out_a, _, cold = seeded
-    assert len(cold) > 30 and "fmt" in cold  # the standard library was compiled once, by the seeding build
+    assert (
+        len(cold) > 30 and "fmt" in cold
+    )  # the standard library was compiled once, by the seeding build
     changed = tmp_path / "module"
     write_module(changed)
     write_main(changed, "beta", "beta v2")
@@ -137,7 +160,9 @@ def test_a_small_change_to_a_stored_archive_is_not_uploaded_again(seeded, prefix
     assert s3.head(f"{prefix}/{KEY}.tgz").etag == before.etag  # the stored archive was not replaced
 
 
-def test_a_second_restore_downloads_nothing_and_a_build_of_nothing_new_saves_nothing(seeded, prefix, tmp_path):
+def test_a_second_restore_downloads_nothing_and_a_build_of_nothing_new_saves_nothing(
+    seeded, prefix, tmp_path
+):
     s3, module, *_ = seeded
     cache, gocache, log = SharedGoCache(s3, prefix, 1024), tmp_path / "go-build", Log()
     assert cache.restore(gocache, KEY, log).startswith("restored ")
@@ -153,16 +178,26 @@ def test_an_archive_holds_only_the_entries_its_build_used(seeded, prefix, tmp_pa
     s3, module, _, seeded_cache, _ = seeded
     cache, gocache, log = SharedGoCache(s3, prefix, 1024), tmp_path / "go-build", Log()
     with cache.session(gocache, compile_cache_key("go1.24", "amd64", FLAGS, b"one main"), log):
-        subprocess.run([default_go_binary(), "build", *FLAGS, "-o", str(tmp_path / "alpha"), "./cmd/alpha"],
-                       cwd=module, env=GoResource(cache_dir=str(tmp_path)).env("amd64"), check=True)
+        subprocess.run(
+            [default_go_binary(), "build", *FLAGS, "-o", str(tmp_path / "alpha"), "./cmd/alpha"],
+            cwd=module,
+            env=GoResource(cache_dir=str(tmp_path)).env("amd64"),
+            check=True,
+        )
 
-    assert "from s3://" in log.infos[0] and KEY in log.infos[0]  # borrowed: go.sum differs, same family
-    saved = stored_members(s3, f"{prefix}/" + compile_cache_key("go1.24", "amd64", FLAGS, b"one main") + ".tgz")
+    assert (
+        "from s3://" in log.infos[0] and KEY in log.infos[0]
+    )  # borrowed: go.sum differs, same family
+    saved = stored_members(
+        s3, f"{prefix}/" + compile_cache_key("go1.24", "amd64", FLAGS, b"one main") + ".tgz"
+    )
     assert 0 < len(saved) < len(cache_entries(seeded_cache))
     assert saved <= {e.rel for e in cache_entries(gocache)}
 
 
-def test_a_build_of_a_few_mains_saving_the_archive_it_restored_keeps_its_entries(seeded, prefix, tmp_path):
+def test_a_build_of_a_few_mains_saving_the_archive_it_restored_keeps_its_entries(
+    seeded, prefix, tmp_path
+):
     """A prebuild of two lambdas, or a one-change release, must not shrink the shared archive to
     its own working set: the next fresh worker would compile everything else again."""
     s3 = seeded[0]
@@ -172,8 +207,12 @@ def test_a_build_of_a_few_mains_saving_the_archive_it_restored_keeps_its_entries
     write_main(changed, "beta", "beta v4")
     gocache, log = tmp_path / "go-build", Log()
     with SharedGoCache(s3, prefix, 1024, resave_fraction=0).session(gocache, KEY, log):
-        subprocess.run([default_go_binary(), "build", *FLAGS, "-o", str(tmp_path / "beta"), "./cmd/beta"],
-                       cwd=changed, env=GoResource(cache_dir=str(tmp_path)).env("amd64"), check=True)
+        subprocess.run(
+            [default_go_binary(), "build", *FLAGS, "-o", str(tmp_path / "beta"), "./cmd/beta"],
+            cwd=changed,
+            env=GoResource(cache_dir=str(tmp_path)).env("amd64"),
+            check=True,
+        )
     assert log.infos[-1].startswith("saved "), log.infos
     assert before <= stored_members(s3, f"{prefix}/{KEY}.tgz")
 
@@ -186,8 +225,12 @@ def stored_members(s3: S3Resource, key: str) -> set[str]:
 
 def client(s3: S3Resource):
     """A plain client: it takes moto's composite checksum of a multipart archive for no checksum."""
-    return boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
-                        config=Config(response_checksum_validation="when_required"))
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region,
+        config=Config(response_checksum_validation="when_required"),
+    )
 
 
 def test_a_corrupted_archive_is_never_used_and_the_build_is_cold(seeded, prefix, tmp_path):
@@ -195,10 +238,15 @@ def test_a_corrupted_archive_is_never_used_and_the_build_is_cold(seeded, prefix,
     object_key = f"{prefix}/{KEY}.tgz"
     head = client(s3).head_object(Bucket=s3.bucket, Key=object_key)
     real = client(s3).get_object(Bucket=s3.bucket, Key=object_key)["Body"].read()
-    bad = real[:len(real) // 2] + bytes(b ^ 0xFF for b in real[len(real) // 2:len(real) // 2 + 4096]) \
-        + real[len(real) // 2 + 4096:]  # other bytes, same size and the same recorded sha256
+    bad = (
+        real[: len(real) // 2]
+        + bytes(b ^ 0xFF for b in real[len(real) // 2 : len(real) // 2 + 4096])
+        + real[len(real) // 2 + 4096 :]
+    )  # other bytes, same size and the same recorded sha256
     corrupt = new_bucket(s3.endpoint_url)
-    client(s3).put_object(Bucket=corrupt.bucket, Key=object_key, Body=bad, Metadata=head["Metadata"])
+    client(s3).put_object(
+        Bucket=corrupt.bucket, Key=object_key, Body=bad, Metadata=head["Metadata"]
+    )
 
     gocache, log = tmp_path / "go-build", Log()
     with SharedGoCache(corrupt, prefix, 1024).session(gocache, KEY, log):
@@ -228,7 +276,9 @@ def test_two_workers_saving_at_once_leave_one_whole_archive(seeded, prefix, tmp_
     s3, module, _, seeded_cache, _ = seeded
     key = compile_cache_key("go1.24", "amd64", FLAGS, b"two workers")
     caches, logs = [], []
-    for n in range(2):  # two workers, each restored from the seeded archive and built a different change
+    for n in range(
+        2
+    ):  # two workers, each restored from the seeded archive and built a different change
         changed, gocache, log = tmp_path / f"module{n}", tmp_path / f"w{n}" / "go-build", Log()
         write_module(changed)
         write_main(changed, "gamma", f"worker {n}")
@@ -248,9 +298,13 @@ def test_two_workers_saving_at_once_leave_one_whole_archive(seeded, prefix, tmp_
     for worker in workers:
         worker.join()
 
-    assert all(log.infos[-1].startswith("saved ") for log in logs), [log.infos + log.warnings for log in logs]
+    assert all(log.infos[-1].startswith("saved ") for log in logs), [
+        log.infos + log.warnings for log in logs
+    ]
     members = stored_members(s3, f"{prefix}/{key}.tgz")
-    assert members in ({e.rel for e in cache_entries(c)} for c in caches)  # one writer's archive, whole
+    assert members in (
+        {e.rel for e in cache_entries(c)} for c in caches
+    )  # one writer's archive, whole
     fresh, log = tmp_path / "fresh" / "go-build", Log()
     assert SharedGoCache(s3, prefix, 1024).restore(fresh, key, log).startswith("restored ")
     assert not log.warnings and {e.rel for e in cache_entries(fresh)} == members
@@ -269,5 +323,7 @@ def test_the_archive_holds_at_most_the_cap_newest_entries_first(seeded, prefix, 
     newest_left_out = max(e.mtime for e in entries if e.rel not in members)
     assert min(sizes[m].mtime for m in members) >= newest_left_out
     assert "left out" in log.warnings[0] and "compile_cache_max_mb" in log.warnings[0]
-    assert marker(seeded_cache, client(s3).head_object(
-        Bucket=s3.bucket, Key=f"{prefix}/{key}.tgz")["Metadata"]["sha256"]).exists()
+    assert marker(
+        seeded_cache,
+        client(s3).head_object(Bucket=s3.bucket, Key=f"{prefix}/{key}.tgz")["Metadata"]["sha256"],
+    ).exists()
