@@ -33,18 +33,24 @@ class ReleaseFacts:
     services: list[Service]
 
 
-def release_facts(instance: dg.DagsterInstance, partition: str, known: list[Service]) -> ReleaseFacts:
+def release_facts(
+    instance: dg.DagsterInstance, partition: str, known: list[Service]
+) -> ReleaseFacts:
     """The commit and services `source` recorded for this release (kinds from the code location)."""
     source = latest_for_partition(instance, SOURCE_KEY, partition)
     if source is None:
-        raise ReleaseNotRecorded(f"source has no materialization for {partition}: materialize the release "
-                                 "(its whole job) before deploying it")
+        raise ReleaseNotRecorded(
+            f"source has no materialization for {partition}: materialize the release "
+            "(its whole job) before deploying it"
+        )
     names = set(source.metadata.get("services") or [])
     services = [s for s in known if s.name in names]
     missing = sorted(names - {s.name for s in services})
     if missing:
-        raise ReleaseNotRecorded(f"{partition} released services {', '.join(missing)} that the loaded code "
-                                 "location does not know: reload the code location, then re-run")
+        raise ReleaseNotRecorded(
+            f"{partition} released services {', '.join(missing)} that the loaded code "
+            "location does not know: reload the code location, then re-run"
+        )
     return ReleaseFacts(partition, str(source.metadata.get("commit", "")), services)
 
 
@@ -53,8 +59,9 @@ def deployed_projects(facts: ReleaseFacts, config: PipelineConfig, env: str) -> 
     return [s.name for s in services_for(facts.services, rule.deploy) if s.kind in rule.build]
 
 
-def published_keys(facts: ReleaseFacts, config: PipelineConfig,
-                   env: str) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
+def published_keys(
+    facts: ReleaseFacts, config: PipelineConfig, env: str
+) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
     """(image keys, S3 asset keys) this env's release publishes: what a deploy may point to."""
     rule = config.envs[env]
     built = services_for(facts.services, rule.build)
@@ -71,8 +78,10 @@ def recorded_routes(instance: dg.DagsterInstance, s3: S3Resource, partition: str
     data = s3.get_bytes(str(stored.metadata["s3_key"]))
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 != stored.metadata.get("sha256"):
-        raise ReleaseNotRecorded(f"{s3.uri(str(stored.metadata['s3_key']))} has sha256 {sha256}, not the "
-                                 f"recorded {stored.metadata.get('sha256')}: not deploying its routes")
+        raise ReleaseNotRecorded(
+            f"{s3.uri(str(stored.metadata['s3_key']))} has sha256 {sha256}, not the "
+            f"recorded {stored.metadata.get('sha256')}: not deploying its routes"
+        )
     return json.loads(data)
 
 

@@ -74,8 +74,9 @@ class PublishDecision:
     reason: str = ""  # REFUSE: why the release tag's image is not ours
 
 
-def publish_decision(facts: ImageFacts, sha256: str, content_key: str,
-                     partition: str) -> PublishDecision:
+def publish_decision(
+    facts: ImageFacts, sha256: str, content_key: str, partition: str
+) -> PublishDecision:
     """Adopt, retag or build, in that order of cost; an image is adopted or retagged only when
     its layer is proven to hold the binary's sha256, and one that does not is never shipped."""
     if facts.tag_digest:
@@ -85,8 +86,13 @@ def publish_decision(facts: ImageFacts, sha256: str, content_key: str,
     if record and facts.record_served:
         proof = facts.record_proof
         if proof.holds(sha256):
-            return PublishDecision(Publish.RETAG, f"retagged from {record.partition}", proof.digest,
-                                   proof, reused_from=record.partition)
+            return PublishDecision(
+                Publish.RETAG,
+                f"retagged from {record.partition}",
+                proof.digest,
+                proof,
+                reused_from=record.partition,
+            )
         rejected.append(rejection(f"the image of {record.partition}", proof, sha256))
     ck = prebuild_tag(content_key)
     if facts.prebuilt_digest and facts.prebuilt_content_key == content_key:
@@ -95,12 +101,14 @@ def publish_decision(facts: ImageFacts, sha256: str, content_key: str,
             return prebuilt_decision(proof, ck, facts.prebuilt_built_in, partition, rejected)
         rejected.append(rejection(ck, proof, sha256))
     also = ck if rejected and facts.prebuilt_digest else ""
-    return PublishDecision(Publish.BUILD, "built and pushed", rejected=tuple(rejected),
-                           also_tag=also)
+    return PublishDecision(
+        Publish.BUILD, "built and pushed", rejected=tuple(rejected), also_tag=also
+    )
 
 
-def existing_tag_decision(facts: ImageFacts, sha256: str, content_key: str,
-                          partition: str) -> PublishDecision:
+def existing_tag_decision(
+    facts: ImageFacts, sha256: str, content_key: str, partition: str
+) -> PublishDecision:
     """The release tag is there already: ours (a re-run, or a run killed after its push) only
     if its layer holds our binary; otherwise refuse, since tags are immutable."""
     record, existing = facts.record, facts.tag_digest
@@ -114,22 +122,38 @@ def existing_tag_decision(facts: ImageFacts, sha256: str, content_key: str,
     elif facts.tag_content_key == content_key:
         proof = facts.tag_proof
         if proof.holds(sha256):
-            return PublishDecision(Publish.ADOPT, "adopted (pushed by an interrupted run)", existing,
-                                   proof)
-    reason = (f"{proof.describe()}, not this release's binary sha256 {sha256}" if proof
-              else f"its content-key label is not {content_key[:16]}")
+            return PublishDecision(
+                Publish.ADOPT, "adopted (pushed by an interrupted run)", existing, proof
+            )
+    reason = (
+        f"{proof.describe()}, not this release's binary sha256 {sha256}"
+        if proof
+        else f"its content-key label is not {content_key[:16]}"
+    )
     return PublishDecision(Publish.REFUSE, digest=existing, proof=proof, reason=reason)
 
 
-def prebuilt_decision(proof: ImageProof, ck: str, built_in: str, partition: str,
-                      rejected: list[str]) -> PublishDecision:
+def prebuilt_decision(
+    proof: ImageProof, ck: str, built_in: str, partition: str, rejected: list[str]
+) -> PublishDecision:
     """The proven ck- image: this release's own early push, or one prebuilt by another release."""
     if built_in == partition:  # this release's binaries step pushed it
-        return PublishDecision(Publish.PREBUILT, "built and pushed", proof.digest, proof,
-                               detail=f"while go was compiling, as {ck}", rejected=tuple(rejected))
-    return PublishDecision(Publish.PREBUILT,
-                           f"retagged from the image prebuilt in {built_in or 'staging'}",
-                           proof.digest, proof, reused_from=built_in, rejected=tuple(rejected))
+        return PublishDecision(
+            Publish.PREBUILT,
+            "built and pushed",
+            proof.digest,
+            proof,
+            detail=f"while go was compiling, as {ck}",
+            rejected=tuple(rejected),
+        )
+    return PublishDecision(
+        Publish.PREBUILT,
+        f"retagged from the image prebuilt in {built_in or 'staging'}",
+        proof.digest,
+        proof,
+        reused_from=built_in,
+        rejected=tuple(rejected),
+    )
 
 
 def rejection(what: str, proof: ImageProof, sha256: str) -> str:
@@ -137,10 +161,13 @@ def rejection(what: str, proof: ImageProof, sha256: str) -> str:
     return f"{what} is not shipped: {proof.describe()}, not this release's binary sha256 {sha256}"
 
 
-def tag_conflict(ref: str, decision: PublishDecision, ours: str, content_key: str,
-                 recorded: str | None) -> str:
+def tag_conflict(
+    ref: str, decision: PublishDecision, ours: str, content_key: str, recorded: str | None
+) -> str:
     """The refusal of a release tag that holds other bytes, naming both images."""
-    return (f"{ref} already exists with digest {decision.digest}, which is not this release's "
-            f"image: {decision.reason} (this release built image {ours}, content key "
-            f"{content_key[:16]}, recorded digest {recorded or 'none'}). "
-            "Tags are immutable: not overwriting")
+    return (
+        f"{ref} already exists with digest {decision.digest}, which is not this release's "
+        f"image: {decision.reason} (this release built image {ours}, content key "
+        f"{content_key[:16]}, recorded digest {recorded or 'none'}). "
+        "Tags are immutable: not overwriting"
+    )

@@ -48,13 +48,17 @@ class WarmupOutcome:
     pushed: list[str]  # services whose image is in the registry under its content-key tag
     built: list[str]  # services whose image is only in the engine (its push failed or was skipped)
     failed: dict[str, str]  # service: why its build failed
-    proofs: dict[str, ImageProof] = field(default_factory=dict)  # what each pushed image's layer holds
+    proofs: dict[str, ImageProof] = field(
+        default_factory=dict
+    )  # what each pushed image's layer holds
 
 
 class ImageWarmup:
     """Callable for GoResource.build(on_binary=...); `finish()` waits for what it started."""
 
-    def __init__(self, docker: DockerResource, registry: RegistryResource, jobs: dict[str, WarmupJob]):
+    def __init__(
+        self, docker: DockerResource, registry: RegistryResource, jobs: dict[str, WarmupJob]
+    ):
         self.docker, self.registry, self.jobs = docker, registry, jobs
         self._scratch: Path | None = None  # made, with the threads, when the first binary comes
         self._pool: ThreadPoolExecutor | None = None
@@ -68,7 +72,9 @@ class ImageWarmup:
             return
         if self._pool is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="deploy-assets-warmup-"))
-            self._pool = ThreadPoolExecutor(max_workers=WARMUP_CONCURRENCY, thread_name_prefix="image-warmup")
+            self._pool = ThreadPoolExecutor(
+                max_workers=WARMUP_CONCURRENCY, thread_name_prefix="image-warmup"
+            )
         copy = self._scratch / binary.name  # go moves its output away when the build ends
         try:
             shutil.copy2(binary, copy)
@@ -78,19 +84,23 @@ class ImageWarmup:
 
     def _build_and_push(self, binary: Path, job: WarmupJob) -> bool:
         """True when the image is in the registry under job.tag."""
-        self.docker.build_image(binary, job.dockerfile, job.platform, self.registry.ref(job.name, job.tag),
-                                job.labels)
+        self.docker.build_image(
+            binary, job.dockerfile, job.platform, self.registry.ref(job.name, job.tag), job.labels
+        )
         if self._push_failed.is_set():
             return False
         try:
             self.registry.ensure_repository(job.name)
-            digest = self.docker.push(f"{self.registry.host}/{job.name}", job.tag,
-                                      auth_config=self.registry.docker_auth())
+            digest = self.docker.push(
+                f"{self.registry.host}/{job.name}", job.tag, auth_config=self.registry.docker_auth()
+            )
         except Exception:  # the images step pushes itself, and reports the cause if it fails too
             self._push_failed.set()
             return False
         try:
-            self._proofs[job.name] = prove(self.registry, job.name, digest, binary_path_in_image(job.dockerfile))
+            self._proofs[job.name] = prove(
+                self.registry, job.name, digest, binary_path_in_image(job.dockerfile)
+            )
         except Exception:  # unproven: the images step reads the layer itself before it retags
             pass
         return True
@@ -108,5 +118,9 @@ class ImageWarmup:
                 pushed.append(name)
             else:
                 built.append(name)
-        return WarmupOutcome(pushed=pushed, built=built, failed=failed,
-                             proofs={name: self._proofs[name] for name in pushed if name in self._proofs})
+        return WarmupOutcome(
+            pushed=pushed,
+            built=built,
+            failed=failed,
+            proofs={name: self._proofs[name] for name in pushed if name in self._proofs},
+        )

@@ -49,12 +49,17 @@ def store_decision(facts: StoreFacts, uri: str, sha256: str, size: int) -> Store
     if how is Store.ALREADY:
         return StoreDecision(how, "already uploaded")
     if how is Store.CONFLICT:
-        return StoreDecision(how, "", reason=f"{uri} exists with sha256 "
-                             f"{facts.existing.sha256 or 'unknown'}, not the built {sha256}: "
-                             "not overwriting")
+        return StoreDecision(
+            how,
+            "",
+            reason=f"{uri} exists with sha256 "
+            f"{facts.existing.sha256 or 'unknown'}, not the built {sha256}: "
+            "not overwriting",
+        )
     if how is Store.COPY_EARLIER:
-        return StoreDecision(how, f"copied from {facts.earlier.key}", facts.earlier,
-                             facts.earlier_release)
+        return StoreDecision(
+            how, f"copied from {facts.earlier.key}", facts.earlier, facts.earlier_release
+        )
     if how is Store.COPY_CACHE:
         return StoreDecision(how, f"copied from the build cache {facts.cached.key}", facts.cached)
     return StoreDecision(how, f"uploaded {size} bytes")
@@ -66,8 +71,9 @@ def needs_cache_entry(earlier: S3Object | None, sha256: str) -> bool:
     return earlier is None or earlier.sha256 != sha256
 
 
-def failed_cache_copy(there: tuple[str, int], sha256: str, size: int, cache_uri: str,
-                      name: str) -> str | None:
+def failed_cache_copy(
+    there: tuple[str, int], sha256: str, size: int, cache_uri: str, name: str
+) -> str | None:
     """After a refused copy of the cache entry: None when the entry holds our bytes (the write
     itself failed, as an upload would: re-raise); else the warning, and our bytes are uploaded."""
     if there == (sha256, size):
@@ -78,6 +84,8 @@ def failed_cache_copy(there: tuple[str, int], sha256: str, size: int, cache_uri:
 def record_refusal(uri: str, there: tuple[str, int], sha256: str, size: int) -> str:
     """A record object holds other bytes: name both sha256s and what to do. The bucket keeps what
     it has, so a reader who verified it before still can."""
-    return (f"{uri} already holds sha256 {there[0]} ({there[1]} bytes); "
-            f"this run would write sha256 {sha256} ({size} bytes): the release record is immutable, "
-            "not overwriting. Release a new tag, or remove the object on purpose if it is known bad")
+    return (
+        f"{uri} already holds sha256 {there[0]} ({there[1]} bytes); "
+        f"this run would write sha256 {sha256} ({size} bytes): the release record is immutable, "
+        "not overwriting. Release a new tag, or remove the object on purpose if it is known bad"
+    )

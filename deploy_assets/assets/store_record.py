@@ -19,12 +19,26 @@ from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.history import latest_for_partition
 from deploy_assets.links import registry_url, s3_url
 from deploy_assets.matrix import with_image
-from deploy_assets.names import (MANIFEST_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, artifact_key, binary_key,
-                                 image_key, partition_key)
+from deploy_assets.names import (
+    MANIFEST_KEY,
+    ROUTES_OBJECT_KEY,
+    SOURCE_KEY,
+    artifact_key,
+    binary_key,
+    image_key,
+    partition_key,
+)
 from deploy_assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.release_record import (CHECKSUMS_NAME, MANIFEST_NAME, Artifact, binary_objects,
-                                          checksums_txt, image_artifact, manifest_json)
+from deploy_assets.release_record import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    Artifact,
+    binary_objects,
+    checksums_txt,
+    image_artifact,
+    manifest_json,
+)
 from deploy_assets.resources.s3 import S3Object, S3Resource, file_sha256
 
 
@@ -32,7 +46,9 @@ class ArtifactConflict(RuntimeError):
     pass
 
 
-def record_conflict(s3: S3Resource, key: str, sha256: str, size: int) -> tuple[S3Object | None, str]:
+def record_conflict(
+    s3: S3Resource, key: str, sha256: str, size: int
+) -> tuple[S3Object | None, str]:
     """(the object already at key if it is these bytes, a refusal if it is other bytes).
 
     (None, "") means the key is free. The refusal names both sha256s and what to do: the bucket
@@ -48,8 +64,9 @@ def record_conflict(s3: S3Resource, key: str, sha256: str, size: int) -> tuple[S
     return None, record_refusal(s3.uri(key), there, sha256, size)
 
 
-def store_record(s3: S3Resource, key: str, path_or_bytes: Path | bytes,
-                 content_type: str = "application/json") -> S3Object:
+def store_record(
+    s3: S3Resource, key: str, path_or_bytes: Path | bytes, content_type: str = "application/json"
+) -> S3Object:
     """Write one record object unless it is there already with these bytes; refuse other bytes."""
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else None
     sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path_or_bytes)
@@ -59,11 +76,16 @@ def store_record(s3: S3Resource, key: str, path_or_bytes: Path | bytes,
         raise ArtifactConflict(refusal)
     if held is not None:
         return held
-    return s3.put_bytes(key, data, content_type) if data is not None else s3.upload(path_or_bytes, key, sha256)
+    return (
+        s3.put_bytes(key, data, content_type)
+        if data is not None
+        else s3.upload(path_or_bytes, key, sha256)
+    )
 
 
-def _release_artifacts(instance: dg.DagsterInstance, services: list[Service], partition: str,
-                       platforms: list[str]) -> list[Artifact]:
+def _release_artifacts(
+    instance: dg.DagsterInstance, services: list[Service], partition: str, platforms: list[str]
+) -> list[Artifact]:
     """Every S3 object and image the stages recorded for this release, with its binary's facts."""
     artifacts: list[Artifact] = []
     for service in services:
@@ -72,22 +94,43 @@ def _release_artifacts(instance: dg.DagsterInstance, services: list[Service], pa
             continue
         s3_record = latest_for_partition(instance, artifact_key(service), partition)
         if s3_record is not None:
-            artifacts += binary_objects(service.name, service.kind, s3_record.metadata, binary.metadata,
-                                        platforms, partition)
+            artifacts += binary_objects(
+                service.name,
+                service.kind,
+                s3_record.metadata,
+                binary.metadata,
+                platforms,
+                partition,
+            )
         image = latest_for_partition(instance, image_key(service), partition)
         if image is not None:
-            artifacts.append(image_artifact(service.name, service.kind, image.metadata, binary.metadata, partition))
+            artifacts.append(
+                image_artifact(
+                    service.name, service.kind, image.metadata, binary.metadata, partition
+                )
+            )
     routes = latest_for_partition(instance, ROUTES_OBJECT_KEY, partition)
     if routes is not None:
-        artifacts.append(Artifact(artifact="routes", service="", kind="", platform="",
-                                  path=str(routes.metadata["s3_key"]), sha256=str(routes.metadata["sha256"]),
-                                  size=int(routes.metadata["size"])))
+        artifacts.append(
+            Artifact(
+                artifact="routes",
+                service="",
+                kind="",
+                platform="",
+                path=str(routes.metadata["s3_key"]),
+                sha256=str(routes.metadata["sha256"]),
+                size=int(routes.metadata["size"]),
+            )
+        )
     return artifacts
 
 
 def _lineage_table(artifacts: list[Artifact], registry_host: str, s3: S3Resource) -> str:
     """The release's artifacts as a markdown table with links, for the partition page."""
-    rows = ["| service | artifact | platform | sha256 / digest | where | reused from |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| service | artifact | platform | sha256 / digest | where | reused from |",
+        "|---|---|---|---|---|---|",
+    ]
     for a in sorted(artifacts, key=lambda a: (a.service, a.artifact, a.platform)):
         if a.artifact == "image":
             ref, _, digest = a.image.partition("@")
@@ -95,46 +138,90 @@ def _lineage_table(artifacts: list[Artifact], registry_host: str, s3: S3Resource
             where = f"[{ref}]({registry_url(registry_host, name, digest)})"
         else:
             where = f"[s3://{s3.bucket}/{a.path}]({s3_url(s3.bucket, a.path, s3.region, s3.endpoint_url)})"
-        rows.append(f"| {a.service or '-'} | {a.artifact} | {a.platform or '-'} | `{(a.digest or a.sha256)[:19]}` "
-                    f"| {where} | {a.reused_from or '-'} |")
+        rows.append(
+            f"| {a.service or '-'} | {a.artifact} | {a.platform or '-'} | `{(a.digest or a.sha256)[:19]}` "
+            f"| {where} | {a.reused_from or '-'} |"
+        )
     return "\n".join(rows)
 
 
-def build_manifest_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
-    deps = ([binary_key(s) for s in services] + [artifact_key(s) for s in services]
-            + [image_key(s) for s in with_image(config, services)]
-            + [ROUTES_OBJECT_KEY])
+def build_manifest_asset(
+    services: list[Service], config: PipelineConfig, settings: Settings
+) -> dg.AssetsDefinition:
+    deps = (
+        [binary_key(s) for s in services]
+        + [artifact_key(s) for s in services]
+        + [image_key(s) for s in with_image(config, services)]
+        + [ROUTES_OBJECT_KEY]
+    )
 
-    @dg.asset(key=MANIFEST_KEY, deps=deps, partitions_def=release_partitions, group_name="artifacts",
-              kinds={"s3"}, description=f"{MANIFEST_NAME} and {CHECKSUMS_NAME} next to the binaries: "
-              "the release record (every artifact, its bytes and where it came from)")
+    @dg.asset(
+        key=MANIFEST_KEY,
+        deps=deps,
+        partitions_def=release_partitions,
+        group_name="artifacts",
+        kinds={"s3"},
+        description=f"{MANIFEST_NAME} and {CHECKSUMS_NAME} next to the binaries: "
+        "the release record (every artifact, its bytes and where it came from)",
+    )
     def release_manifest(context: dg.AssetExecutionContext, s3: S3Resource) -> dg.MaterializeResult:
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         source = workspace.source()
         partition = partition_key(release.env, release.tag)
-        artifacts = _release_artifacts(context.instance, workspace.services(), partition, config.platforms)
+        services = workspace.services()
+        artifacts = _release_artifacts(context.instance, services, partition, config.platforms)
         if not artifacts:
-            raise RuntimeError(f"{partition}: no artifact was recorded, nothing to put in {MANIFEST_NAME}")
+            raise RuntimeError(
+                f"{partition}: no artifact was recorded, nothing to put in {MANIFEST_NAME}"
+            )
         source_record = latest_for_partition(context.instance, SOURCE_KEY, partition)
         staging = str(source_record.metadata.get("staging_release", "")) if source_record else ""
-        record = {MANIFEST_NAME: manifest_json(release.tag, release.env, source["commit"], source["toolchain"],
-                                               staging, artifacts),
-                  CHECKSUMS_NAME: checksums_txt(artifacts)}
-        # Both checked before either is written: never a manifest of one run beside the checksums of another.
-        refusals = [record_conflict(s3, s3.key(release.tag, name), hashlib.sha256(data).hexdigest(), len(data))[1]
-                    for name, data in record.items()]
-        if any(refusals):
-            raise ArtifactConflict("; ".join(r for r in refusals if r))
-        manifest = store_record(s3, s3.key(release.tag, MANIFEST_NAME), record[MANIFEST_NAME])
-        checksums = store_record(s3, s3.key(release.tag, CHECKSUMS_NAME), record[CHECKSUMS_NAME], "text/plain")
-        context.log.info(f"release record: {len(artifacts)} artifacts in {s3.uri(manifest.key)}")
-        return dg.MaterializeResult(metadata={
-            "manifest_key": manifest.key, "manifest_sha256": manifest.sha256,
-            "checksums_key": checksums.key, "checksums_sha256": checksums.sha256,
-            "manifest": dg.MetadataValue.url(s3_url(s3.bucket, manifest.key, s3.region, s3.endpoint_url)),
-            "checksums": dg.MetadataValue.url(s3_url(s3.bucket, checksums.key, s3.region, s3.endpoint_url)),
-            "artifacts": len(artifacts), "commit": source["commit"], "staging_release": staging,
-            "lineage": dg.MetadataValue.md(_lineage_table(artifacts, settings.registry, s3)),
-        })
+        manifest = manifest_json(
+            release.tag, release.env, source["commit"], source["toolchain"], staging, artifacts
+        )
+        stored = _store_manifest(s3, release.tag, manifest, checksums_txt(artifacts))
+        context.log.info(
+            f"release record: {len(artifacts)} artifacts in {s3.uri(stored[MANIFEST_NAME].key)}"
+        )
+        metadata = _manifest_metadata(s3, stored, len(artifacts), source["commit"], staging)
+        lineage = dg.MetadataValue.md(_lineage_table(artifacts, settings.registry, s3))
+        return dg.MaterializeResult(metadata={**metadata, "lineage": lineage})
 
     return release_manifest
+
+
+def _store_manifest(s3: S3Resource, tag: str, manifest: bytes, checksums: bytes) -> dict:
+    """manifest.json and checksums.txt, both checked before either is written: never a manifest
+    of one run beside the checksums of another."""
+    record = {MANIFEST_NAME: manifest, CHECKSUMS_NAME: checksums}
+    refusals = [
+        record_conflict(s3, s3.key(tag, name), hashlib.sha256(data).hexdigest(), len(data))[1]
+        for name, data in record.items()
+    ]
+    if any(refusals):
+        raise ArtifactConflict("; ".join(r for r in refusals if r))
+    return {
+        MANIFEST_NAME: store_record(s3, s3.key(tag, MANIFEST_NAME), manifest),
+        CHECKSUMS_NAME: store_record(s3, s3.key(tag, CHECKSUMS_NAME), checksums, "text/plain"),
+    }
+
+
+def _manifest_metadata(
+    s3: S3Resource, stored: dict, artifacts: int, commit: str, staging: str
+) -> dict:
+    manifest, checksums = stored[MANIFEST_NAME], stored[CHECKSUMS_NAME]
+    return {
+        "manifest_key": manifest.key,
+        "manifest_sha256": manifest.sha256,
+        "checksums_key": checksums.key,
+        "checksums_sha256": checksums.sha256,
+        "manifest": dg.MetadataValue.url(
+            s3_url(s3.bucket, manifest.key, s3.region, s3.endpoint_url)
+        ),
+        "checksums": dg.MetadataValue.url(
+            s3_url(s3.bucket, checksums.key, s3.region, s3.endpoint_url)
+        ),
+        "artifacts": artifacts,
+        "commit": commit,
+        "staging_release": staging,
+    }

@@ -44,12 +44,25 @@ class RecordedObject:
 
 def recorded_objects(asset: str, metadata: dict) -> list[RecordedObject]:
     """The S3 objects an s3/* materialization recorded: per-platform binaries, or one object."""
-    objects = [RecordedObject(asset, str(metadata[k]), str(metadata.get("sha256_" + k.removeprefix("s3_key_"), "")),
-                              _int(metadata.get("size_" + k.removeprefix("s3_key_"))))
-               for k in sorted(metadata) if k.startswith("s3_key_")]
+    objects = [
+        RecordedObject(
+            asset,
+            str(metadata[k]),
+            str(metadata.get("sha256_" + k.removeprefix("s3_key_"), "")),
+            _int(metadata.get("size_" + k.removeprefix("s3_key_"))),
+        )
+        for k in sorted(metadata)
+        if k.startswith("s3_key_")
+    ]
     if "s3_key" in metadata:
-        objects.append(RecordedObject(asset, str(metadata["s3_key"]), str(metadata.get("sha256", "")),
-                                      _int(metadata.get("size"))))
+        objects.append(
+            RecordedObject(
+                asset,
+                str(metadata["s3_key"]),
+                str(metadata.get("sha256", "")),
+                _int(metadata.get("size")),
+            )
+        )
     return objects
 
 
@@ -69,18 +82,24 @@ def object_mismatch(recorded: RecordedObject, served) -> str | None:
     return None
 
 
-def _image_check(instance, registry: RegistryResource, partition: str,
-                 key: dg.AssetKey) -> Callable[[], str | None]:
+def _image_check(
+    instance, registry: RegistryResource, partition: str, key: dg.AssetKey
+) -> Callable[[], str | None]:
     def check() -> str | None:
         image = latest_for_partition(instance, key, partition)
         if image is None:
             return f"{key.to_user_string()} was never published for {partition}"
-        problem, _ = image_problem(registry, str(image.metadata["ref"]), str(image.metadata["digest"]))
+        problem, _ = image_problem(
+            registry, str(image.metadata["ref"]), str(image.metadata["digest"])
+        )
         return problem
+
     return check
 
 
-def _object_checks(instance, s3: S3Resource, partition: str, key: dg.AssetKey) -> list[Callable[[], str | None]]:
+def _object_checks(
+    instance, s3: S3Resource, partition: str, key: dg.AssetKey
+) -> list[Callable[[], str | None]]:
     stored = latest_for_partition(instance, key, partition)
     if stored is None:
         return [lambda: f"{key.to_user_string()} was never uploaded for {partition}"]
@@ -90,11 +109,21 @@ def _object_checks(instance, s3: S3Resource, partition: str, key: dg.AssetKey) -
             return object_mismatch(obj, s3.head(obj.key))
         except S3Error as exc:
             return f"{obj.asset}: cannot ask S3: {exc}"
-    return [lambda obj=obj: check(obj) for obj in recorded_objects(key.to_user_string(), stored.metadata)]
+
+    return [
+        lambda obj=obj: check(obj)
+        for obj in recorded_objects(key.to_user_string(), stored.metadata)
+    ]
 
 
-def unpublished(instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, partition: str,
-                images: list[dg.AssetKey], objects: list[dg.AssetKey]) -> list[str]:
+def unpublished(
+    instance: dg.DagsterInstance,
+    registry: RegistryResource,
+    s3: S3Resource,
+    partition: str,
+    images: list[dg.AssetKey],
+    objects: list[dg.AssetKey],
+) -> list[str]:
     """Every recorded image / S3 object of the partition that the registry / bucket does not
     serve as recorded, and every one that was never recorded at all. Empty: safe to deploy."""
     checks = [_image_check(instance, registry, partition, key) for key in images]
@@ -104,13 +133,25 @@ def unpublished(instance: dg.DagsterInstance, registry: RegistryResource, s3: S3
         return [problem for problem in pool.map(lambda check: check(), checks) if problem]
 
 
-def require_published(context: dg.AssetExecutionContext, registry: RegistryResource, s3: S3Resource,
-                      partition: str, images: list[dg.AssetKey], objects: list[dg.AssetKey], what: str) -> None:
+def require_published(
+    context: dg.AssetExecutionContext,
+    registry: RegistryResource,
+    s3: S3Resource,
+    partition: str,
+    images: list[dg.AssetKey],
+    objects: list[dg.AssetKey],
+    what: str,
+) -> None:
     """Refuse `what` (the env change about to happen) unless everything it points to is published."""
     problems = unpublished(context.instance, registry, s3, partition, images, objects)
     if problems:
-        raise NotPublished(f"{what} refused, nothing changed: {len(problems)} artifact(s) of {partition} are not "
-                           "published as recorded: " + "; ".join(problems)
-                           + ". Materialize the release's images and artifacts (the whole release job) first.")
-    context.log.info(f"deploy gate: {len(images)} image(s) and the S3 objects of {len(objects)} asset(s) of "
-                     f"{partition} are published as recorded")
+        raise NotPublished(
+            f"{what} refused, nothing changed: {len(problems)} artifact(s) of {partition} are not "
+            "published as recorded: "
+            + "; ".join(problems)
+            + ". Materialize the release's images and artifacts (the whole release job) first."
+        )
+    context.log.info(
+        f"deploy gate: {len(images)} image(s) and the S3 objects of {len(objects)} asset(s) of "
+        f"{partition} are published as recorded"
+    )

@@ -20,9 +20,12 @@ def materialize(harness, env: str, tag: str, keys: list[str]) -> dg.ExecuteInPro
     if not harness.instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):
         harness.instance.add_dynamic_partitions(VERSION_PARTITIONS_NAME, [tag])
     job = harness.defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key(env, tag),
-                                  asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
-                                  raise_on_error=False)
+    return job.execute_in_process(
+        instance=harness.instance,
+        partition_key=release_partition_key(env, tag),
+        asset_selection=[dg.AssetKey.from_user_string(k) for k in keys],
+        raise_on_error=False,
+    )
 
 
 def env_keys(harness, env: str, *, without: tuple[str, ...] = ()) -> list[str]:
@@ -33,7 +36,9 @@ def env_keys(harness, env: str, *, without: tuple[str, ...] = ()) -> list[str]:
 
 def test_a_bump_alone_refuses_images_that_were_never_pushed(harness):
     tag = "v3.0.0-alpha.1"
-    harness.monorepo.write("cmd/ms/ms_core/gate.go", "package main\n\nconst gate = 1\n\nvar _ = gate\n")
+    harness.monorepo.write(
+        "cmd/ms/ms_core/gate.go", "package main\n\nconst gate = 1\n\nvar _ = gate\n"
+    )
     harness.monorepo.commit("new commit, never built")
     harness.monorepo.tag(tag)
     assert materialize(harness, "dev", tag, ["source", "routes"]).success
@@ -51,7 +56,9 @@ def test_a_bump_alone_refuses_images_that_were_never_pushed(harness):
     assert harness.gitops_log("gitops-development") == before
 
 
-def test_a_tampered_object_refuses_the_bump_and_an_intact_release_deploys_from_shared_state(harness):
+def test_a_tampered_object_refuses_the_bump_and_an_intact_release_deploys_from_shared_state(
+    harness,
+):
     tag = "v3.1.0-alpha.1"
     harness.monorepo.tag(tag)
     published = materialize(harness, "dev", tag, env_keys(harness, "dev", without=("gitops_bump",)))
@@ -82,7 +89,9 @@ def test_api_gateway_alone_refuses_when_prods_lambda_uploads_are_missing(harness
     harness.reload()
     tag = "v3.2.0"
     harness.monorepo.tag(tag)
-    keys = env_keys(harness, "prod", without=("api_gateway_routes", "gitops_bump", "s3/lambda_auth_handler"))
+    keys = env_keys(
+        harness, "prod", without=("api_gateway_routes", "gitops_bump", "s3/lambda_auth_handler")
+    )
     assert materialize(harness, "prod", tag, keys).success
     before = harness.gitops_log("terraform-apps-production")
 

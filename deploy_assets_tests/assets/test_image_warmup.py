@@ -32,8 +32,10 @@ def test_binaries_step_pushes_images_under_their_content_key_and_images_step_ret
 
     assert built.success
     logs = user_logs(harness.instance, built.run_id, logging.INFO)
-    assert any("3/3 images built and pushed under their content-key tag while go was compiling" in line
-               for line in logs), logs
+    assert any(
+        "3/3 images built and pushed under their content-key tag while go was compiling" in line
+        for line in logs
+    ), logs
     early = {}
     for name in MS:
         key = harness.metadata(f"binary/{name}", f"dev|{TAG}")["content_key_arm64"]
@@ -42,7 +44,9 @@ def test_binaries_step_pushes_images_under_their_content_key_and_images_step_ret
         labels = harness.registry.image_labels(name, f"ck-{key}")
         assert labels["io.deploy-assets.content-key"] == key
         assert labels["io.deploy-assets.built-in"] == f"dev|{TAG}"
-        assert harness.registry.manifest_digest(name, TAG) is None  # ... and not under the release's tag
+        assert (
+            harness.registry.manifest_digest(name, TAG) is None
+        )  # ... and not under the release's tag
         assert engine.images.get(f"{harness.settings.registry}/{name}:ck-{key}").labels == labels
 
     pushed = _run(harness, {f"image/{n}" for n in MS})
@@ -54,7 +58,9 @@ def test_binaries_step_pushes_images_under_their_content_key_and_images_step_ret
         assert image["action"] == "built and pushed" and image["reused_from"] == ""
         # The release tag is the early push's manifest, byte for byte: no second build or push.
         assert image["digest"] == early[name] == harness.registry.manifest_digest(name, TAG)
-        assert any(f"{name}: built and pushed (while go was compiling, as ck-" in line for line in logs), logs
+        assert any(
+            f"{name}: built and pushed (while go was compiling, as ck-" in line for line in logs
+        ), logs
 
 
 def test_a_failed_early_push_is_reported_and_leaves_the_push_to_the_images_step(tmp_path):
@@ -62,8 +68,13 @@ def test_a_failed_early_push_is_reported_and_leaves_the_push_to_the_images_step(
     binary = tmp_path / "out" / "ms_core"
     binary.parent.mkdir()
     binary.write_bytes(b"\x7fELF not really, the image never runs " + uuid.uuid4().bytes)
-    job = WarmupJob(name="ms_core", tag=f"ck-{uuid.uuid4().hex}", platform="arm64",
-                    dockerfile=REPO_ROOT / "misc" / "dockerfiles" / "ms.Dockerfile", labels={"test": "warmup"})
+    job = WarmupJob(
+        name="ms_core",
+        tag=f"ck-{uuid.uuid4().hex}",
+        platform="arm64",
+        dockerfile=REPO_ROOT / "misc" / "dockerfiles" / "ms.Dockerfile",
+        labels={"test": "warmup"},
+    )
     warmup = ImageWarmup(DockerResource(), dead, {"ms_core": job, "ms_chat": job})
 
     warmup(binary)
@@ -71,6 +82,8 @@ def test_a_failed_early_push_is_reported_and_leaves_the_push_to_the_images_step(
     outcome = warmup.finish()
 
     assert outcome == WarmupOutcome(pushed=[], built=["ms_core"], failed={})
-    image = docker.from_env().images.get(dead.ref("ms_core", job.tag))  # built for the engine's cache
+    image = docker.from_env().images.get(
+        dead.ref("ms_core", job.tag)
+    )  # built for the engine's cache
     assert image.labels["test"] == "warmup" and image.attrs["Architecture"] == "arm64"
     docker.from_env().images.remove(image.id, force=True)
