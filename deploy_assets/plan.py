@@ -23,10 +23,10 @@ from deploy_assets.config import (
     Settings,
     SourceLayout,
 )
-from deploy_assets.gitops_targets import describe_targets
+from deploy_assets.resources.gitops_targets import describe_targets
 from deploy_assets.names import job_name  # noqa: F401 (re-exported)
-from deploy_assets.release import Release, TagRejected, parse_tag
-from deploy_assets.release_record import RECORD_NAMES
+from deploy_assets.tags import Release, TagRejected, parse_tag
+from deploy_assets.assets.release_record import RECORD_NAMES
 
 # Go names a main's binary after its directory, skipping a major-version element (cmd/x/v2 -> x).
 _VERSION_ELEMENT = re.compile(r"v(?:[2-9]|[1-9][0-9]+)")

@@ -15,15 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
 from deploy_assets.definitions import build_definitions
-from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
-from deploy_assets.history import latest_for_partition
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.runner import RunOutcome, run_release
+from deploy_assets.cli.runner import RunOutcome, run_release
 from deploy_assets_tests.instances import local_instance_for_test
 from deploy_assets_tests.stack_fixtures import *  # noqa: F401,F403  (docker_engine, registry, s3_server, git_root)
 from deploy_assets_tests.stack_fixtures import STOP_GRACE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 
 __all__ = ["DOCKERD_STATE_DIR", "S3_TEST_BUCKET", "S3_TEST_REGION",
            "docker_engine", "git_root", "registry", "s3_server"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy_assets.cli_outcome import EXIT_GATE, EXIT_REFUSED
+from deploy_assets.cli.outcome import EXIT_GATE, EXIT_REFUSED
 from deploy_assets_tests.production import deployment
 
 CLI = str(Path(sys.executable).parent / "deploy-assets")

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets.runner import get_instance
+from deploy_assets.cli.runner import get_instance
 
 CLI = Path(sys.executable).parent / "deploy-assets"
 DEV_SERVICES = ["ms_chat", "ms_core", "ms_payments"]

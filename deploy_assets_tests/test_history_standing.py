@@ -1,6 +1,6 @@
 """Which staging releases still stand after rollbacks: the pure decision the promotion gate reads."""
 
-from deploy_assets.history import PastMaterialization, standing
+from deploy_assets.records.history import PastMaterialization, standing
 from deploy_assets.plan import StagingRecord
 
 A, B = "a" * 40, "b" * 40

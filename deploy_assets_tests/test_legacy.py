@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy_assets import cli
-from deploy_assets.demo import EXAMPLE_MONOREPO
+from deploy_assets.cli import commands as cli
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from deploy_assets import cli
+from deploy_assets.cli import commands as cli
 from deploy_assets.resources.git import run_git
-from deploy_assets.runner import sensor_tick
+from deploy_assets.cli.runner import sensor_tick
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
 
@@ -165,8 +165,8 @@ def test_a_newline_in_requested_by_or_the_user_tag_cannot_forge_a_release_traile
     """`requested_by` and the run's `user` tag end up in the rollback commit's trailers, which
     status and the next default rollback target trust: a value with a line break is refused
     (naming it) before anything is pushed, and status and the default target stay as they were."""
-    from deploy_assets.rollback import ROLLBACK_JOB, plan_rollback
-    from deploy_assets.status import env_history
+    from deploy_assets.records.rollback import ROLLBACK_JOB, plan_rollback
+    from deploy_assets.records.status import env_history
 
     for tag in ("v0.1.0-alpha.1", "v0.1.0-alpha.2"):
         outcome = harness.release(tag)

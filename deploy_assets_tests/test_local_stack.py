@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy_assets import local_stack
-from deploy_assets.local_stack import StackError
+from deploy_assets.local import stack as local_stack
+from deploy_assets.local.stack import StackError
 
 # The main conftest imports these too; importing them here keeps this module runnable alone.
 from deploy_assets_tests.stack_fixtures import *  # noqa: F403

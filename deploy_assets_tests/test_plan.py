@@ -4,7 +4,7 @@ import pytest
 
 from deploy_assets.config import PipelineConfig, PromotionRule, Settings, SourceLayout, load_pipeline_config
 from deploy_assets.plan import PlanError, Service, StagingRecord, build_plan, discover_services, promotion_gate
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 
 CONFIG = load_pipeline_config()
 COMMIT = "a" * 40

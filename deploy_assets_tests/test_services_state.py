@@ -12,10 +12,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets import cli
+from deploy_assets.cli import commands as cli
 from deploy_assets.config import load_pipeline_config
 from deploy_assets.definitions import build_definitions, defs as code_location_defs
-from deploy_assets.report import service_names
+from deploy_assets.records.release_rows import service_names
 from deploy_assets.state.services import ServiceState, ServiceStateError, read_state, refresh, state_path
 from deploy_assets_tests.conftest import make_settings
 from deploy_assets_tests.production.deployment import settings_env
@@ -146,7 +146,7 @@ def launch_through_code_server(instance: dg.DagsterInstance, workspace_file: Pat
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    from deploy_assets.partitions import release_partitions
+    from deploy_assets.assets.partitions import release_partitions
 
     with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace_file)])) as process:
         request = process.create_request_context()
@@ -173,7 +173,7 @@ def launch_through_code_server(instance: dg.DagsterInstance, workspace_file: Pat
 
 def test_a_run_worker_builds_the_code_servers_list_even_if_the_state_changed_since(harness, tmp_path, monkeypatch):
     from deploy_assets.assets.source import SOURCE_KEY
-    from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+    from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
     from deploy_assets.state.services import new_state, write_state
     from deploy_assets_tests.production.deployment import write_workspace
 

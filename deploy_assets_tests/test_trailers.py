@@ -4,7 +4,7 @@ pure: unit/test_trailers.py.)"""
 
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.gitops import GitOpsResource, commit_message
-from deploy_assets.status import env_history
+from deploy_assets.records.status import env_history
 
 REPO = "gitops-development"
 

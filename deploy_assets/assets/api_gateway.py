@@ -27,9 +27,9 @@ from deploy_assets.names import (
     partition_key,
     split_partition_key,
 )
-from deploy_assets.partitions import release_partitions
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.release import check_partition
+from deploy_assets.tags import check_partition
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets.resources.gitops import Edit, GitOpsResource, commit_message
 from deploy_assets.resources.registry import RegistryResource

@@ -31,8 +31,8 @@ from deploy_assets.assets.store_record import (  # noqa: F401
 )
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import find_by_content_key
-from deploy_assets.links import s3_url
+from deploy_assets.records.history import find_by_content_key
+from deploy_assets.assets.links import s3_url
 from deploy_assets.names import (  # noqa: F401 (re-exported)
     MANIFEST_KEY,
     ROUTES_KEY,
@@ -40,9 +40,9 @@ from deploy_assets.names import (  # noqa: F401 (re-exported)
     artifact_key,
     binary_key,
 )
-from deploy_assets.partitions import release_partitions
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service, refuse_object_clashes
-from deploy_assets.release_record import ROUTES_NAME
+from deploy_assets.assets.release_record import ROUTES_NAME
 from deploy_assets.resources.s3 import S3Error, S3Object, S3Resource, file_sha256
 
 UPLOAD_CONCURRENCY = 4

@@ -25,7 +25,7 @@ from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.names import PROMOTED_TO
 from deploy_assets.plan import Service, services_for
-from deploy_assets.release import Release
+from deploy_assets.tags import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.go_build_events import BuildProgress, closure_size

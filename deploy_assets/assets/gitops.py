@@ -21,8 +21,8 @@ from deploy_assets.assets.deploy_inputs import (
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.gitops_targets import by_repo, plan_targets
-from deploy_assets.history import latest_for_partition
+from deploy_assets.resources.gitops_targets import by_repo, plan_targets
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.names import (
     API_GATEWAY_KEY,
     GITOPS_KEY,
@@ -34,9 +34,9 @@ from deploy_assets.names import (
     partition_key,
     split_partition_key,
 )
-from deploy_assets.partitions import release_partitions
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.release import check_partition
+from deploy_assets.tags import check_partition
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets.resources.gitops import GitOpsResource, bump_edit, commit_message
 from deploy_assets.resources.registry import RegistryResource

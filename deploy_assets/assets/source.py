@@ -14,12 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets import preflight
+from deploy_assets.resources import preflight
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.history import latest_for_partition, staging_records
+from deploy_assets.records.history import latest_for_partition, staging_records
 from deploy_assets.names import COMMIT_TAG, SOURCE_KEY  # noqa: F401 (re-exported)
-from deploy_assets.partitions import release_partitions
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import (
     PlanError,
     PromotionGate,
@@ -28,14 +28,14 @@ from deploy_assets.plan import (
     promotion_gate,
     services_for,
 )
-from deploy_assets.release import Release
+from deploy_assets.tags import Release
 from deploy_assets.resources.docker import DockerEngineError, DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
-from deploy_assets.source_export import ExportPlan, export_plan, tree_size
+from deploy_assets.assets.source_export import ExportPlan, export_plan, tree_size
 
 
 def go_mod_version(go_mod: str | None) -> str | None:

@@ -21,7 +21,7 @@ from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.assets.workspace_restore import SharedRelease
 from deploy_assets.names import partition_key, split_partition_key
 from deploy_assets.plan import Service
-from deploy_assets.release import Release, check_partition
+from deploy_assets.tags import Release, check_partition
 
 
 @dataclass(frozen=True)

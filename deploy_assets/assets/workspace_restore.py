@@ -25,7 +25,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets import build_store
-from deploy_assets.history import PastMaterialization, latest_for_partition
+from deploy_assets.records.history import PastMaterialization, latest_for_partition
 from deploy_assets.names import ROUTES_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, binary_key
 from deploy_assets.plan import Service, discover_services
 from deploy_assets.resources.git import GitError

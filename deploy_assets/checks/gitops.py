@@ -10,8 +10,8 @@ import dagster as dg
 
 from deploy_assets.checks.base import check_spec, not_recorded, recorded, release_of, result
 from deploy_assets.config import PipelineConfig
-from deploy_assets.gitops_targets import combined, target_versions
-from deploy_assets.links import gitops_commit_url, url_or_text
+from deploy_assets.resources.gitops_targets import combined, target_versions
+from deploy_assets.assets.links import gitops_commit_url, url_or_text
 from deploy_assets.names import GITOPS_CHECK, GITOPS_KEY
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource

@@ -15,7 +15,7 @@ from deploy_assets.checks.base import (
     release_of,
     result,
 )
-from deploy_assets.links import registry_url, url_or_text
+from deploy_assets.assets.links import registry_url, url_or_text
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import IMAGE_CHECK, image_key
 from deploy_assets.resources.registry import RegistryError, RegistryResource

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from deploy_assets.checks.images import image_problem
-from deploy_assets.history import latest_for_partition
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
 

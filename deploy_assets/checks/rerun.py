@@ -10,8 +10,8 @@ from collections.abc import Iterable
 import dagster as dg
 
 from deploy_assets.names import OPERATION_TAG, job_name, release_run_tags
-from deploy_assets.partitions import release_partition_key
-from deploy_assets.release import parse_tag
+from deploy_assets.assets.partitions import release_partition_key
+from deploy_assets.tags import parse_tag
 
 
 def release_check_keys(defs: dg.Definitions, env: str) -> set[dg.AssetCheckKey]:

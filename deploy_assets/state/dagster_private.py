@@ -11,7 +11,7 @@ Each is used because Dagster 1.13 has no public API for it:
   file refreshed between the two therefore cannot change a running release's graph.
 - `PartitionKeyFilter` (dagster._core.event_api) filters the records of partitioned asset checks
   by partition (`latest_check_executions`, which lineage reads).
-- The local instance's SQLite storage (deploy_assets/local_instance.py) subclasses Dagster's
+- The local instance's SQLite storage (deploy_assets/local/instance.py) subclasses Dagster's
   storage classes: dagster_private_storage.py.
 
 A Dagster upgrade may move or change any of them. deploy_assets_tests/unit/

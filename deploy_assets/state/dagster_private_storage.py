@@ -1,4 +1,4 @@
-"""Dagster's private SQLite storage classes, for deploy_assets/local_instance.py only.
+"""Dagster's private SQLite storage classes, for deploy_assets/local/instance.py only.
 
 The sibling of deploy_assets/state/dagster_private.py (see its docstring), apart so that what
 imports only that one (the code location, the CLI) does not pay for importing Dagster's storage

@@ -24,7 +24,7 @@ def user_logs(instance: dg.DagsterInstance, run_id: str, level: int) -> list[str
 
 def run_subset(harness, keys: set[str], tag: str, env: str = "dev") -> dg.ExecuteInProcessResult:
     """The assets `keys` of one release alone, as a click in the UI materializes them."""
-    from deploy_assets.partitions import release_partition_key
+    from deploy_assets.assets.partitions import release_partition_key
 
     job = harness.defs.resolve_job_def(f"release_to_{env}").get_subset(
         asset_selection={dg.AssetKey.from_user_string(k) for k in keys}, asset_check_selection=set())

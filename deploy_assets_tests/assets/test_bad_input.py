@@ -12,10 +12,10 @@ import yaml
 
 from deploy_assets.assets.source import COMMIT_TAG, SOURCE_KEY
 from deploy_assets.config import DEFAULT_CONFIG, DOCKERFILES_DIR, load_pipeline_config
-from deploy_assets.local_stack import free_port
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.local.stack import free_port
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.resources.git import run_git
-from deploy_assets.runner import run_release
+from deploy_assets.cli.runner import run_release
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
 TAG = "v0.9.0-alpha.1"

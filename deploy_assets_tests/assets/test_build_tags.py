@@ -9,7 +9,7 @@ import subprocess
 import dagster as dg
 
 from deploy_assets.assets.build_store import cache_path
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 
 MS = ["ms_chat", "ms_core", "ms_payments"]
 SPECIAL = "cmd/ms/ms_core/special.go"

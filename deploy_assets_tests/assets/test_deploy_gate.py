@@ -9,7 +9,7 @@ import shutil
 import boto3
 import dagster as dg
 
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets_tests.assets.run_events import step_failures
 
 MS = ["ms_chat", "ms_core", "ms_payments"]

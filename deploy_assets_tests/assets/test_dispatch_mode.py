@@ -9,7 +9,7 @@ import pytest
 
 from deploy_assets.assets.api_gateway import UPDATE_ROUTES_WORKFLOW
 from deploy_assets.assets.gitops import UPDATE_VERSION_WORKFLOW
-from deploy_assets.history import GITOPS_KEY
+from deploy_assets.records.history import GITOPS_KEY
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets_tests.assets.run_events import step_failures
 from deploy_assets_tests.github_standin import GitHubStandin

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploy_assets.config import ConfigError
-from deploy_assets.local_stack import init_bare_repos
+from deploy_assets.local.stack import init_bare_repos
 from deploy_assets_tests.assets.test_bad_input import failed_at
 from deploy_assets_tests.gitops_targets_examples import head, seed, with_envs
 

@@ -8,8 +8,8 @@ import pytest
 
 from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.resources.gitops import GitOpsResource
-from deploy_assets.rollback import plan_rollback, run_rollback
-from deploy_assets.status import status
+from deploy_assets.records.rollback import plan_rollback, run_rollback
+from deploy_assets.records.status import status
 from deploy_assets_tests.gitops_targets_examples import (
     ENV_KUSTOMIZATION,
     diff_lines,

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from deploy_assets.checks.gitops import versions_by_target
-from deploy_assets.lineage import release_lineage
+from deploy_assets.records.lineage import release_lineage
 from deploy_assets.resources.gitops import GitOpsResource
-from deploy_assets.status import status
+from deploy_assets.records.status import status
 from deploy_assets_tests.gitops_targets_examples import (
     PROD_TARGETS,
     diff_lines,

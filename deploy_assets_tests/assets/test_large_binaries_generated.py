@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from deploy_assets.demo import create_monorepo
+from deploy_assets.cli.demo import create_monorepo
 from deploy_assets.names import partition_key
 from deploy_assets_tests.conftest import Monorepo
 from misc.bench import generator

@@ -4,7 +4,7 @@ Real releases and a real rollback (the rollback job re-points the staging repo);
 answer is read from the prod run's failure, and prod's systems are asked that nothing moved.
 """
 
-from deploy_assets.rollback import run_rollback
+from deploy_assets.records.rollback import run_rollback
 from deploy_assets_tests.assets.run_events import step_failures
 
 MS = ["ms_chat", "ms_core", "ms_payments"]

@@ -12,7 +12,7 @@ import re
 import boto3
 import requests
 
-from deploy_assets.runner import run_release
+from deploy_assets.cli.runner import run_release
 from deploy_assets_tests.assets.run_events import step_failures
 
 MS = ["ms_chat", "ms_core", "ms_payments"]

@@ -11,7 +11,7 @@ import pytest
 
 from deploy_assets.assets import build_store
 from deploy_assets.checks.toolchain import TOOLCHAIN_CHECK
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.resources.s3 import file_sha256
 
 from deploy_assets_tests.assets.run_events import run_subset

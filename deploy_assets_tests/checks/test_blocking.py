@@ -8,7 +8,7 @@ pushed manifest is deleted from the registry.
 import dagster as dg
 
 from deploy_assets.checks.rerun import release_check_keys
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets_tests.checks.evaluations import check_evaluations, materialized_keys
 
 TAG = "v0.4.0-alpha.1"

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from deploy_assets.checks.rerun import rerun_checks
-from deploy_assets.report import release_rows
+from deploy_assets.records.release_rows import release_rows
 from deploy_assets_tests.checks.evaluations import check_evaluations
 
 TAG = "v0.3.0-alpha.1"

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.production import deployment
 from deploy_assets_tests.production.postgres import PostgresServer, PostgresUnavailable, start_postgres, stop_postgres
 

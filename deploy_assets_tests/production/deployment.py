@@ -4,7 +4,7 @@ environment and the long-running processes (daemon, webserver, `dagster dev`).
 The instance config is misc/configs/dagster.production.yaml itself, loaded and changed only
 where a test must (the run launcher, the network, an endpoint; never a mount: run containers share
 no disk), so the tests exercise the file a team deploys. Processes run in their own session and are stopped by their recorded pid: SIGTERM to
-the whole group, SIGKILL after a grace period (deploy_assets.local_stack.stop_process), so a
+the whole group, SIGKILL after a grace period (deploy_assets.local.stack.stop_process), so a
 code server or run worker they spawned cannot outlive the test.
 """
 
@@ -19,7 +19,7 @@ from typing import TypeVar
 import dagster as dg
 import yaml
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import REPO_ROOT, Settings
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 

@@ -25,9 +25,9 @@ import dagster as dg
 import docker
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import REPO_ROOT
-from deploy_assets.history import latest_for_partition
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets_tests.conftest import make_settings
 from deploy_assets_tests.git_http import serve_git
 from deploy_assets_tests.production import deployment

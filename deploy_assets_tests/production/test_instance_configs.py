@@ -17,7 +17,7 @@ from dagster_docker import DockerRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from deploy_assets.config import REPO_ROOT
-from deploy_assets.local_instance import ENGINES_KEPT, EngineReusingSqliteEventLogStorage
+from deploy_assets.local.instance import ENGINES_KEPT, EngineReusingSqliteEventLogStorage
 from deploy_assets_tests.production import deployment
 
 K8S_YAML = REPO_ROOT / "misc" / "configs" / "dagster.production-k8s.yaml"

@@ -8,7 +8,7 @@ second QUEUED until the first one has finished, then it runs too.
 
 import dagster as dg
 
-from deploy_assets.history import latest_for_partition
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets_tests.production import deployment
 
 TAGS = ["v0.1.0-alpha.1", "v0.1.0-alpha.2"]

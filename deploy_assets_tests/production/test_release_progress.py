@@ -11,10 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets import local_stack
-from deploy_assets.cli_outcome import EXIT_PREFLIGHT
-from deploy_assets.history import latest_for_partition
-from deploy_assets.progress import ReleaseProgress, human_bytes
+from deploy_assets.local import stack as local_stack
+from deploy_assets.cli.outcome import EXIT_PREFLIGHT
+from deploy_assets.records.history import latest_for_partition
+from deploy_assets.cli.progress import ReleaseProgress, human_bytes
 from deploy_assets_tests.instances import load_instance
 from deploy_assets_tests.production import deployment
 

@@ -17,8 +17,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from deploy_assets import local_stack
-from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.local import stack as local_stack
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets_tests.conftest import make_settings
 from deploy_assets_tests.production import deployment
 from deploy_assets_tests.production.ui_access import (LAUNCH_RUN, Proxy, graphql, job_names, launch_params,

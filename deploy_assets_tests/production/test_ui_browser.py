@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.production import deployment
 
 expect.set_options(timeout=60_000)  # the UI loads its data over GraphQL after the page; 2 busy cores

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "misc" / "scripts" / "ui-proxy.sh"

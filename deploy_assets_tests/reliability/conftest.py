@@ -21,9 +21,9 @@ import dagster as dg
 from deploy_assets_tests.assets.run_events import step_failures
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import load_pipeline_config
-from deploy_assets.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
 from deploy_assets.resources.s3 import S3Resource
 from deploy_assets_tests.conftest import Harness, Monorepo, make_settings
 from deploy_assets_tests.reliability.faults import KillableRegistry, KillableS3

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.stack_fixtures import S3_TEST_REGION, STOP_GRACE
 
 MANIFEST_ACCEPT = ", ".join([

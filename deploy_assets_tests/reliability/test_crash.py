@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.assets.gitops import UPDATE_VERSION_WORKFLOW
 from deploy_assets.config import REPO_ROOT
 

@@ -18,9 +18,9 @@ import pytest
 from deploy_assets.config import REPO_ROOT, ConfigError, load_pipeline_config
 from deploy_assets.definitions import build_definitions
 from deploy_assets.plan import PlanError, discover_services
-from deploy_assets.release import TagRejected, parse_tag
+from deploy_assets.tags import TagRejected, parse_tag
 from deploy_assets.resources.git import GitSourceResource, run_git
-from deploy_assets.runner import run_release
+from deploy_assets.cli.runner import run_release
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 from deploy_assets_tests.conftest import make_settings
 

@@ -24,9 +24,9 @@ import dagster as dg
 import pytest
 
 from deploy_assets.config import REPO_ROOT
-from deploy_assets.history import latest_for_partition
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.plan import job_name
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.sensors.release_tags import SENSOR_NAME

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy_assets import local_stack, preflight
+from deploy_assets.local import stack as local_stack
+from deploy_assets.resources import preflight
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource

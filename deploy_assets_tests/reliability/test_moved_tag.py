@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from deploy_assets.assets.source import SOURCE_KEY
-from deploy_assets.history import latest_for_partition
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.records.history import latest_for_partition
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 from deploy_assets_tests.reliability.conftest import failure
 

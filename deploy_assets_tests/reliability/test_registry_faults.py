@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from deploy_assets.resources.docker import DockerResource
-from deploy_assets.runner import run_release
+from deploy_assets.cli.runner import run_release
 from deploy_assets_tests.reliability.conftest import (MS, failure, gitops_bumps, new_bucket, scenario_stack,
                                                       with_resources)
 from deploy_assets_tests.reliability.faults import missing_blobs, when_log_line

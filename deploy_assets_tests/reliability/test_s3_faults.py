@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from deploy_assets.resources.s3 import S3Error, S3Resource
-from deploy_assets.runner import RunOutcome, run_release
+from deploy_assets.cli.runner import RunOutcome, run_release
 from deploy_assets_tests.reliability.conftest import MS, bucket_objects, failure, gitops_bumps, scenario_stack
 from deploy_assets_tests.reliability.faults import FaultProxy, KillableS3, when_log_line
 

@@ -23,7 +23,7 @@ from deploy_assets.resources.credentials import git_credentials, plain_url, reda
 from deploy_assets.resources.git import GitError, GitSourceResource, run_git
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource, bump_edit
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.runner import run_release
+from deploy_assets.cli.runner import run_release
 from deploy_assets_tests.conftest import Harness, make_settings
 from deploy_assets_tests.git_http import serve_git
 from deploy_assets_tests.instances import local_instance_for_test

@@ -110,7 +110,7 @@ def test_an_export_of_some_folders_holds_them_alone_and_a_wider_one_replaces_it(
 
 def test_the_replace_parser_agrees_with_go_mod_edit(tmp_path):
     """local_replaces reads go.mod as the go command does (its own JSON view is the reference)."""
-    from deploy_assets.source_export import local_replaces
+    from deploy_assets.assets.source_export import local_replaces
     from deploy_assets_tests.unit.test_source_export import GO_MOD
 
     (tmp_path / "go.mod").write_text(GO_MOD)

@@ -260,7 +260,7 @@ def test_gitops_and_terraform_writes_share_one_pool_of_one_slot(tmp_path, monkey
     from deploy_assets.assets.api_gateway import API_GATEWAY_KEY
     from deploy_assets.config import REPO_ROOT, Settings
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.history import GITOPS_KEY
+    from deploy_assets.records.history import GITOPS_KEY
     from deploy_assets.plan import Service
 
     defs = build_definitions(Settings.from_env({"DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path)}), load_pipeline_config(),

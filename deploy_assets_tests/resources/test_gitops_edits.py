@@ -194,7 +194,7 @@ def test_a_bump_over_two_repos_pushes_neither_when_the_second_cannot_take_it(git
     unmoved too. Once it can take it, each repo gets its commit and the metadata says what."""
     from deploy_assets.assets.gitops import push_targets
     from deploy_assets.config import GitOpsTarget
-    from deploy_assets.local_stack import init_bare_repos
+    from deploy_assets.local.stack import init_bare_repos
 
     init_bare_repos(git_root, ["gitops-us"])
     eu = GitOpsTarget(name="eu", repo=REPO, layout="version_file", path_template="apps/{project}/eu.yml")

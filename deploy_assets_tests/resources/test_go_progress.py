@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from deploy_assets.demo import EXAMPLE_MONOREPO
-from deploy_assets.progress import SERVICE_PROGRESS
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO
+from deploy_assets.cli.progress import SERVICE_PROGRESS
 from deploy_assets.resources.go import GoBuildError, GoError, GoResource
 from deploy_assets.resources.go_build_events import BuildProgress, closure_size
 

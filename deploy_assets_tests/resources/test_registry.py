@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

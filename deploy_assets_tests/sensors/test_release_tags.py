@@ -8,7 +8,7 @@ import pytest
 
 from deploy_assets.config import Settings, load_pipeline_config
 from deploy_assets.definitions import build_definitions
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME
 from deploy_assets.resources.git import GitSourceResource, run_git
 from deploy_assets.sensors.release_tags import SENSOR_NAME, decode_cursor, encode_cursor
 
@@ -161,7 +161,7 @@ def test_a_moved_tag_is_never_released_again_and_reported_loudly(remote, ticks):
 
 @pytest.mark.parametrize("remote_url", ["{tmp}/no-such-repo.git", "http://127.0.0.1:{port}/monorepo.git"])
 def test_an_unreachable_remote_is_a_skip_with_the_error(tmp_path, remote_url):
-    from deploy_assets.local_stack import free_port
+    from deploy_assets.local.stack import free_port
     url = remote_url.format(tmp=tmp_path, port=free_port())
     ticks = Ticks(url, tmp_path)
     ticks.cursor = encode_cursor({"v0.1.0-alpha.1": "c" * 40})

@@ -123,7 +123,7 @@ def test_a_line_is_due_every_five_seconds_or_tenth_of_the_packages(done, last, s
 
 
 def test_progress_lines_are_the_cli_s_step_lines_and_end_at_the_total():
-    from deploy_assets.progress import SERVICE_PROGRESS
+    from deploy_assets.cli.progress import SERVICE_PROGRESS
 
     assert progress_line(45, 178, "amd64", 12.04) == "compile 45/178 packages amd64 (12.0 s)"
     assert SERVICE_PROGRESS.match(progress_line(45, 178, "amd64", 12.04))

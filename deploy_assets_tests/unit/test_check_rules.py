@@ -5,7 +5,7 @@ import pytest
 
 from deploy_assets.checks.routes import services_without_routes
 from deploy_assets.checks.toolchain import embedded_go_version, toolchain_problem
-from deploy_assets.release_record import Artifact, checksums_txt, own_partition_removed
+from deploy_assets.assets.release_record import Artifact, checksums_txt, own_partition_removed
 
 
 @pytest.mark.parametrize(("built_with", "configured", "go_mod", "problem"), [

@@ -4,9 +4,9 @@ loggers: real jobs on an ephemeral instance, no processes."""
 import dagster as dg
 import pytest
 
-from deploy_assets import cli
-from deploy_assets.cli_logs import DagsterLog
-from deploy_assets.cli_outcome import EXIT_REFUSED
+from deploy_assets.cli import commands as cli
+from deploy_assets.cli.logs import DagsterLog
+from deploy_assets.cli.outcome import EXIT_REFUSED
 from deploy_assets.config import ConfigError
 
 

@@ -4,8 +4,8 @@ import argparse
 
 import pytest
 
-from deploy_assets import cli
-from deploy_assets.cli_outcome import (EXIT_CODES, EXIT_FAILED, EXIT_GATE, EXIT_OK,
+from deploy_assets.cli import commands as cli
+from deploy_assets.cli.outcome import (EXIT_CODES, EXIT_FAILED, EXIT_GATE, EXIT_OK,
                                        EXIT_PREFLIGHT, EXIT_REFUSED, epilog, release_verdict,
                                        rollback_verdict)
 

@@ -5,7 +5,7 @@ import re
 
 import dagster as dg
 
-from deploy_assets.progress import ReleaseProgress, error_line, error_reason, skipped_line
+from deploy_assets.cli.progress import ReleaseProgress, error_line, error_reason, skipped_line
 from deploy_assets.resources.go_build_events import final_line, progress_line
 
 LINE = re.compile(r"^\s+\d+\.\ds  (?P<text>.*)$")

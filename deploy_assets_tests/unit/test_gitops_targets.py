@@ -6,9 +6,9 @@ import yaml
 
 from deploy_assets.config import ConfigError, EnvRule, load_pipeline_config
 from deploy_assets.gitops_config import GitOpsTarget
-from deploy_assets.gitops_targets import by_repo, combined, plan_targets, target_versions
+from deploy_assets.resources.gitops_targets import by_repo, combined, plan_targets, target_versions
 from deploy_assets.resources.gitops_layouts import GitOpsError
-from deploy_assets.status import Deployment, ours, version_stack
+from deploy_assets.records.status import Deployment, ours, version_stack
 from deploy_assets_tests.gitops_targets_examples import (
     ENV_KUSTOMIZATION,
     PER_APP_KUSTOMIZE,

@@ -18,7 +18,7 @@ from deploy_assets.config import (
     load_pipeline_config,
 )
 from deploy_assets.plan import PlanError, Service, build_plan, discover_services
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 
 COMMIT = "a" * 40
 

@@ -13,7 +13,7 @@ from deploy_assets.config import Settings
 from deploy_assets.definitions import build_definitions
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.plan import StagingRecord, build_plan
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 from deploy_assets_tests.unit.test_matrix_envs import CONFIG, SERVICES
 
 TAGS = {"dev": "v1.2.0-alpha.1", "staging": "v1.2.0-rc.1", "prod": "v1.2.0"}

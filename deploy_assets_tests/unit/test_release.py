@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploy_assets.release import MAX_TAG_LENGTH, TagRejected, check_partition, parse_tag
+from deploy_assets.tags import MAX_TAG_LENGTH, TagRejected, check_partition, parse_tag
 
 
 @pytest.mark.parametrize(("tag", "env", "base", "channel"), [

@@ -5,7 +5,7 @@ import pytest
 
 from deploy_assets.assets.source import gate_verdict, moved_since_released, moved_since_requested
 from deploy_assets.plan import PlanError, PromotionGate
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 
 A, B = "a" * 40, "b" * 40
 

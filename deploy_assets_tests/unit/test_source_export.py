@@ -6,7 +6,7 @@ builds and promotes is deploy_assets_tests/assets/test_layout_examples_subfolder
 import pytest
 
 from deploy_assets.plan import PlanError
-from deploy_assets.source_export import ExportError, ExportPlan, export_plan, local_replaces
+from deploy_assets.assets.source_export import ExportError, ExportPlan, export_plan, local_replaces
 
 GO_MOD = """module example.com/mono/go
 

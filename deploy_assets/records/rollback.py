@@ -23,10 +23,10 @@ from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.checks.images import image_problem
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.gitops_targets import by_repo, plan_targets
-from deploy_assets.history import latest_for_partition
+from deploy_assets.resources.gitops_targets import by_repo, plan_targets
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.names import ENV_TAG, GITOPS_KEY, OPERATION_TAG, partition_key
-from deploy_assets.release import TagRejected, check_partition
+from deploy_assets.tags import TagRejected, check_partition
 from deploy_assets.resources.gitops import (
     GitOpsError,
     GitOpsResource,
@@ -36,7 +36,7 @@ from deploy_assets.resources.gitops import (
 )
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.status import env_history, env_projects, ours, version_stack
+from deploy_assets.records.status import env_history, env_projects, ours, version_stack
 
 ROLLBACK_JOB = "rollback"
 

@@ -17,7 +17,7 @@ from dagster._core.event_api import (
 from deploy_assets.checks import CHECK_NAMES
 from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.images import image_name, image_problem
-from deploy_assets.history import latest_for_partition, materializations
+from deploy_assets.records.history import latest_for_partition, materializations
 from deploy_assets.names import (
     GITOPS_KEY,
     MANIFEST_KEY,
@@ -27,7 +27,7 @@ from deploy_assets.names import (
     asset_key_for,
     partition_key,
 )
-from deploy_assets.release import parse_tag
+from deploy_assets.tags import parse_tag
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
 

@@ -14,15 +14,16 @@ import os
 import sys
 from pathlib import Path
 
-from deploy_assets import legacy, record_cli
-from deploy_assets.cli_logs import DagsterLog, dagster_home
-from deploy_assets.cli_outcome import (EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_REFUSED, epilog,
+from deploy_assets.cli import legacy
+from deploy_assets.cli import records as record_cli
+from deploy_assets.cli.logs import DagsterLog, dagster_home
+from deploy_assets.cli.outcome import (EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_REFUSED, epilog,
                                        release_verdict)
 from deploy_assets.config import (LOCAL_DIR, ConfigError, Settings, apply_env_file,
                                   load_pipeline_config)
 from deploy_assets.names import partition_key
 from deploy_assets.plan import PlanError
-from deploy_assets.release import TagRejected, parse_tag
+from deploy_assets.tags import TagRejected, parse_tag
 from deploy_assets.resources.credentials import redact_url
 
 
@@ -40,10 +41,10 @@ def _dagster_log(args) -> DagsterLog:
 
 
 def cmd_plan(args) -> int:
-    from deploy_assets.history import staging_records
+    from deploy_assets.records.history import staging_records
     from deploy_assets.plan import build_plan, discover_services
     from deploy_assets.resources.git import GitError, GitSourceResource
-    from deploy_assets.runner import get_instance
+    from deploy_assets.cli.runner import get_instance
 
     release = parse_tag(args.tag)
     settings, config = _settings(args), load_pipeline_config()
@@ -76,8 +77,9 @@ def cmd_plan(args) -> int:
 def cmd_release(args) -> int:
     release = parse_tag(args.tag)
     settings, log = _settings(args), _dagster_log(args)
-    from deploy_assets.report import format_release, release_rows, service_names
-    from deploy_assets.runner import get_instance, release_definitions, run_release
+    from deploy_assets.cli.report import format_release
+    from deploy_assets.records.release_rows import release_rows, service_names
+    from deploy_assets.cli.runner import get_instance, release_definitions, run_release
 
     defs, refreshed = release_definitions(settings, load_pipeline_config())
     if refreshed.before is not None and (refreshed.added or refreshed.removed):
@@ -131,13 +133,13 @@ def cmd_refresh(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from deploy_assets import demo
+    from deploy_assets.cli import demo
     return demo.main(log=_dagster_log(args))
 
 
 def cmd_stack(args) -> int:
-    from deploy_assets import local_stack
-    from deploy_assets.demo import stack_up
+    from deploy_assets.local import stack as local_stack
+    from deploy_assets.cli.demo import stack_up
 
     if args.action == "up":
         info = stack_up()

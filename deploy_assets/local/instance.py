@@ -15,7 +15,7 @@ Configured in misc/configs/dagster.local.yaml:
 
     storage:
       custom:
-        module: deploy_assets.local_instance
+        module: deploy_assets.local.instance
         class: LocalSqliteStorage
         config: {base_dir: {env: DAGSTER_HOME}}
 """

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from deploy_assets.gitops_targets import plan_targets
+from deploy_assets.resources.gitops_targets import plan_targets
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource

@@ -4,7 +4,7 @@ status and lineage only read (the instance, the GitOps repos, the registry, the 
 rollback runs the same Dagster job the UI launches, in-process on the configured instance,
 so a rollback from a terminal is recorded exactly like one from the UI.
 Exit codes: 0 done, 1 failed, 2 refused (the reason and what to do are printed); Dagster's
-records of a rollback go to the command's log file (deploy_assets.cli_logs).
+records of a rollback go to the command's log file (deploy_assets.cli.logs).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def format_digest(doc: dict) -> str:
 
 
 def cmd_status(args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None) -> int:
-    from deploy_assets.runner import get_instance
-    from deploy_assets.status import format_status, status
+    from deploy_assets.cli.runner import get_instance
+    from deploy_assets.cli.report import format_status
+    from deploy_assets.records.status import status
 
     settings, config = settings or Settings.from_env(), config or load_pipeline_config()
     gitops, _, _ = _clients(settings, config)
@@ -93,9 +94,9 @@ def cmd_status(args, instance=None, settings: Settings | None = None, config: Pi
 
 
 def cmd_lineage(args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None) -> int:
-    from deploy_assets.lineage import digest_lineage, release_lineage
-    from deploy_assets.runner import get_instance
-    from deploy_assets.status import status
+    from deploy_assets.records.lineage import digest_lineage, release_lineage
+    from deploy_assets.cli.runner import get_instance
+    from deploy_assets.records.status import status
 
     settings, config = settings or Settings.from_env(), config or load_pipeline_config()
     instance = instance or get_instance()
@@ -121,10 +122,10 @@ def cmd_lineage(args, instance=None, settings: Settings | None = None, config: P
 
 
 def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
-    from deploy_assets.cli_outcome import rollback_verdict
+    from deploy_assets.cli.outcome import rollback_verdict
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.rollback import requester, run_rollback
-    from deploy_assets.runner import get_instance
+    from deploy_assets.records.rollback import requester, run_rollback
+    from deploy_assets.cli.runner import get_instance
 
     settings = settings or Settings.from_env()
     log = getattr(args, "dagster_log", None)

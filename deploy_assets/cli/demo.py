@@ -14,11 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from deploy_assets import local_stack
-from deploy_assets.cli_logs import DagsterLog
+from deploy_assets.local import stack as local_stack
+from deploy_assets.cli.logs import DagsterLog
 from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
 from deploy_assets.names import VERSION_TAG, partition_key
-from deploy_assets.report import format_release, release_rows, service_names
+from deploy_assets.cli.report import format_release
+from deploy_assets.records.release_rows import release_rows, service_names
 from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import run_git
 
@@ -73,7 +74,7 @@ def _dagster_console(log: DagsterLog | None) -> contextlib.AbstractContextManage
 def _release_through_sensor(defs, instance, clone: Path, cursor_file: Path, tag: str,
                             log: DagsterLog | None):
     """Push the tag, let the sensor see it, run the release it requests (progress lines on)."""
-    from deploy_assets.runner import run_release, sensor_tick
+    from deploy_assets.cli.runner import run_release, sensor_tick
 
     pushed = push_tag(clone, tag)
     with _dagster_console(log):
@@ -103,7 +104,7 @@ def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> in
     print(f"monorepo: {redact_url(settings.source_repo)} (working clone: {clone})")
 
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.runner import get_instance, sensor_tick
+    from deploy_assets.cli.runner import get_instance, sensor_tick
 
     instance = get_instance()
     defs = log.wire(build_definitions(settings)) if log else build_definitions(settings)
@@ -121,7 +122,8 @@ def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> in
                             load_pipeline_config().platforms[0])
         print(format_release(rows))
     from deploy_assets.resources.gitops import GitOpsResource
-    from deploy_assets.status import format_status, status
+    from deploy_assets.cli.report import format_status
+    from deploy_assets.records.status import status
 
     print("\nwhere each env stands (read back from the GitOps repos):")
     print(format_status(status(instance, GitOpsResource(root=settings.git_root),

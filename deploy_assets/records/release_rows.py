@@ -1,14 +1,14 @@
-"""What a release did, read back from the Dagster instance, as rows for the CLI and the demo:
-per service its bytes, where they went, and how many checks of the checklist passed on them."""
+"""What a release did, read back from the Dagster instance, as one row per service: its bytes,
+where they went, and how many checks of the checklist passed on them (the CLI prints them)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import dagster as dg
 
-from deploy_assets.history import GITOPS_KEY, asset_key_for, latest_for_partition
-from deploy_assets.lineage import check_results
+from deploy_assets.records.history import GITOPS_KEY, asset_key_for, latest_for_partition
+from deploy_assets.records.lineage import check_results
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,3 @@ def release_rows(instance: dg.DagsterInstance, partition: str, services: list[st
 def service_names(defs: dg.Definitions) -> list[str]:
     """Services the loaded code location has binary assets for (no git I/O: the defs know them)."""
     return sorted({k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "binary"})
-
-
-def format_table(rows: list[dict], columns: list[str]) -> str:
-    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns),
-             "  ".join("-" * widths[c] for c in columns)]
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
-
-
-def format_release(rows: list[ServiceRow]) -> str:
-    data = [asdict(r) | {"sha256": r.sha256[:16] + "…" if r.sha256 else ""} for r in rows]
-    return format_table(data, ["service", "kind", "sha256", "image", "s3_key", "gitops_commit", "reused_from",
-                                "checks"])

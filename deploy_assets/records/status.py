@@ -15,10 +15,9 @@ import dagster as dg
 
 from deploy_assets.checks.gitops import versions_by_target
 from deploy_assets.config import PipelineConfig
-from deploy_assets.gitops_targets import combined
-from deploy_assets.history import materializations
+from deploy_assets.resources.gitops_targets import combined
+from deploy_assets.records.history import materializations
 from deploy_assets.names import GITOPS_KEY
-from deploy_assets.report import format_table
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
 
@@ -143,16 +142,3 @@ def status(instance: dg.DagsterInstance, gitops: GitOpsResource, config: Pipelin
                        "history": [asdict(d) for d in history[-5:]],
                        **({"targets": per_target} if len(rule.targets) > 1 else {})}
     return result
-
-
-def format_status(doc: dict) -> str:
-    rows = []
-    for env, info in doc.items():
-        if info.get("error"):
-            rows.append({"env": env, "project": "-", "version": "?", "via": info["error"]})
-        for project, row in info["projects"].items():
-            rows.append({"env": env, "project": project, "version": row["version"] or "-",
-                         "since": row["since"], "run": row["run_id"] or "-", "via": row["via"]})
-        if not info["projects"] and not info.get("error"):
-            rows.append({"env": env, "project": "-", "version": "nothing deployed", "via": info["repo"]})
-    return format_table(rows, ["env", "project", "version", "since", "run", "via"])

@@ -269,7 +269,7 @@ def init_bare_repos(git_root: Path, names: list[str] | tuple[str, ...]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run of this process id
         tmp.mkdir()
         _git(tmp, "init", "--quiet", "--bare", "--initial-branch=main")
-        readme = f"# {name}\n\nLocal stand-in for the `{name}` repository, made by deploy_assets.local_stack.\n"
+        readme = f"# {name}\n\nLocal stand-in for the `{name}` repository, made by deploy_assets.local.stack.\n"
         blob = _git(tmp, "hash-object", "-w", "--stdin", stdin=readme)
         tree = _git(tmp, "mktree", stdin=f"100644 blob {blob}\tREADME.md\n")
         commit = _git(tmp, "commit-tree", tree, "-m", f"Initialise {name}")

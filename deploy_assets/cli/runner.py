@@ -19,12 +19,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.cli_logs import dagster_home
+from deploy_assets.cli.logs import dagster_home
 from deploy_assets.config import REPO_ROOT, PipelineConfig, Settings
 from deploy_assets.names import PROCESS_TAG, VERSION_TAG, job_name, release_run_tags
-from deploy_assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
-from deploy_assets.progress import ReleaseProgress, error_reason
-from deploy_assets.release import parse_tag
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.cli.progress import ReleaseProgress, error_reason
+from deploy_assets.tags import parse_tag
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 from deploy_assets.state.services import Refresh, refresh
 
@@ -97,7 +97,7 @@ def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
                 progress: Callable[[str], None] | None = None,
                 log_level: str | None = None) -> RunOutcome:
     """Execute TAG's release job in this process; `progress` receives lines a person can follow
-    (deploy_assets.progress), and `log_level` sets the threshold of the job's console logger
+    (deploy_assets.cli.progress), and `log_level` sets the threshold of the job's console logger
     (default DEPLOY_ASSETS_LOG_LEVEL or INFO; the CLI's logger writes to a file, cli_logs)."""
     release = parse_tag(tag)
     if not instance.has_dynamic_partition(VERSION_PARTITIONS_NAME, tag):

@@ -1,6 +1,6 @@
 """Where Dagster's own records go when a person runs a CLI command: a log file, or the terminal.
 
-A release's terminal shows the progress lines and the outcome (deploy_assets.progress); the
+A release's terminal shows the progress lines and the outcome (deploy_assets.cli.progress); the
 DEBUG/INFO/ERROR records of Dagster's console logger, with their stack traces of Dagster
 internals, would bury them. So the CLI gives every job it runs a `console` logger of its own (the
 Definitions' default loggers, Dagster's documented way to choose a job's loggers) that writes to
