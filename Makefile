@@ -68,7 +68,7 @@ fmt: $(VENV)/.deploy-assets-installed
 	$(BIN)/ruff format .
 
 test-engine:
-	@$(BIN)/python -c "from pathlib import Path; from deploy_assets.local_stack import ensure_docker_engine; ensure_docker_engine(Path('.local/stack'))"
+	@$(BIN)/python -c "from pathlib import Path; from deploy_assets.local.stack import ensure_docker_engine; ensure_docker_engine(Path('.local/stack'))"
 
 test-reliability: setup test-engine
 	$(PYTEST) -m reliability

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    from deploy_assets.runner import get_instance, run_release
+    from deploy_assets.cli.runner import get_instance, run_release
 
     defs = code_location()  # configured by the environment, as a run worker loads it
     loaded = time.monotonic()

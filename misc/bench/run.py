@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy_assets import local_stack
+from deploy_assets.local import stack as local_stack
 from deploy_assets.config import REPO_ROOT, load_pipeline_config
 from deploy_assets.resources.git import run_git
 from misc.bench import daemon, fresh, generator, report, sensor
@@ -86,7 +86,7 @@ class Bench:
                                 "state": state, "git": self.root / who / "git"}
 
     def make_repo(self) -> None:
-        from deploy_assets.demo import create_monorepo
+        from deploy_assets.cli.demo import create_monorepo
 
         self.layout = generator.generate(self.root / "template", self.services, binary_mb=self.binary_mb,
                                          **self.records)

@@ -84,7 +84,7 @@ class SensorResult:
 
 def measure(defs, instance, remote: Path, cursor_file: Path) -> SensorResult:
     """Baseline tick, then the timed tick that must launch exactly the new release tags."""
-    from deploy_assets.runner import sensor_tick
+    from deploy_assets.cli.runner import sensor_tick
 
     tags = len(run_git(["tag", "--list"], cwd=remote).decode().split())
     t0 = time.monotonic()
