@@ -33,7 +33,11 @@ KINDS: tuple[Kind, ...] = ("ms", "lambdas", "cli")
 
 def apply_env_file(path: str | Path | None = None) -> None:
     """Load KEY=VALUE lines (default misc/envs/local.env) for keys not already in the environment."""
-    path = Path(path or os.environ.get("DEPLOY_ASSETS_ENV_FILE") or REPO_ROOT / "misc" / "envs" / "local.env")
+    path = Path(
+        path
+        or os.environ.get("DEPLOY_ASSETS_ENV_FILE")
+        or REPO_ROOT / "misc" / "envs" / "local.env"
+    )
     if not path.is_file():
         return
     for line in path.read_text().splitlines():
@@ -42,7 +46,17 @@ def apply_env_file(path: str | Path | None = None) -> None:
             os.environ.setdefault(key.strip(), value.strip())
 
 
-_ALLOWED_BUILD_FLAGS = {"-trimpath", "-buildvcs", "-tags", "-ldflags", "-race", "-a", "-v", "-mod", "-buildmode"}
+_ALLOWED_BUILD_FLAGS = {
+    "-trimpath",
+    "-buildvcs",
+    "-tags",
+    "-ldflags",
+    "-race",
+    "-a",
+    "-v",
+    "-mod",
+    "-buildmode",
+}
 
 
 class ConfigError(ValueError):
@@ -80,7 +94,9 @@ class KindLayout(_Strict):
     def _glob_means_include(cls, data):
         if isinstance(data, dict) and "glob" in data:
             if "include" in data:
-                raise ValueError(f"give glob ({data['glob']!r}) or include ({data['include']!r}), not both")
+                raise ValueError(
+                    f"give glob ({data['glob']!r}) or include ({data['include']!r}), not both"
+                )
             data = {("include" if k == "glob" else k): v for k, v in data.items()}
         return data
 
@@ -97,34 +113,49 @@ class KindLayout(_Strict):
         for glob in globs:
             parts = glob.split("/")
             if not glob.strip() or glob.startswith("/") or any(p in ("", ".", "..") for p in parts):
-                raise ValueError(f"glob {glob!r} must be a relative path inside the Go module "
-                                 "(no leading /, no empty, . or .. parts)")
+                raise ValueError(
+                    f"glob {glob!r} must be a relative path inside the Go module "
+                    "(no leading /, no empty, . or .. parts)"
+                )
             if any("**" in p for p in parts):
-                raise ValueError(f"glob {glob!r}: ** is not supported; each part matches one directory "
-                                 "level (use cmd/* or list the levels, e.g. [cmd/*, cmd/*/*])")
+                raise ValueError(
+                    f"glob {glob!r}: ** is not supported; each part matches one directory "
+                    "level (use cmd/* or list the levels, e.g. [cmd/*, cmd/*/*])"
+                )
         return globs
 
     @field_validator("name_template")
     @classmethod
     def _template_makes_safe_names(cls, value: str) -> str:
         try:
-            fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value)
-                      if name is not None]
+            fields = [
+                (name, spec, conv)
+                for _, name, spec, conv in string.Formatter().parse(value)
+                if name is not None
+            ]
         except ValueError as exc:
             raise ValueError(f"name template {value!r} is not a valid template ({exc})") from None
         unknown = sorted({"{" + name + "}" for name, _, _ in fields if name != "dir"})
         if unknown:
-            raise ValueError(f"name template {value!r} uses {', '.join(unknown)}; only {{dir}} (the "
-                             "directory's base name) exists")
+            raise ValueError(
+                f"name template {value!r} uses {', '.join(unknown)}; only {{dir}} (the "
+                "directory's base name) exists"
+            )
         if not fields:
-            raise ValueError(f"name template {value!r} has no {{dir}}: every directory would get the same name")
+            raise ValueError(
+                f"name template {value!r} has no {{dir}}: every directory would get the same name"
+            )
         if any(spec or conv for _, spec, conv in fields):
-            raise ValueError(f"name template {value!r}: write {{dir}} without a format spec or conversion")
+            raise ValueError(
+                f"name template {value!r}: write {{dir}} without a format spec or conversion"
+            )
         probe = render_name(value, "a")
         if not SAFE_NAME.fullmatch(probe) or len(probe) > MAX_NAME:
-            raise ValueError(f"name template {value!r} makes unsafe names (e.g. {probe!r}): image, S3 and git "
-                             f"names take at most {MAX_NAME} lowercase letters, digits and single . _ - "
-                             "between them, no / and no leading dot or dash")
+            raise ValueError(
+                f"name template {value!r} makes unsafe names (e.g. {probe!r}): image, S3 and git "
+                f"names take at most {MAX_NAME} lowercase letters, digits and single . _ - "
+                "between them, no / and no leading dot or dash"
+            )
         return value
 
     def service_name(self, directory: str) -> str:
@@ -170,21 +201,29 @@ class EnvRule(_Strict):
     images: list[Kind]
     upload: list[Kind]
     deploy: list[Kind] = Field(default_factory=lambda: ["ms"])  # projects in the GitOps bump
-    gitops_repo: str | None = Field(None, description="the env's one GitOps repo (or gitops_targets)")
+    gitops_repo: str | None = Field(
+        None, description="the env's one GitOps repo (or gitops_targets)"
+    )
     updates_routes: bool = True
     api_gateway_repo: str | None = None
     gitops_mode: Literal["git", "dispatch"] = "git"
     gitops: GitOpsLayout = GitOpsLayout()
-    gitops_targets: tuple[GitOpsTarget, ...] | None = Field(None, description="instead of gitops_repo")
+    gitops_targets: tuple[GitOpsTarget, ...] | None = Field(
+        None, description="instead of gitops_repo"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_name_targets(self):
         if self.gitops_targets is not None:
             if self.gitops_repo is not None or "gitops" in self.model_fields_set:
-                raise ValueError(f"give gitops_repo (with gitops) or gitops_targets, not both "
-                                 f"(gitops_repo {self.gitops_repo!r})")
+                raise ValueError(
+                    f"give gitops_repo (with gitops) or gitops_targets, not both "
+                    f"(gitops_repo {self.gitops_repo!r})"
+                )
             if self.gitops_mode == "dispatch":  # the old workflow takes one repo
-                raise ValueError("gitops_targets are written in git mode; dispatch mode takes gitops_repo")
+                raise ValueError(
+                    "gitops_targets are written in git mode; dispatch mode takes gitops_repo"
+                )
             GitOpsTarget.refuse_clashes(self.gitops_targets)  # and an empty list
         elif self.gitops_repo is None:
             raise ValueError("give gitops_repo (the env's GitOps repo) or gitops_targets")
@@ -232,7 +271,9 @@ class PipelineConfig(_Strict):
         for flag in flags:
             name = flag.split("=", 1)[0]
             if name not in _ALLOWED_BUILD_FLAGS or not re.fullmatch(r"-[a-z][a-z0-9=.,_-]*", flag):
-                raise ValueError(f"build flag {flag!r} is not allowed (allowed: {', '.join(sorted(_ALLOWED_BUILD_FLAGS))})")
+                raise ValueError(
+                    f"build flag {flag!r} is not allowed (allowed: {', '.join(sorted(_ALLOWED_BUILD_FLAGS))})"
+                )
         return flags
 
 
@@ -291,8 +332,9 @@ class Settings(BaseModel):
             cache_dir=Path(env.get("DEPLOY_ASSETS_CACHE_DIR", local / "cache")),
             github_api=env.get("DEPLOY_ASSETS_GITHUB_API", "https://api.github.com"),
             github_owner=env.get("DEPLOY_ASSETS_GITHUB_OWNER", "example-org"),
-            allow_prod_without_staging=env.get("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING", "")
-            .lower()
+            allow_prod_without_staging=env.get(
+                "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING", ""
+            ).lower()
             in ("1", "true", "yes"),
             go_compile_cache=env.get("DEPLOY_ASSETS_GO_COMPILE_CACHE", "go-build-cache").strip("/"),
         )

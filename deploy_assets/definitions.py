@@ -18,14 +18,15 @@ from deploy_assets.assets.artifacts import build_artifacts_asset, build_manifest
 from deploy_assets.assets.binaries import build_binaries_asset
 from deploy_assets.assets.gitops import build_gitops_asset
 from deploy_assets.assets.images import build_images_asset
+from deploy_assets.assets.jobs import build_release_jobs
 from deploy_assets.assets.routes import build_routes_asset
 from deploy_assets.assets.source import build_source_asset
 from deploy_assets.checks import build_release_checks
 from deploy_assets.config import PipelineConfig, Settings, apply_env_file, load_pipeline_config
-from deploy_assets.assets.jobs import build_release_jobs
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import SERVICES_STATE_KEY
 from deploy_assets.plan import Service
+from deploy_assets.records.rollback import build_rollback_job
 from deploy_assets.resources.credentials import has_credentials
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitSourceResource
@@ -34,7 +35,6 @@ from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.records.rollback import build_rollback_job
 from deploy_assets.sensors.release_tags import build_release_tags_sensor
 from deploy_assets.state.dagster_private import state_backed_definitions
 from deploy_assets.state.services import ServiceState, load_services

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from deploy_assets import names
-from deploy_assets.config import EnvRule, PipelineConfig
 from deploy_assets.assets.release_record import RECORD_NAMES
+from deploy_assets.config import EnvRule, PipelineConfig
 
 if TYPE_CHECKING:  # plan.py will build on this module: importing it here would be a cycle
     from deploy_assets.plan import Service

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 import semver
 
+from deploy_assets.assets.release_record import RECORD_NAMES
 from deploy_assets.config import (
     KINDS,
     MAX_NAME,
@@ -23,10 +24,9 @@ from deploy_assets.config import (
     Settings,
     SourceLayout,
 )
-from deploy_assets.resources.gitops_targets import describe_targets
 from deploy_assets.names import job_name  # noqa: F401 (re-exported)
+from deploy_assets.resources.gitops_targets import describe_targets
 from deploy_assets.tags import Release, TagRejected, parse_tag
-from deploy_assets.assets.release_record import RECORD_NAMES
 
 # Go names a main's binary after its directory, skipping a major-version element (cmd/x/v2 -> x).
 _VERSION_ELEMENT = re.compile(r"v(?:[2-9]|[1-9][0-9]+)")
@@ -38,7 +38,9 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class Service:
-    name: str  # the kind's name_template applied to the directory: binary, image, S3 and GitOps name
+    name: (
+        str  # the kind's name_template applied to the directory: binary, image, S3 and GitOps name
+    )
     kind: str
     path: str  # relative to the Go module root, e.g. cmd/ms/ms_core
 
@@ -59,7 +61,9 @@ class Service:
 
 def _matches(path: str, glob: str) -> bool:
     parts, pattern = PurePosixPath(path).parts, PurePosixPath(glob).parts
-    return len(parts) == len(pattern) and all(fnmatch.fnmatchcase(p, g) for p, g in zip(parts, pattern))
+    return len(parts) == len(pattern) and all(
+        fnmatch.fnmatchcase(p, g) for p, g in zip(parts, pattern)
+    )
 
 
 def _go_dirs(files: Iterable[str], module_root: str) -> set[str]:
@@ -83,23 +87,30 @@ def _kind_dirs(kind: str, layout: KindLayout, dirs: set[str]) -> list[str]:
     included = sorted(d for d in dirs if any(_matches(d, g) for g in layout.include))
     kept = [d for d in included if not any(_matches(d, g) for g in layout.exclude)]
     if included and not kept:
-        raise PlanError(f"kind {kind}: exclude {list(layout.exclude)} removes every directory its include "
-                        f"{list(layout.include)} matches ({', '.join(included)}), leaving no {kind} services; "
-                        "narrow the exclude or remove the kind")
+        raise PlanError(
+            f"kind {kind}: exclude {list(layout.exclude)} removes every directory its include "
+            f"{list(layout.include)} matches ({', '.join(included)}), leaving no {kind} services; "
+            "narrow the exclude or remove the kind"
+        )
     return kept
 
 
 def _service(kind: str, layout: KindLayout, directory: str) -> Service:
     name = layout.service_name(directory)
     if not SAFE_NAME.fullmatch(name) or len(name) > MAX_NAME:
-        made = "" if layout.name_template == "{dir}" else f" (name_template {layout.name_template!r})"
-        raise PlanError(f"service directory {directory!r}: name {name!r}{made} is not a safe image/binary name "
-                        f"(lowercase letters, digits and single . _ - between them, at most {MAX_NAME})")
+        made = (
+            "" if layout.name_template == "{dir}" else f" (name_template {layout.name_template!r})"
+        )
+        raise PlanError(
+            f"service directory {directory!r}: name {name!r}{made} is not a safe image/binary name "
+            f"(lowercase letters, digits and single . _ - between them, at most {MAX_NAME})"
+        )
     return Service(name=name, kind=kind, path=directory)
 
 
-def discover_services(files: Iterable[str], source: SourceLayout,
-                      platforms: Sequence[str] | None = None) -> list[Service]:
+def discover_services(
+    files: Iterable[str], source: SourceLayout, platforms: Sequence[str] | None = None
+) -> list[Service]:
     """Service directories (holding .go files) of each kind's include/exclude, named by its
     template and validated: one directory, one kind; one name, one directory.
 
@@ -112,8 +123,10 @@ def discover_services(files: Iterable[str], source: SourceLayout,
     for kind, layout in source.kinds.items():
         for directory in _kind_dirs(kind, layout, dirs):
             if directory in owner:
-                raise PlanError(f"service directory {directory!r} matches the globs of two kinds, {owner[directory]} "
-                                f"and {kind}; exclude it from one of them")
+                raise PlanError(
+                    f"service directory {directory!r} matches the globs of two kinds, {owner[directory]} "
+                    f"and {kind}; exclude it from one of them"
+                )
             owner[directory] = kind
             services.append(_service(kind, layout, directory))
     _refuse_clashes(services)
@@ -134,11 +147,17 @@ def refuse_object_clashes(services: Iterable[Service], platforms: Sequence[str])
     for service in services:
         record = reserved.get(_asset_name(service.name))
         if record is not None:
-            clash = "the S3 key" if service.name == record else "the asset key s3/" + _asset_name(record)
-            raise PlanError(f"service directory {service.path!r} has the reserved name {service.name!r}: it would "
-                            f"take {clash} of the release record's {record} ({', '.join(RECORD_NAMES)} and "
-                            "their spellings with _ or - are reserved); rename the directory or change "
-                            "its kind's name_template")
+            clash = (
+                "the S3 key"
+                if service.name == record
+                else "the asset key s3/" + _asset_name(record)
+            )
+            raise PlanError(
+                f"service directory {service.path!r} has the reserved name {service.name!r}: it would "
+                f"take {clash} of the release record's {record} ({', '.join(RECORD_NAMES)} and "
+                "their spellings with _ or - are reserved); rename the directory or change "
+                "its kind's name_template"
+            )
     if not platforms:
         return
     owners: dict[str, str] = {}
@@ -147,9 +166,11 @@ def refuse_object_clashes(services: Iterable[Service], platforms: Sequence[str])
             name = service.s3_object_name(platform, platforms[0])
             mine = f"{service.path} ({platform})"
             if name in owners:
-                raise PlanError(f"services {owners[name]} and {mine} would both be stored as S3 object {name!r} "
-                                f"(platforms {', '.join(platforms)}: the ones after the first get a _<platform> "
-                                "suffix); rename one directory or change a name_template")
+                raise PlanError(
+                    f"services {owners[name]} and {mine} would both be stored as S3 object {name!r} "
+                    f"(platforms {', '.join(platforms)}: the ones after the first get a _<platform> "
+                    "suffix); rename one directory or change a name_template"
+                )
             owners[name] = mine
 
 
@@ -170,20 +191,28 @@ def _refuse_clashes(services: list[Service]) -> None:
         if other is None:
             by_key[key] = service
         elif other.path == service.path:
-            raise PlanError(f"service directory {service.path!r} matches the globs of two kinds, "
-                            f"{other.kind} and {service.kind}")
+            raise PlanError(
+                f"service directory {service.path!r} matches the globs of two kinds, "
+                f"{other.kind} and {service.kind}"
+            )
         elif other.name == service.name:
-            raise PlanError(f"two services are named {service.name!r}: {other.path} and {service.path}")
+            raise PlanError(
+                f"two services are named {service.name!r}: {other.path} and {service.path}"
+            )
         else:
-            raise PlanError(f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) "
-                            f"would share the asset name {key!r}; rename one")
+            raise PlanError(
+                f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) "
+                f"would share the asset name {key!r}; rename one"
+            )
     built_as: dict[str, Service] = {}
     for service in services:  # one `go build -o DIR/` writes each main as DIR/<its directory>
         other = built_as.setdefault(service.build_output, service)
         if other is not service:
-            raise PlanError(f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) would "
-                            f"both be written by go build as {service.build_output!r} (it names a binary after its "
-                            "directory); rename one directory")
+            raise PlanError(
+                f"services {other.name!r} ({other.path}) and {service.name!r} ({service.path}) would "
+                f"both be written by go build as {service.build_output!r} (it names a binary after its "
+                "directory); rename one directory"
+            )
 
 
 @dataclass(frozen=True)
@@ -206,8 +235,13 @@ class PromotionGate:
     staging_tag: str | None = None
 
 
-def promotion_gate(release: Release, commit: str, config: PipelineConfig, settings: Settings,
-                   staging: Iterable[StagingRecord]) -> PromotionGate:
+def promotion_gate(
+    release: Release,
+    commit: str,
+    config: PipelineConfig,
+    settings: Settings,
+    staging: Iterable[StagingRecord],
+) -> PromotionGate:
     """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default)
     that staging was not rolled back away from; one that was is named, with its rollback.
 
@@ -217,25 +251,45 @@ def promotion_gate(release: Release, commit: str, config: PipelineConfig, settin
     if not release.is_prod:
         return PromotionGate(True, f"{release.env} releases need no staging validation")
     candidates = [(s, _staging_version(s.tag)) for s in staging]
-    candidates = [(s, v) for s, v in candidates if v is not None and v.finalize_version() == release.version]
-    matching = [(s, v) for s, v in candidates
-                if not s.rolled_back and (s.commit == commit or not config.promotion.same_commit)]
+    candidates = [
+        (s, v) for s, v in candidates if v is not None and v.finalize_version() == release.version
+    ]
+    matching = [
+        (s, v)
+        for s, v in candidates
+        if not s.rolled_back and (s.commit == commit or not config.promotion.same_commit)
+    ]
     if matching:
         best, _ = max(matching, key=lambda pair: pair[1])
-        return PromotionGate(True, f"staging release {best.tag} validated commit {best.commit[:12]}", best.tag)
-    want = f"v{release.base_version}-rc.N" + (f" on commit {commit[:12]}" if config.promotion.same_commit else "")
-    seen = ", ".join(f"{s.tag}@{s.commit[:12]}" + (f" ({s.rolled_back})" if s.rolled_back else "")
-                     for s, _ in candidates) or "none"
+        return PromotionGate(
+            True, f"staging release {best.tag} validated commit {best.commit[:12]}", best.tag
+        )
+    want = f"v{release.base_version}-rc.N" + (
+        f" on commit {commit[:12]}" if config.promotion.same_commit else ""
+    )
+    seen = (
+        ", ".join(
+            f"{s.tag}@{s.commit[:12]}" + (f" ({s.rolled_back})" if s.rolled_back else "")
+            for s, _ in candidates
+        )
+        or "none"
+    )
     switches = []
     if not config.promotion.require_staging:
         switches.append("promotion.require_staging=false")
     if settings.allow_prod_without_staging:
         switches.append("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING")
     if switches:
-        return PromotionGate(True, f"ALLOWED WITHOUT STAGING by explicit switch {' and '.join(switches)}: "
-                                   f"no successful {want} (seen: {seen})")
-    return PromotionGate(False, f"no successful staging release {want} "
-                                f"(staging releases of {release.base_version}: {seen})")
+        return PromotionGate(
+            True,
+            f"ALLOWED WITHOUT STAGING by explicit switch {' and '.join(switches)}: "
+            f"no successful {want} (seen: {seen})",
+        )
+    return PromotionGate(
+        False,
+        f"no successful staging release {want} "
+        f"(staging releases of {release.base_version}: {seen})",
+    )
 
 
 def _staging_version(tag: str) -> semver.Version | None:
@@ -277,19 +331,36 @@ def services_for(services: list[Service], kinds: Iterable[str]) -> list[Service]
     return [s for s in services if s.kind in wanted]
 
 
-def build_plan(release: Release, commit: str, commit_source: str, services: list[Service],
-               config: PipelineConfig, settings: Settings, staging: Iterable[StagingRecord]) -> ReleasePlan:
+def build_plan(
+    release: Release,
+    commit: str,
+    commit_source: str,
+    services: list[Service],
+    config: PipelineConfig,
+    settings: Settings,
+    staging: Iterable[StagingRecord],
+) -> ReleasePlan:
     rule = config.envs[release.env]
     built = services_for(services, rule.build)
     return ReleasePlan(
-        tag=release.tag, version=release.tag, env=release.env, commit=commit, commit_source=commit_source,
+        tag=release.tag,
+        version=release.tag,
+        env=release.env,
+        commit=commit,
+        commit_source=commit_source,
         services=[s.name for s in built],
         binaries=[s.binary_path(p) for s in built for p in config.platforms],
-        images={s.name: f"{settings.registry}/{s.name}:{release.tag}" for s in services_for(built, rule.images)
-                if config.source.kinds[s.kind].dockerfile},  # a kind without a template gets no image
-        s3_keys={name: f"{settings.s3_path.strip('/')}/{release.tag}/{name}"
-                 for s in services_for(built, rule.upload) for p in config.platforms
-                 for name in [s.s3_object_name(p, config.platforms[0])]},
+        images={
+            s.name: f"{settings.registry}/{s.name}:{release.tag}"
+            for s in services_for(built, rule.images)
+            if config.source.kinds[s.kind].dockerfile
+        },  # a kind without a template gets no image
+        s3_keys={
+            name: f"{settings.s3_path.strip('/')}/{release.tag}/{name}"
+            for s in services_for(built, rule.upload)
+            for p in config.platforms
+            for name in [s.s3_object_name(p, config.platforms[0])]
+        },
         gitops_repo=" ".join(rule.gitops_repos),
         gitops_projects=(deployed := [s.name for s in services_for(built, rule.deploy)]),
         updates_routes=rule.updates_routes,

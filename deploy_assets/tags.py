@@ -64,7 +64,9 @@ def parse_tag(tag: str) -> Release:
     if not isinstance(tag, str) or not tag:
         raise TagRejected("empty tag")
     if len(tag) > MAX_TAG_LENGTH:
-        raise TagRejected(f"tag {tag[:20]!r}... is {len(tag)} characters long, the limit is {MAX_TAG_LENGTH}")
+        raise TagRejected(
+            f"tag {tag[:20]!r}... is {len(tag)} characters long, the limit is {MAX_TAG_LENGTH}"
+        )
     for pattern, env in _TAG_PATTERNS:
         if pattern.fullmatch(tag):
             try:
@@ -89,10 +91,12 @@ def _diagnose(tag: str) -> str:
     if any(c.isspace() or not c.isprintable() for c in tag):
         return "contains whitespace or control characters"
     if "+" in tag:
-        return f"has build metadata {tag[tag.index('+'):]!r}, which release tags do not allow"
+        return f"has build metadata {tag[tag.index('+') :]!r}, which release tags do not allow"
     bad = [c for c in dict.fromkeys(tag) if not _ALLOWED_CHARS.fullmatch(c)]
     if bad:
-        return f"contains characters {' '.join(bad)} (only letters, digits, '.' and '-' are allowed)"
+        return (
+            f"contains characters {' '.join(bad)} (only letters, digits, '.' and '-' are allowed)"
+        )
     if not tag.startswith("v"):
         return "does not start with 'v'"
     core, _, prerelease = tag[1:].partition("-")

@@ -15,15 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets.local import stack as local_stack
+from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.cli.runner import RunOutcome, run_release
 from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
 from deploy_assets.definitions import build_definitions
-from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.local import stack as local_stack
 from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.git import run_git
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.cli.runner import RunOutcome, run_release
 from deploy_assets_tests.instances import local_instance_for_test
 from deploy_assets_tests.stack_fixtures import *  # noqa: F401,F403  (docker_engine, registry, s3_server, git_root)
 from deploy_assets_tests.stack_fixtures import STOP_GRACE
@@ -117,30 +117,50 @@ class Harness:
 
     @property
     def s3(self) -> S3Resource:
-        return S3Resource(bucket=self.settings.bucket, path=self.settings.s3_path,
-                          region=self.settings.aws_region, endpoint_url=self.settings.s3_endpoint or "")
+        return S3Resource(
+            bucket=self.settings.bucket,
+            path=self.settings.s3_path,
+            region=self.settings.aws_region,
+            endpoint_url=self.settings.s3_endpoint or "",
+        )
 
     @property
     def registry(self) -> RegistryResource:
         return RegistryResource(host=self.settings.registry)
 
     def gitops_log(self, repo: str) -> list[str]:
-        out = run_git(["log", "--format=%H %s", "main"], cwd=Path(self.settings.git_root) / f"{repo}.git")
+        out = run_git(
+            ["log", "--format=%H %s", "main"], cwd=Path(self.settings.git_root) / f"{repo}.git"
+        )
         return out.decode().splitlines()
 
 
-def make_settings(tmp_path: Path, registry: str, s3_endpoint: str, git_root: Path, source: Path,
-                  bucket: str, **extra: str) -> Settings:
-    return Settings.from_env({
-        "DEPLOY_ASSETS_SOURCE_REPO": str(source), "DEPLOY_ASSETS_REGISTRY": registry,
-        "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint, "APP_ARCHIVER_BUCKET": bucket,
-        "APP_ARCHIVER_AWS_REGION": "eu-west-1", "APP_ARCHIVER_PATH": "binaries",
-        "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(tmp_path / "work"),
-        "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"),
-        # The session shares one GOCACHE (shared_go_cache): archiving it into every test's bucket
-        # would only cost time. Tests of the fresh-worker path turn it on.
-        "DEPLOY_ASSETS_GO_COMPILE_CACHE": "", **extra,
-    })
+def make_settings(
+    tmp_path: Path,
+    registry: str,
+    s3_endpoint: str,
+    git_root: Path,
+    source: Path,
+    bucket: str,
+    **extra: str,
+) -> Settings:
+    return Settings.from_env(
+        {
+            "DEPLOY_ASSETS_SOURCE_REPO": str(source),
+            "DEPLOY_ASSETS_REGISTRY": registry,
+            "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint,
+            "APP_ARCHIVER_BUCKET": bucket,
+            "APP_ARCHIVER_AWS_REGION": "eu-west-1",
+            "APP_ARCHIVER_PATH": "binaries",
+            "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root),
+            "DEPLOY_ASSETS_WORK_DIR": str(tmp_path / "work"),
+            "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"),
+            # The session shares one GOCACHE (shared_go_cache): archiving it into every test's bucket
+            # would only cost time. Tests of the fresh-worker path turn it on.
+            "DEPLOY_ASSETS_GO_COMPILE_CACHE": "",
+            **extra,
+        }
+    )
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import base64
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -49,14 +49,23 @@ def _handler(root: Path, user: str, password: str, seen: list[str]) -> type[Base
                 self.end_headers()
                 return
             path, _, query = self.path.partition("?")
-            env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
-                   "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
-                   "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                   "REMOTE_USER": user, "REMOTE_ADDR": "127.0.0.1",
-                   "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-                   "GIT_PROTOCOL": self.headers.get("Git-Protocol", "")}
-            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
-                                 timeout=120).stdout
+            env = {
+                "PATH": os.environ["PATH"],
+                "GIT_PROJECT_ROOT": str(root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "REQUEST_METHOD": self.command,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(body)),
+                "REMOTE_USER": user,
+                "REMOTE_ADDR": "127.0.0.1",
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            }
+            out = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=120
+            ).stdout
             head, _, payload = out.partition(b"\r\n\r\n")
             if not _:
                 head, _, payload = out.partition(b"\n\n")

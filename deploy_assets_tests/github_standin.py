@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -112,15 +112,24 @@ class GitHubStandin:
             wid = self._new_id()
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
             self._workflows[wid] = _Workflow(
-                wid, repo, name, f".github/workflows/{slug}.yaml", outcome, queued_polls, in_progress_polls,
-                run_name_input, someone_else,
+                wid,
+                repo,
+                name,
+                f".github/workflows/{slug}.yaml",
+                outcome,
+                queued_polls,
+                in_progress_polls,
+                run_name_input,
+                someone_else,
             )
             return wid
 
     def add_run(self, repo: str, workflow_name: str, conclusion: str = "failure") -> int:
         """A run that already completed (e.g. an earlier dispatch), created now; returns its id."""
         with self._lock:
-            wf = next(w for w in self._workflows.values() if w.repo == repo and w.name == workflow_name)
+            wf = next(
+                w for w in self._workflows.values() if w.repo == repo and w.name == workflow_name
+            )
             rid = self._new_id()
             self._runs[rid] = _Run(rid, repo, wf.id, _now(), conclusion, 0, 0, reads=1)
             return rid
@@ -129,7 +138,9 @@ class GitHubStandin:
         """JSON bodies of the dispatch POSTs (to ``repo`` if given), in order."""
         prefix = f"/repos/{repo}/" if repo else "/repos/"
         return [
-            r.json for r in self.requests if r.method == "POST" and r.path.startswith(prefix) and r.path.endswith("/dispatches")
+            r.json
+            for r in self.requests
+            if r.method == "POST" and r.path.startswith(prefix) and r.path.endswith("/dispatches")
         ]
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -162,7 +173,9 @@ class GitHubStandin:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="github-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="github-standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -192,8 +205,12 @@ class GitHubStandin:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         with self._lock:
-            self.requests.append(RecordedRequest(h.command, split.path, query, dict(h.headers.items()), body))
-            status, payload = self._route(h.command, split.path, query, body, h.headers.get("Authorization", ""))
+            self.requests.append(
+                RecordedRequest(h.command, split.path, query, dict(h.headers.items()), body)
+            )
+            status, payload = self._route(
+                h.command, split.path, query, body, h.headers.get("Authorization", "")
+            )
         data = b"" if payload is None else json.dumps(payload).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
@@ -201,7 +218,9 @@ class GitHubStandin:
         h.end_headers()
         h.wfile.write(data)
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any, auth: str) -> tuple[int, Any]:
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any, auth: str
+    ) -> tuple[int, Any]:
         if self.token is not None and auth not in (f"token {self.token}", f"Bearer {self.token}"):
             return 401, {"message": "Bad credentials", "status": "401"}
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path)
@@ -245,10 +264,15 @@ class GitHubStandin:
             other = self._new_id()
             self._runs[other] = _Run(other, wf.repo, wf.id, _now(), wf.someone_else, 0, 0, reads=1)
         rid = self._new_id()
-        self._runs[rid] = _Run(rid, wf.repo, wf.id, _now(), wf.outcome, wf.queued_polls, wf.in_progress_polls, inputs)
+        self._runs[rid] = _Run(
+            rid, wf.repo, wf.id, _now(), wf.outcome, wf.queued_polls, wf.in_progress_polls, inputs
+        )
         if self.run_details and body.get("return_run_details") is True:
-            return 200, {"workflow_run_id": rid, "run_url": f"{self.url}/repos/{wf.repo}/actions/runs/{rid}",
-                         "html_url": f"https://github.com/{wf.repo}/actions/runs/{rid}"}
+            return 200, {
+                "workflow_run_id": rid,
+                "run_url": f"{self.url}/repos/{wf.repo}/actions/runs/{rid}",
+                "html_url": f"https://github.com/{wf.repo}/actions/runs/{rid}",
+            }
         return 204, None
 
     def _list_runs(self, wf: _Workflow, query: dict[str, str]) -> dict[str, Any]:
@@ -257,7 +281,7 @@ class GitHubStandin:
             runs = []
         created = query.get("created", "")
         if created.startswith(">="):
-            since = datetime.strptime(created[2:], _ISO).replace(tzinfo=timezone.utc)
+            since = datetime.strptime(created[2:], _ISO).replace(tzinfo=UTC)
             runs = [r for r in runs if r.created_at >= since]
         runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)  # newest first, like GitHub
         return {"total_count": len(runs), "workflow_runs": [self._run_json(r) for r in runs]}
@@ -294,7 +318,11 @@ class GitHubStandin:
         r.reads += 1
         status, conclusion = r.state()
         wf = self._workflows[r.workflow_id]
-        title = wf.name if wf.run_name_input is None else f"{wf.name} {r.inputs.get(wf.run_name_input, '')}".strip()
+        title = (
+            wf.name
+            if wf.run_name_input is None
+            else f"{wf.name} {r.inputs.get(wf.run_name_input, '')}".strip()
+        )
         return {
             "id": r.id,
             "name": wf.name,
@@ -313,4 +341,4 @@ class GitHubStandin:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)

@@ -72,7 +72,9 @@ prod:
 # Shape 3, several targets per env: prod-eu pins a version file, prod-us an image reference in
 # another registry than the one pushed to; both name the apps without our ms_ prefix. Both
 # targets are in one repo, so each prod bump is one commit.
-PROD_TARGETS = PER_APP_KUSTOMIZE + """
+PROD_TARGETS = (
+    PER_APP_KUSTOMIZE
+    + """
 prod:
   build: [ms, lambdas, cli]
   images: [ms, cli]
@@ -92,6 +94,7 @@ prod:
       image_name: "registry.example.com/team/{project}"
       projects: {ms_chat: chat, ms_core: core, ms_payments: payments}
 """
+)
 
 
 def with_envs(tmp_path: Path, envs_yaml: str, **env_overrides) -> PipelineConfig:
@@ -105,15 +108,23 @@ def with_envs(tmp_path: Path, envs_yaml: str, **env_overrides) -> PipelineConfig
     return load_pipeline_config(path)
 
 
-def seed(git_root: str | Path, repo: str, work: Path, files: dict[str, str], message: str = "seed",
-         trailers: str = "") -> str:
+def seed(
+    git_root: str | Path,
+    repo: str,
+    work: Path,
+    files: dict[str, str],
+    message: str = "seed",
+    trailers: str = "",
+) -> str:
     """Commit files to repo's main as another team (or source) would; returns the new head."""
     run_git(["clone", "--quiet", f"{git_root}/{repo}.git", str(work)])
     for relpath, text in files.items():
         (work / relpath).parent.mkdir(parents=True, exist_ok=True)
         (work / relpath).write_bytes(text.encode())
     run_git(["add", "-A"], cwd=work)
-    run_git(["commit", "--quiet", "-m", message + ("\n\n" + trailers if trailers else "")], cwd=work)
+    run_git(
+        ["commit", "--quiet", "-m", message + ("\n\n" + trailers if trailers else "")], cwd=work
+    )
     run_git(["push", "--quiet", "origin", "HEAD:main"], cwd=work)
     return head(git_root, repo)
 
@@ -129,4 +140,6 @@ def show(git_root: str | Path, repo: str, relpath: str, ref: str = "main") -> st
 def diff_lines(git_root: str | Path, repo: str, old: str, new: str = "main") -> list[str]:
     """The -/+ lines between two commits, as a reviewer of the env repo reads them."""
     out = run_git(["diff", "-U0", old, new], cwd=f"{git_root}/{repo}.git").decode()
-    return [line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    return [
+        line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]

@@ -16,8 +16,15 @@ import pytest
 
 from deploy_assets.local import stack as local_stack
 
-__all__ = ["DOCKERD_STATE_DIR", "S3_TEST_BUCKET", "S3_TEST_REGION",
-           "docker_engine", "git_root", "registry", "s3_server"]
+__all__ = [
+    "DOCKERD_STATE_DIR",
+    "S3_TEST_BUCKET",
+    "S3_TEST_REGION",
+    "docker_engine",
+    "git_root",
+    "registry",
+    "s3_server",
+]
 
 S3_TEST_BUCKET = "app-artifacts"
 S3_TEST_REGION = "eu-west-1"
@@ -47,7 +54,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        local_stack.stop_process(state_dir / "registry.pid", grace=STOP_GRACE, expect="docker-registry")
+        local_stack.stop_process(
+            state_dir / "registry.pid", grace=STOP_GRACE, expect="docker-registry"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,9 @@ def test_go_builds_counts_what_the_run_built_and_nothing_a_later_run_reused(harn
     assert changed.success, changed.error
     one = go_builds(harness.instance, changed.run_id)
     assert [key.split("/")[-1] for key in one["built"]] == ["ms_chat"], one
-    assert one["go_builds"] == built["go_builds"] // len(services)  # one per platform, for one service
+    assert one["go_builds"] == built["go_builds"] // len(
+        services
+    )  # one per platform, for one service
 
     times = launch_timings(harness.instance, changed.run_id)
     assert times["created"] <= times["started"] <= times["ended"]

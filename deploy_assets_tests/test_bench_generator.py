@@ -20,13 +20,19 @@ EM_AARCH64 = 0xB7
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_layout_names_services_of_every_kind():
     assert generator.layout(3) == generator.Layout(
-        ms=["ms_accounts", "ms_billing", "ms_catalog"], lambdas=["lambda_auth_handler"], cli=["cli_core"])
+        ms=["ms_accounts", "ms_billing", "ms_catalog"],
+        lambdas=["lambda_auth_handler"],
+        cli=["cli_core"],
+    )
     big = generator.layout(41)
     assert len(big.ms) == len(set(big.ms)) == 41 and big.ms[40] == "ms_accounts1"
     assert len(big.lambdas) == 5 and len(big.cli) == 2
@@ -71,22 +77,37 @@ def test_generated_monorepo_builds_for_linux_arm64_with_routes(tmp_path):
         assert len(routes) == 7, routes  # healthz, item get/put, score, three optional features
 
 
-def test_binary_mb_makes_binaries_of_real_service_size_with_incompressible_deterministic_payloads(tmp_path):
-    assert generator.parse_mb_range("25-45") == (25, 45) and generator.parse_mb_range("30") == (30, 30)
+def test_binary_mb_makes_binaries_of_real_service_size_with_incompressible_deterministic_payloads(
+    tmp_path,
+):
+    assert generator.parse_mb_range("25-45") == (25, 45) and generator.parse_mb_range("30") == (
+        30,
+        30,
+    )
     for bad in ("45-25", "0-3", "big"):
         with pytest.raises(ValueError, match=f"binary size '{bad}'"):
             generator.parse_mb_range(bad)
-    plan = generator.generate(tmp_path / "repo", 2, shared_records=3, service_records=3, binary_mb=(25, 45))
+    plan = generator.generate(
+        tmp_path / "repo", 2, shared_records=3, service_records=3, binary_mb=(25, 45)
+    )
     sizes = generator.binary_sizes(plan, (25, 45))
-    assert sorted(sizes.values()) == [round(mb * generator.MB) for mb in (25, 25 + 20 / 3, 25 + 40 / 3, 45)]
-    assert generator.payload("ms_accounts", 4096) == generator.payload("ms_accounts", 4096) \
+    assert sorted(sizes.values()) == [
+        round(mb * generator.MB) for mb in (25, 25 + 20 / 3, 25 + 40 / 3, 45)
+    ]
+    assert (
+        generator.payload("ms_accounts", 4096)
+        == generator.payload("ms_accounts", 4096)
         != generator.payload("ms_billing", 4096)
-    sample = (tmp_path / "repo" / "cmd" / "ms" / "ms_accounts" / "payload.bin").read_bytes()[:1 << 20]
+    )
+    sample = (tmp_path / "repo" / "cmd" / "ms" / "ms_accounts" / "payload.bin").read_bytes()[
+        : 1 << 20
+    ]
     assert len(zlib.compress(sample)) > len(sample)  # git and layer compression cannot shrink it
 
     out = tmp_path / "out"
     GoResource(cache_dir=str(tmp_path / "cache")).build(
-        tmp_path / "repo", ["./cmd/..."], out, "arm64", load_pipeline_config().build_flags)
+        tmp_path / "repo", ["./cmd/..."], out, "arm64", load_pipeline_config().build_flags
+    )
     for _, name in plan.all:
         size = (out / name).stat().st_size
         assert abs(size - sizes[name]) < 2 * generator.MB, (name, size, sizes[name])

@@ -25,7 +25,10 @@ def _points_into(pid: str, root: str) -> bool:
     try:
         if root in os.readlink(f"/proc/{pid}/cwd"):
             return True
-        return any(root.encode() in Path(f"/proc/{pid}/{name}").read_bytes() for name in ("cmdline", "environ"))
+        return any(
+            root.encode() in Path(f"/proc/{pid}/{name}").read_bytes()
+            for name in ("cmdline", "environ")
+        )
     except OSError:  # gone meanwhile, or not ours to read
         return False
 
@@ -34,9 +37,15 @@ def survivors(root: Path, pids: set[int]) -> list[str]:
     """Live processes among pids, or pointing into root: what the bench left behind."""
     out = [f"pid {pid}" for pid in sorted(pids) if alive(pid)]
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and int(entry.name) != os.getpid() and alive(int(entry.name)) \
-                and _points_into(entry.name, str(root)):
-            out.append(f"pid {entry.name}: {Path(f'/proc/{entry.name}/cmdline').read_bytes()[:200]!r}")
+        if (
+            entry.name.isdigit()
+            and int(entry.name) != os.getpid()
+            and alive(int(entry.name))
+            and _points_into(entry.name, str(root))
+        ):
+            out.append(
+                f"pid {entry.name}: {Path(f'/proc/{entry.name}/cmdline').read_bytes()[:200]!r}"
+            )
     return out
 
 
@@ -61,10 +70,20 @@ class StartEverything:
         proc, started = daemon.start(bench.root / "daemon", env, log)
         bench.started.append(started)
         with instance_at(env["DAGSTER_HOME"]) as instance:
-            daemon.wait_for(lambda: daemon.baseline_taken(instance), "the sensor's baseline", proc, log, timeout=300)
+            daemon.wait_for(
+                lambda: daemon.baseline_taken(instance),
+                "the sensor's baseline",
+                proc,
+                log,
+                timeout=300,
+            )
         self.pids = {p for s in bench.started for p in family(s.pid)}
-        assert len(self.pids) > len(bench.started), "the daemon's code server should be running by now"
-        self.ports = [url for stack in bench.stacks.values() for url in (stack["registry"], stack["s3"])]
+        assert len(self.pids) > len(bench.started), (
+            "the daemon's code server should be running by now"
+        )
+        self.ports = [
+            url for stack in bench.stacks.values() for url in (stack["registry"], stack["s3"])
+        ]
         assert all(_answers(url) for url in self.ports)
         if self.fail:
             raise RuntimeError("a case failed")

@@ -45,8 +45,10 @@ def test_prod_release_without_an_rc_is_a_short_refusal_with_the_log_named(harnes
     assert len(lines) <= 10, lines
     text = "\n".join(lines)
     assert "Traceback" not in text and not RECORD.search(text)
-    assert ("deploy-assets: refused: promotion gate: v0.9.0 refused before any side effect: "
-            f"no successful staging release v0.9.0-rc.N on commit {commit[:12]}") in text
+    assert (
+        "deploy-assets: refused: promotion gate: v0.9.0 refused before any side effect: "
+        f"no successful staging release v0.9.0-rc.N on commit {commit[:12]}"
+    ) in text
     assert "do: release v0.9.0-rc.N to staging first" in text
     log = _log_file(done, tmp_path / "cli_home").read_text()
     # The log holds Dagster's records of the run, with the failure and its stack trace.
@@ -61,8 +63,10 @@ def test_rollback_with_nothing_to_roll_back_to_is_a_short_refusal(harness, tmp_p
     assert len(lines) <= 10, lines
     text = "\n".join(lines)
     assert "Traceback" not in text and not RECORD.search(text)
-    assert ("deploy-assets: rollback of prod refused: gitops-production has no earlier version to "
-            "roll back to (versions run: none)") in text
+    assert (
+        "deploy-assets: rollback of prod refused: gitops-production has no earlier version to "
+        "roll back to (versions run: none)"
+    ) in text
     assert "deploy-assets: do: `deploy-assets status` shows what prod runs and ran" in text
     log = _log_file(done, tmp_path / "cli_home").read_text()
     assert RECORD.search(log) and "RUN_FAILURE" in log

@@ -23,15 +23,25 @@ DEV_SERVICES = ["ms_chat", "ms_core", "ms_payments"]
 def run_plan(monorepo, tmp_path):
     env = {
         **os.environ,
-        "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"), "DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path / "local"),
-        "DEPLOY_ASSETS_ENV_FILE": str(tmp_path / "no.env"), "DEPLOY_ASSETS_REGISTRY": "registry.test:5000",
-        "APP_ARCHIVER_BUCKET": "app-artifacts", "APP_ARCHIVER_PATH": "binaries",
+        "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "DEPLOY_ASSETS_CACHE_DIR": str(tmp_path / "cache"),
+        "DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path / "local"),
+        "DEPLOY_ASSETS_ENV_FILE": str(tmp_path / "no.env"),
+        "DEPLOY_ASSETS_REGISTRY": "registry.test:5000",
+        "APP_ARCHIVER_BUCKET": "app-artifacts",
+        "APP_ARCHIVER_PATH": "binaries",
     }
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(CLI), "plan", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=120)
+        return subprocess.run(
+            [str(CLI), "plan", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
 
     return run
 
@@ -44,7 +54,11 @@ def test_plan_json_uses_the_tags_commit(monorepo, run_plan):
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert (plan["tag"], plan["version"], plan["env"], plan["job"]) == (
-        "v0.1.0-alpha.1", "v0.1.0-alpha.1", "dev", "release_to_dev")
+        "v0.1.0-alpha.1",
+        "v0.1.0-alpha.1",
+        "dev",
+        "release_to_dev",
+    )
     assert (plan["commit"], plan["commit_source"]) == (tagged, "tag")
     assert plan["images"] == {n: f"registry.test:5000/{n}:v0.1.0-alpha.1" for n in DEV_SERVICES}
     assert plan["s3_keys"] == {n: f"binaries/v0.1.0-alpha.1/{n}" for n in DEV_SERVICES}
@@ -67,7 +81,8 @@ def test_a_rejected_tag_exits_2_with_the_reason_on_stderr(run_plan):
     assert done.stdout == ""
     assert done.stderr.strip() == (
         "deploy-assets: refused: tag 'v1.2.3-rc1' pre-release 'rc1' is not alpha.N, beta.N or rc.N; "
-        "release tags are vX.Y.Z-alpha.N / vX.Y.Z-beta.N (dev), vX.Y.Z-rc.N (staging), vX.Y.Z (prod)")
+        "release tags are vX.Y.Z-alpha.N / vX.Y.Z-beta.N (dev), vX.Y.Z-rc.N (staging), vX.Y.Z (prod)"
+    )
 
 
 def test_an_unsafe_service_directory_exits_2_naming_it(monorepo, run_plan):
@@ -84,23 +99,38 @@ def test_prod_without_staging_prints_the_failing_gate_and_exits_3(monorepo, run_
     assert done.returncode == 3, done.stderr
     plan = json.loads(done.stdout)
     assert plan["env"] == "prod" and plan["gate"] == {
-        "passes": False, "staging_tag": None,
+        "passes": False,
+        "staging_tag": None,
         "reason": f"no successful staging release v0.4.0-rc.N on commit {commit[:12]} "
-                  "(staging releases of 0.4.0: none)"}
+        "(staging releases of 0.4.0: none)",
+    }
     assert plan["api_gateway_repo"] == "terraform-apps-production"
     text = run_plan("v0.4.0")
     assert text.returncode == 3
-    assert f"gate     FAIL: no successful staging release v0.4.0-rc.N on commit {commit[:12]}" in text.stdout
+    assert (
+        f"gate     FAIL: no successful staging release v0.4.0-rc.N on commit {commit[:12]}"
+        in text.stdout
+    )
 
 
-def test_prod_after_a_successful_staging_release_passes_the_gate(monorepo, run_plan, tmp_path, monkeypatch):
+def test_prod_after_a_successful_staging_release_passes_the_gate(
+    monorepo, run_plan, tmp_path, monkeypatch
+):
     commit = monorepo.tag("v0.5.0")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     with get_instance() as instance:  # the staging release's last stage, as the instance records it
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            asset_key="gitops_bump", partition="staging|v0.5.0-rc.2", metadata={"commit": commit}))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="gitops_bump",
+                partition="staging|v0.5.0-rc.2",
+                metadata={"commit": commit},
+            )
+        )
     done = run_plan("v0.5.0", "--json")
     assert done.returncode == 0, done.stderr
     gate = json.loads(done.stdout)["gate"]
-    assert gate == {"passes": True, "staging_tag": "v0.5.0-rc.2",
-                    "reason": f"staging release v0.5.0-rc.2 validated commit {commit[:12]}"}
+    assert gate == {
+        "passes": True,
+        "staging_tag": "v0.5.0-rc.2",
+        "reason": f"staging release v0.5.0-rc.2 validated commit {commit[:12]}",
+    }

@@ -2,9 +2,9 @@
 
 import json
 import os
-import subprocess
 import random
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,9 @@ LAMBDAS = ["lambda_auth_handler", "lambda_webhook_handler"]
 @pytest.fixture
 def tree(tmp_path, monkeypatch) -> Path:
     """A working tree of the example monorepo, as a team has it checked out."""
-    monkeypatch.setenv("DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "no.env"))  # keep local.env out of os.environ
+    monkeypatch.setenv(
+        "DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "no.env")
+    )  # keep local.env out of os.environ
     monkeypatch.setenv("DEPLOY_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("DEPLOY_ASSETS_CONFIG", raising=False)
     root = tmp_path / "monorepo"
@@ -41,7 +43,11 @@ def elf_arm64(path: Path) -> bool:
 
 
 def test_names_are_printed_space_separated(tree, capsys):
-    assert legacy(capsys, "get-ms-names", "--source", str(tree)) == (0, "ms_chat ms_core ms_payments\n", "")
+    assert legacy(capsys, "get-ms-names", "--source", str(tree)) == (
+        0,
+        "ms_chat ms_core ms_payments\n",
+        "",
+    )
     assert legacy(capsys, "get-cli-names", "--source", str(tree)) == (0, "cli_core\n", "")
 
 
@@ -80,8 +86,11 @@ def test_build_targets_fill_bin_arm64_per_kind(tree, capsys):
 
     assert legacy(capsys, "build-pipeline", "--source", str(tree))[0] == 0
     built = sorted(str(p.relative_to(tree)) for p in (tree / "bin_arm64").rglob("*") if p.is_file())
-    assert built == sorted([f"bin_arm64/ms/{n}" for n in MS] + [f"bin_arm64/lambdas/{n}" for n in LAMBDAS]
-                           + ["bin_arm64/cli/cli_core"])
+    assert built == sorted(
+        [f"bin_arm64/ms/{n}" for n in MS]
+        + [f"bin_arm64/lambdas/{n}" for n in LAMBDAS]
+        + ["bin_arm64/cli/cli_core"]
+    )
     for relpath in built:
         binary = (tree / relpath).read_bytes()
         assert elf_arm64(tree / relpath), relpath
@@ -98,7 +107,9 @@ def test_a_broken_service_is_named(tree, capsys):
     assert not (tree / "bin_arm64/ms/ms_core").exists()
 
 
-def test_push_targets_build_and_push_with_git_describe_as_the_tag(tree, capsys, registry, docker_engine):
+def test_push_targets_build_and_push_with_git_describe_as_the_tag(
+    tree, capsys, registry, docker_engine
+):
     version = f"v0.{random.randrange(10**6)}.0"  # the registry is shared by the session
     run_git(["init", "--quiet", "--initial-branch=main"], cwd=tree)
     run_git(["add", "-A"], cwd=tree)
@@ -107,11 +118,14 @@ def test_push_targets_build_and_push_with_git_describe_as_the_tag(tree, capsys, 
     head = run_git(["rev-parse", "HEAD"], cwd=tree).decode().strip()
     reg = RegistryResource(host=registry)
 
-    code, out, err = legacy(capsys, "push-ms-dockers", "--source", str(tree), "--registry", registry)
+    code, out, err = legacy(
+        capsys, "push-ms-dockers", "--source", str(tree), "--registry", registry
+    )
 
     assert code == 0, err
-    assert sorted(line.split("@")[0] for line in out.splitlines() if line.startswith("pushed ")) == [
-        f"pushed {registry}/{name}:{version}" for name in MS]
+    assert sorted(
+        line.split("@")[0] for line in out.splitlines() if line.startswith("pushed ")
+    ) == [f"pushed {registry}/{name}:{version}" for name in MS]
     for name in MS:
         digest = reg.manifest_digest(name, version)
         assert digest and f"pushed {registry}/{name}:{version}@{digest}" in out
@@ -125,8 +139,16 @@ def test_push_targets_build_and_push_with_git_describe_as_the_tag(tree, capsys, 
     code, _, err = legacy(capsys, "push-ms-dockers", "--source", str(tree), "--registry", registry)
     assert code == 2 and f"{registry}/ms_chat:{version} already exists" in err
 
-    code, out, err = legacy(capsys, "push-cli-dockers", "--source", str(tree), "--registry", registry,
-                            "--version", f"{version}-cli")
+    code, out, err = legacy(
+        capsys,
+        "push-cli-dockers",
+        "--source",
+        str(tree),
+        "--registry",
+        registry,
+        "--version",
+        f"{version}-cli",
+    )
     assert code == 0, err
     assert reg.manifest_digest("cli_core", f"{version}-cli")
     assert _image_config(reg, "cli_core", f"{version}-cli")["config"]["Entrypoint"] == ["/cli"]
@@ -135,10 +157,20 @@ def test_push_targets_build_and_push_with_git_describe_as_the_tag(tree, capsys, 
 def test_push_without_registry_or_version_is_refused(tree, capsys):
     code, _, err = legacy(capsys, "push-ms-dockers", "--source", str(tree), "--registry", "")
     assert code == 2 and "--registry is required" in err
-    code, _, err = legacy(capsys, "push-cli-dockers", "--source", str(tree), "--registry", "127.0.0.1:1")
+    code, _, err = legacy(
+        capsys, "push-cli-dockers", "--source", str(tree), "--registry", "127.0.0.1:1"
+    )
     assert code == 2 and "no --version given and `git describe --tags`" in err
-    code, _, err = legacy(capsys, "push-cli-dockers", "--source", str(tree), "--registry", "127.0.0.1:1",
-                          "--version", "v1;rm -rf")
+    code, _, err = legacy(
+        capsys,
+        "push-cli-dockers",
+        "--source",
+        str(tree),
+        "--registry",
+        "127.0.0.1:1",
+        "--version",
+        "v1;rm -rf",
+    )
     assert code == 2 and "'v1;rm -rf' is not a valid image tag" in err
 
 
@@ -148,16 +180,25 @@ def _image_config(reg: RegistryResource, name: str, tag: str) -> dict:
     from deploy_assets.resources.registry import MANIFEST_TYPES
 
     base = f"http://{reg.host}/v2/{name}"
-    manifest = requests.get(f"{base}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, timeout=10).json()
+    manifest = requests.get(
+        f"{base}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, timeout=10
+    ).json()
     return requests.get(f"{base}/blobs/{manifest['config']['digest']}", timeout=10).json()
 
 
-@pytest.mark.parametrize("target, kinds", [("build-pipeline-ms", ["ms"]), ("build-pipeline-lambdas", ["lambdas"])])
+@pytest.mark.parametrize(
+    "target, kinds", [("build-pipeline-ms", ["ms"]), ("build-pipeline-lambdas", ["lambdas"])]
+)
 def test_the_makefile_targets_build_only_their_kind(tree, target, kinds):
     """The Makefile itself, not only the CLI: it once passed --source twice and built every kind."""
     repo_root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off"}
-    done = subprocess.run(["make", "--no-print-directory", "-C", str(repo_root), target, f"SOURCE={tree}"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(repo_root), target, f"SOURCE={tree}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tree / "bin_arm64").iterdir()) == kinds

@@ -21,12 +21,14 @@ from deploy_assets.local.stack import StackError
 from deploy_assets_tests.stack_fixtures import *  # noqa: F403
 from deploy_assets_tests.stack_fixtures import S3_TEST_BUCKET, S3_TEST_REGION
 
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-])
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
 
 
 def _stat_state(pid: int) -> str:
@@ -44,13 +46,19 @@ def _alive(pid: int) -> bool:
 def _s3_client(endpoint: str):
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name=S3_TEST_REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_TEST_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 # --- registry
@@ -61,7 +69,9 @@ def test_registry_answers_v2(registry: str) -> None:
     assert response.status_code == 200
 
 
-def test_pushed_image_is_retrievable_by_digest(docker_engine, registry: str, tmp_path: Path) -> None:
+def test_pushed_image_is_retrievable_by_digest(
+    docker_engine, registry: str, tmp_path: Path
+) -> None:
     import docker
 
     context = tmp_path / "context"
@@ -72,8 +82,9 @@ def test_pushed_image_is_retrievable_by_digest(docker_engine, registry: str, tmp
 
     client = docker.from_env(timeout=120)
     try:
-        image, _ = client.images.build(path=str(context), tag=f"{repository}:{tag}", platform="linux/arm64",
-                                       rm=True)
+        image, _ = client.images.build(
+            path=str(context), tag=f"{repository}:{tag}", platform="linux/arm64", rm=True
+        )
         pushed_digest, errors = None, []
         for event in client.api.push(repository, tag=tag, stream=True, decode=True):
             if "error" in event:
@@ -90,11 +101,15 @@ def test_pushed_image_is_retrievable_by_digest(docker_engine, registry: str, tmp
         # The platform asked for is what the registry holds (the release builds arm64 images).
         manifest = requests.get(url, headers={"Accept": MANIFEST_TYPES}, timeout=10).json()
         config_digest = manifest["config"]["digest"]
-        config = requests.get(f"http://{registry}/v2/local-stack-test/blobs/{config_digest}", timeout=10).json()
+        config = requests.get(
+            f"http://{registry}/v2/local-stack-test/blobs/{config_digest}", timeout=10
+        ).json()
         assert config["architecture"] == "arm64"
 
         # Deletes are enabled (cleanup code relies on it): the digest goes, and the tag with it.
-        deleted = requests.delete(f"http://{registry}/v2/local-stack-test/manifests/{pushed_digest}", timeout=10)
+        deleted = requests.delete(
+            f"http://{registry}/v2/local-stack-test/manifests/{pushed_digest}", timeout=10
+        )
         assert deleted.status_code == 202
         assert requests.head(url, headers={"Accept": MANIFEST_TYPES}, timeout=10).status_code == 404
     finally:
@@ -121,7 +136,9 @@ def test_start_registry_refuses_a_port_held_by_someone_else(tmp_path: Path) -> N
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         with pytest.raises(StackError, match="taken"):
-            local_stack.start_registry(squatter.getsockname()[1], tmp_path / "data", tmp_path / "stack")
+            local_stack.start_registry(
+                squatter.getsockname()[1], tmp_path / "data", tmp_path / "stack"
+            )
     assert not (tmp_path / "stack" / "registry.pid").exists()
 
 
@@ -165,8 +182,9 @@ time.sleep(300)
 
 
 def test_stop_process_hard_kills_a_process_ignoring_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         helper_pid = int(proc.stdout.readline())  # printed once SIGTERM is ignored
         pidfile = tmp_path / "stubborn.pid"
@@ -244,8 +262,11 @@ def test_stale_docker_pidfile_is_removed_unless_dockerd_runs(docker_engine, tmp_
     finally:
         zombie.wait()
 
-    running = [int(p.name) for p in Path("/proc").iterdir()
-               if p.name.isdigit() and local_stack._is_program(int(p.name), "dockerd")]
+    running = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and local_stack._is_program(int(p.name), "dockerd")
+    ]
     if running:  # the docker_engine fixture's dockerd, if it started one
         pidfile.write_text(str(running[0]))
         assert local_stack.remove_stale_pidfile(pidfile) is False
@@ -255,7 +276,9 @@ def test_stale_docker_pidfile_is_removed_unless_dockerd_runs(docker_engine, tmp_
 def test_ensure_docker_engine_needs_root_to_start_dockerd(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(local_stack, "_docker_answers", lambda: False)
     monkeypatch.setattr(local_stack.os, "geteuid", lambda: 1000)
-    with pytest.raises(StackError, match="no Docker engine answers and we are not root to start one"):
+    with pytest.raises(
+        StackError, match="no Docker engine answers and we are not root to start one"
+    ):
         local_stack.ensure_docker_engine(tmp_path)
     assert not (tmp_path / "dockerd.pid").exists()
 
@@ -269,13 +292,18 @@ def test_ensure_docker_engine_returns_when_engine_answers(docker_engine, tmp_pat
 
 
 def test_bare_repos_have_one_commit_on_main(git_root: Path) -> None:
-    assert sorted(p.name for p in git_root.iterdir()) == sorted(f"{n}.git" for n in local_stack.REPO_NAMES)
+    assert sorted(p.name for p in git_root.iterdir()) == sorted(
+        f"{n}.git" for n in local_stack.REPO_NAMES
+    )
     for name in local_stack.REPO_NAMES:
         repo = git_root / f"{name}.git"
         assert _git(repo, "rev-parse", "--is-bare-repository") == "true"
         assert _git(repo, "symbolic-ref", "HEAD") == "refs/heads/main"
         assert _git(repo, "rev-list", "--count", "main") == "1"
-        assert _git(repo, "log", "-1", "--format=%an <%ae>", "main") == "deploy-assets <deploy-assets@localhost>"
+        assert (
+            _git(repo, "log", "-1", "--format=%an <%ae>", "main")
+            == "deploy-assets <deploy-assets@localhost>"
+        )
         assert name in _git(repo, "show", "main:README.md")
 
 
@@ -293,8 +321,16 @@ def test_init_bare_repos_needs_no_git_config_and_clones(monkeypatch, tmp_path: P
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     local_stack.init_bare_repos(tmp_path / "git", ["gitops-staging"])
-    subprocess.run(["git", "clone", "-q", str(tmp_path / "git" / "gitops-staging.git"), str(tmp_path / "clone")],
-                   check=True)
+    subprocess.run(
+        [
+            "git",
+            "clone",
+            "-q",
+            str(tmp_path / "git" / "gitops-staging.git"),
+            str(tmp_path / "clone"),
+        ],
+        check=True,
+    )
     assert _git(tmp_path / "clone", "branch", "--show-current") == "main"
     assert (tmp_path / "clone" / "README.md").read_text().startswith("# gitops-staging")
 
@@ -305,15 +341,28 @@ def test_init_bare_repos_needs_no_git_config_and_clones(monkeypatch, tmp_path: P
 def test_up_is_idempotent_and_down_stops_what_it_started(docker_engine, tmp_path: Path) -> None:
     registry_port, s3_port = local_stack.free_port(), local_stack.free_port()
     try:
-        info = local_stack.up(tmp_path, registry_port=registry_port, s3_port=s3_port, bucket="stack-bucket")
-        assert info == local_stack.StackInfo(f"127.0.0.1:{registry_port}", f"http://127.0.0.1:{s3_port}",
-                                             tmp_path / "git", tmp_path / "stack")
+        info = local_stack.up(
+            tmp_path, registry_port=registry_port, s3_port=s3_port, bucket="stack-bucket"
+        )
+        assert info == local_stack.StackInfo(
+            f"127.0.0.1:{registry_port}",
+            f"http://127.0.0.1:{s3_port}",
+            tmp_path / "git",
+            tmp_path / "stack",
+        )
         pids = {n: (info.state_dir / f"{n}.pid").read_text() for n in ("registry", "s3")}
-        assert local_stack.up(tmp_path, registry_port=registry_port, s3_port=s3_port, bucket="stack-bucket") == info
+        assert (
+            local_stack.up(
+                tmp_path, registry_port=registry_port, s3_port=s3_port, bucket="stack-bucket"
+            )
+            == info
+        )
         assert {n: (info.state_dir / f"{n}.pid").read_text() for n in ("registry", "s3")} == pids
         assert requests.get(f"http://{info.registry}/v2/", timeout=5).status_code == 200
         _s3_client(info.s3_endpoint).head_bucket(Bucket="stack-bucket")
-        assert sorted(p.name for p in info.git_root.iterdir()) == sorted(f"{n}.git" for n in local_stack.REPO_NAMES)
+        assert sorted(p.name for p in info.git_root.iterdir()) == sorted(
+            f"{n}.git" for n in local_stack.REPO_NAMES
+        )
     finally:
         stopped = local_stack.down(tmp_path)
     # The engine already answered, so up() did not start dockerd and down() leaves it alone.

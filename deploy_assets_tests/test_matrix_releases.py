@@ -20,8 +20,8 @@ import yaml
 
 from deploy_assets.matrix import EnvMatrix, ReleaseMatrix
 from deploy_assets.plan import StagingRecord, build_plan, discover_services
-from deploy_assets.tags import parse_tag
 from deploy_assets.resources.git import run_git
+from deploy_assets.tags import parse_tag
 
 TAGS = ("v0.1.0-alpha.1", "v0.1.0-rc.1", "v0.1.0")
 GITOPS_REPOS = {

@@ -8,13 +8,13 @@ and the bucket, so a run of this asset alone can neither skip the uploads nor ne
 Git mode writes one tfvars file; dispatch mode triggers the old workflow and waits for it.
 """
 
-
 import json
 from pathlib import Path
 
 import dagster as dg
 
 from deploy_assets.assets.deploy_inputs import published_keys, recorded_routes, release_facts
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
@@ -27,13 +27,12 @@ from deploy_assets.names import (
     partition_key,
     split_partition_key,
 )
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.tags import check_partition
 from deploy_assets.resources.github import GitHubResource
 from deploy_assets.resources.gitops import Edit, GitOpsResource, commit_message
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.tags import check_partition
 
 UPDATE_ROUTES_WORKFLOW = "Update API Gateway Routes"
 ROUTES_TFVARS = "api_gateway/routes.auto.tfvars.json"
@@ -46,18 +45,35 @@ def routes_tfvars_edit(version: str, routes: list[dict]) -> Edit:
         target = repo / ROUTES_TFVARS
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps({"api_version": version, "routes": routes}, indent=2) + "\n")
+
     return edit
 
 
-def build_api_gateway_asset(services: list[Service], config: PipelineConfig, settings: Settings) -> dg.AssetsDefinition:
-    deps = ([ROUTES_KEY, ROUTES_OBJECT_KEY] + [image_key(s) for s in services if config.source.kinds[s.kind].dockerfile]
-            + [artifact_key(s) for s in services])
+def build_api_gateway_asset(
+    services: list[Service], config: PipelineConfig, settings: Settings
+) -> dg.AssetsDefinition:
+    deps = (
+        [ROUTES_KEY, ROUTES_OBJECT_KEY]
+        + [image_key(s) for s in services if config.source.kinds[s.kind].dockerfile]
+        + [artifact_key(s) for s in services]
+    )
 
-    @dg.asset(key=API_GATEWAY_KEY, deps=deps, partitions_def=release_partitions, group_name="deploy",
-              kinds={"terraform"}, pool="gitops",
-              description="API-gateway routes in the Terraform repo (prod), before the GitOps bump.")
-    def api_gateway_routes(context: dg.AssetExecutionContext, gitops: GitOpsResource, github: GitHubResource,
-                           registry: RegistryResource, s3: S3Resource) -> dg.MaterializeResult:
+    @dg.asset(
+        key=API_GATEWAY_KEY,
+        deps=deps,
+        partitions_def=release_partitions,
+        group_name="deploy",
+        kinds={"terraform"},
+        pool="gitops",
+        description="API-gateway routes in the Terraform repo (prod), before the GitOps bump.",
+    )
+    def api_gateway_routes(
+        context: dg.AssetExecutionContext,
+        gitops: GitOpsResource,
+        github: GitHubResource,
+        registry: RegistryResource,
+        s3: S3Resource,
+    ) -> dg.MaterializeResult:
         env, tag = split_partition_key(context.partition_key)
         check_partition(tag, env)
         partition, rule = partition_key(env, tag), config.envs[env]
@@ -66,21 +82,47 @@ def build_api_gateway_asset(services: list[Service], config: PipelineConfig, set
             raise RuntimeError(f"{env} has no api_gateway_repo configured")
         facts = release_facts(context.instance, partition, services)
         images, objects = published_keys(facts, config, env)
-        require_published(context, registry, s3, partition, images, objects,
-                          f"API-gateway update of {rule.api_gateway_repo}")
+        require_published(
+            context,
+            registry,
+            s3,
+            partition,
+            images,
+            objects,
+            f"API-gateway update of {rule.api_gateway_repo}",
+        )
         routes = recorded_routes(context.instance, s3, partition)
-        metadata = {"repo": rule.api_gateway_repo, "mode": rule.gitops_mode, "routes": len(routes), "version": tag}
+        metadata = {
+            "repo": rule.api_gateway_repo,
+            "mode": rule.gitops_mode,
+            "routes": len(routes),
+            "version": tag,
+        }
         if rule.gitops_mode == "dispatch":
-            outcome = github.dispatch_and_wait(rule.api_gateway_repo, UPDATE_ROUTES_WORKFLOW,
-                                               {"newVersion": tag}, log=context.log)
-            metadata.update({"workflow_run": dg.MetadataValue.url(outcome.html_url),
-                             "conclusion": outcome.conclusion})
+            outcome = github.dispatch_and_wait(
+                rule.api_gateway_repo, UPDATE_ROUTES_WORKFLOW, {"newVersion": tag}, log=context.log
+            )
+            metadata.update(
+                {
+                    "workflow_run": dg.MetadataValue.url(outcome.html_url),
+                    "conclusion": outcome.conclusion,
+                }
+            )
             return dg.MaterializeResult(metadata=metadata)
         result = gitops.commit_and_push(
-            rule.api_gateway_repo, routes_tfvars_edit(tag, routes),
-            commit_message(env, tag, facts.commit, ["api-gateway-routes"], context.run.run_id), log=context.log.info)
-        metadata.update({"gitops_commit": result.commit, "changed": result.changed,
-                         "push_attempts": result.attempts, "path": ROUTES_TFVARS})
+            rule.api_gateway_repo,
+            routes_tfvars_edit(tag, routes),
+            commit_message(env, tag, facts.commit, ["api-gateway-routes"], context.run.run_id),
+            log=context.log.info,
+        )
+        metadata.update(
+            {
+                "gitops_commit": result.commit,
+                "changed": result.changed,
+                "push_attempts": result.attempts,
+                "path": ROUTES_TFVARS,
+            }
+        )
         return dg.MaterializeResult(metadata=metadata)
 
     return api_gateway_routes

@@ -16,6 +16,9 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets import build_store
+from deploy_assets.assets.links import s3_url
+from deploy_assets.assets.partitions import release_partitions
+from deploy_assets.assets.release_record import ROUTES_NAME
 from deploy_assets.assets.store_decisions import (
     Store,
     StoreFacts,
@@ -31,8 +34,6 @@ from deploy_assets.assets.store_record import (  # noqa: F401
 )
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.records.history import find_by_content_key
-from deploy_assets.assets.links import s3_url
 from deploy_assets.names import (  # noqa: F401 (re-exported)
     MANIFEST_KEY,
     ROUTES_KEY,
@@ -40,9 +41,8 @@ from deploy_assets.names import (  # noqa: F401 (re-exported)
     artifact_key,
     binary_key,
 )
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service, refuse_object_clashes
-from deploy_assets.assets.release_record import ROUTES_NAME
+from deploy_assets.records.history import find_by_content_key
 from deploy_assets.resources.s3 import S3Error, S3Object, S3Resource, file_sha256
 
 UPLOAD_CONCURRENCY = 4

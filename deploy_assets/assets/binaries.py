@@ -37,12 +37,12 @@ from deploy_assets.assets.binary_decisions import (
 )
 from deploy_assets.assets.build_store import CacheUploads, cache_path
 from deploy_assets.assets.image_recipe import proof_metadata
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.records.history import find_by_content_key
 from deploy_assets.names import PROMOTED_FROM, PROMOTED_TO, SOURCE_KEY, binary_key
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
+from deploy_assets.records.history import find_by_content_key
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryResource

@@ -25,13 +25,13 @@ from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.names import PROMOTED_TO
 from deploy_assets.plan import Service, services_for
-from deploy_assets.tags import Release
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.go_build_events import BuildProgress, closure_size
 from deploy_assets.resources.go_cache import SharedGoCache, compile_cache_key
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource, file_sha256
+from deploy_assets.tags import Release
 
 
 def mains_of(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import dagster as dg
 
 from deploy_assets.config import PipelineConfig
-from deploy_assets.records.history import latest_for_partition
 from deploy_assets.matrix import with_image
 from deploy_assets.names import ROUTES_OBJECT_KEY, SOURCE_KEY, artifact_key, image_key
 from deploy_assets.plan import Service, services_for
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.s3 import S3Resource
 
 

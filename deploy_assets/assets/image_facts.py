@@ -21,9 +21,13 @@ from deploy_assets.assets.image_recipe import (
     recorded_proof,
 )
 from deploy_assets.assets.workspace import BuiltBinary
-from deploy_assets.records.history import PastMaterialization, find_by_content_key, latest_for_partition
 from deploy_assets.names import binary_key, image_key
 from deploy_assets.plan import Service
+from deploy_assets.records.history import (
+    PastMaterialization,
+    find_by_content_key,
+    latest_for_partition,
+)
 from deploy_assets.resources.registry import RegistryResource
 
 

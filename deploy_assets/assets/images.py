@@ -33,9 +33,9 @@ from deploy_assets.assets.image_publish import (  # noqa: F401 (ImageTagConflict
     Publisher,
 )
 from deploy_assets.assets.image_recipe import proof_metadata
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.records.history import latest_for_partition
 from deploy_assets.matrix import dockerfile_of, with_image
 from deploy_assets.names import (
     PROMOTED_FROM,
@@ -45,8 +45,8 @@ from deploy_assets.names import (
     image_key,
     partition_key,
 )
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 

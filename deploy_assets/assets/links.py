@@ -22,8 +22,10 @@ def registry_url(host: str, name: str, reference: str) -> str:
     ecr = _ECR_HOST.match(host)
     if ecr:
         account, region = ecr.groups()
-        return (f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
-                f"{quote(name)}?region={region}")
+        return (
+            f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
+            f"{quote(name)}?region={region}"
+        )
     loopback = host.startswith(("127.0.0.1", "localhost", "[::1]"))
     return f"{'http' if loopback else 'https'}://{host}/v2/{name}/manifests/{reference}"
 
@@ -32,7 +34,9 @@ def s3_url(bucket: str, key: str, region: str, endpoint_url: str = "") -> str:
     """Path-style URL on a custom endpoint (moto, MinIO); the S3 console for AWS."""
     if endpoint_url:
         return f"{endpoint_url.rstrip('/')}/{bucket}/{quote(key)}"
-    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={quote(key)}"
+    return (
+        f"https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={quote(key)}"
+    )
 
 
 def gitops_commit_url(root: str, repo: str, commit: str) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -46,9 +46,13 @@ def holder_of(runs: list[RunningRelease], mine: str) -> RunningRelease | None:
 
 
 def running_releases(instance: dg.DagsterInstance, partition: str) -> list[RunningRelease]:
-    records = instance.get_run_records(filters=dg.RunsFilter(tags={PARTITION_TAG: partition},
-                                                             statuses=HOLDING_STATUSES))
-    return [RunningRelease(r.dagster_run.run_id, r.start_time, r.dagster_run.status.value) for r in records]
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(tags={PARTITION_TAG: partition}, statuses=HOLDING_STATUSES)
+    )
+    return [
+        RunningRelease(r.dagster_run.run_id, r.start_time, r.dagster_run.status.value)
+        for r in records
+    ]
 
 
 def claim_release(instance: dg.DagsterInstance, run_id: str, partition: str) -> None:
@@ -56,9 +60,13 @@ def claim_release(instance: dg.DagsterInstance, run_id: str, partition: str) -> 
     holder = holder_of(running_releases(instance, partition), run_id)
     if holder is None:
         return
-    since = (datetime.fromtimestamp(holder.started_at, timezone.utc).isoformat(timespec="seconds")
-             if holder.started_at is not None else "an unknown time")
+    since = (
+        datetime.fromtimestamp(holder.started_at, UTC).isoformat(timespec="seconds")
+        if holder.started_at is not None
+        else "an unknown time"
+    )
     raise ReleaseBusy(
         f"{partition} is already being released by run {holder.run_id} ({holder.status} since {since}); "
         "this run stops before changing anything. Wait for that run to finish (re-run this one "
-        "afterwards if it failed); if that run is dead, terminate it in the Dagster UI first.")
+        "afterwards if it failed); if that run is dead, terminate it in the Dagster UI first."
+    )

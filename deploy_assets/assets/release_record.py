@@ -47,30 +47,54 @@ def own_partition_removed(reused_from: str | None, partition: str) -> str:
     return "" if not reused_from or reused_from == partition else reused_from
 
 
-def binary_objects(service: str, kind: str, s3_meta: dict, binary_meta: dict, platforms: list[str],
-                   partition: str) -> list[Artifact]:
-    return [Artifact(
-        artifact="s3_object", service=service, kind=kind, platform=f"linux/{p}",
-        path=s3_meta[f"s3_key_{p}"], sha256=s3_meta[f"sha256_{p}"], size=int(s3_meta[f"size_{p}"]),
-        commit=str(binary_meta.get("commit", "")), toolchain=str(binary_meta.get("toolchain", "")),
-        reused_from=own_partition_removed(s3_meta.get("reused_from") or binary_meta.get("reused_from"), partition),
-    ) for p in platforms]
+def binary_objects(
+    service: str, kind: str, s3_meta: dict, binary_meta: dict, platforms: list[str], partition: str
+) -> list[Artifact]:
+    return [
+        Artifact(
+            artifact="s3_object",
+            service=service,
+            kind=kind,
+            platform=f"linux/{p}",
+            path=s3_meta[f"s3_key_{p}"],
+            sha256=s3_meta[f"sha256_{p}"],
+            size=int(s3_meta[f"size_{p}"]),
+            commit=str(binary_meta.get("commit", "")),
+            toolchain=str(binary_meta.get("toolchain", "")),
+            reused_from=own_partition_removed(
+                s3_meta.get("reused_from") or binary_meta.get("reused_from"), partition
+            ),
+        )
+        for p in platforms
+    ]
 
 
-def image_artifact(service: str, kind: str, image_meta: dict, binary_meta: dict, partition: str) -> Artifact:
+def image_artifact(
+    service: str, kind: str, image_meta: dict, binary_meta: dict, partition: str
+) -> Artifact:
     return Artifact(
-        artifact="image", service=service, kind=kind, platform=str(image_meta.get("platform", "")),
-        image=f"{image_meta['ref']}@{image_meta['digest']}", digest=str(image_meta["digest"]),
-        commit=str(image_meta.get("commit", "")), toolchain=str(binary_meta.get("toolchain", "")),
+        artifact="image",
+        service=service,
+        kind=kind,
+        platform=str(image_meta.get("platform", "")),
+        image=f"{image_meta['ref']}@{image_meta['digest']}",
+        digest=str(image_meta["digest"]),
+        commit=str(image_meta.get("commit", "")),
+        toolchain=str(binary_meta.get("toolchain", "")),
         reused_from=own_partition_removed(image_meta.get("reused_from"), partition),
     )
 
 
-def manifest_json(tag: str, env: str, commit: str, toolchain: str, staging_release: str,
-                  artifacts: list[Artifact]) -> bytes:
+def manifest_json(
+    tag: str, env: str, commit: str, toolchain: str, staging_release: str, artifacts: list[Artifact]
+) -> bytes:
     ordered = sorted(artifacts, key=lambda a: (a.artifact, a.service, a.platform))
     doc = {
-        "schema": MANIFEST_SCHEMA, "tag": tag, "env": env, "commit": commit, "toolchain": toolchain,
+        "schema": MANIFEST_SCHEMA,
+        "tag": tag,
+        "env": env,
+        "commit": commit,
+        "toolchain": toolchain,
         "staging_release": staging_release or None,
         "artifacts": [asdict(a) for a in ordered],
     }
@@ -83,6 +107,8 @@ def checksums_txt(artifacts: list[Artifact]) -> bytes:
     names = [a.file_name for a in objects]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"two uploaded binaries share the file name(s) {duplicates}: checksums.txt "
-                         "could not tell them apart")
+        raise ValueError(
+            f"two uploaded binaries share the file name(s) {duplicates}: checksums.txt "
+            "could not tell them apart"
+        )
     return "".join(f"{a.sha256}  {a.file_name}\n" for a in objects).encode()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import Settings
 from deploy_assets.matrix import routed_services
 from deploy_assets.names import ROUTES_KEY, SOURCE_KEY
-from deploy_assets.assets.partitions import release_partitions
 
 _ROUTER = re.compile(r"^\s*//\s*@Router\s+(\S+)\s+\[(\w+)\]\s*$", re.MULTILINE)
 

@@ -7,19 +7,17 @@ not answer) fails here, before any side effect outside the working folder: a rel
 push its images must not upload its binaries first, and the reverse.
 """
 
-
 import dataclasses
 import re
 from pathlib import Path
 
 import dagster as dg
 
-from deploy_assets.resources import preflight
+from deploy_assets.assets.partitions import release_partitions
+from deploy_assets.assets.source_export import ExportPlan, export_plan, tree_size
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.records.history import latest_for_partition, staging_records
 from deploy_assets.names import COMMIT_TAG, SOURCE_KEY  # noqa: F401 (re-exported)
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import (
     PlanError,
     PromotionGate,
@@ -28,14 +26,15 @@ from deploy_assets.plan import (
     promotion_gate,
     services_for,
 )
-from deploy_assets.tags import Release
+from deploy_assets.records.history import latest_for_partition, staging_records
+from deploy_assets.resources import preflight
 from deploy_assets.resources.docker import DockerEngineError, DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
 from deploy_assets.resources.registry import RegistryError, RegistryResource
 from deploy_assets.resources.s3 import S3Error, S3Resource
-from deploy_assets.assets.source_export import ExportPlan, export_plan, tree_size
+from deploy_assets.tags import Release
 
 
 def go_mod_version(go_mod: str | None) -> str | None:
@@ -43,8 +42,13 @@ def go_mod_version(go_mod: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def validate_mains(go: GoResource, module_dir: Path, services, platform: str,
-                   flags: list[str] | tuple[str, ...] = ()) -> None:
+def validate_mains(
+    go: GoResource,
+    module_dir: Path,
+    services,
+    platform: str,
+    flags: list[str] | tuple[str, ...] = (),
+) -> None:
     """Every service directory must be a buildable `package main` with the build's flags (a
     file behind `-tags` counts); say which one is not."""
     packages = go.list_packages(module_dir, [f"./{s.path}" for s in services], platform, flags)
@@ -57,7 +61,9 @@ def validate_mains(go: GoResource, module_dir: Path, services, platform: str,
         elif pkg.error:
             problems.append(f"{service.name} ({service.path}): {pkg.error}")
         elif pkg.name != "main":
-            problems.append(f"{service.name} ({service.path}): not a main package (package {pkg.name})")
+            problems.append(
+                f"{service.name} ({service.path}): not a main package (package {pkg.name})"
+            )
         elif pkg.deps_errors:
             problems.append(f"{service.name} ({service.path}): {'; '.join(pkg.deps_errors)}")
     if problems:
@@ -76,18 +82,29 @@ def check_dockerfiles(config: PipelineConfig, env: str, services: list[Service])
         layout = config.source.kinds.get(kind)
         users = [s.name for s in services_for(services_for(services, rule.build), [kind])]
         if layout and layout.dockerfile and users and not layout.dockerfile_path.is_file():
-            problems.append(f"{', '.join(users)}: Dockerfile template {layout.dockerfile_path} "
-                            f"(source.kinds.{kind}.dockerfile) does not exist")
+            problems.append(
+                f"{', '.join(users)}: Dockerfile template {layout.dockerfile_path} "
+                f"(source.kinds.{kind}.dockerfile) does not exist"
+            )
     if problems:
         raise PlanError("cannot build images: " + "; ".join(problems))
 
 
-def check_destinations(config: PipelineConfig, env: str, services: list[Service], tag: str,
-                       docker: DockerResource, registry: RegistryResource, s3: S3Resource) -> None:
+def check_destinations(
+    config: PipelineConfig,
+    env: str,
+    services: list[Service],
+    tag: str,
+    docker: DockerResource,
+    registry: RegistryResource,
+    s3: S3Resource,
+) -> None:
     """Ask every destination of this env's release whether it answers, before anything is built."""
     rule = config.envs[env]
     built = services_for(services, rule.build)
-    pushed = [s.name for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile]
+    pushed = [
+        s.name for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile
+    ]
     uploaded = [s.name for s in services_for(built, rule.upload)]
     problems = []
     if pushed:
@@ -99,13 +116,17 @@ def check_destinations(config: PipelineConfig, env: str, services: list[Service]
     try:
         s3.head(s3.key(tag, "routes.json"))
     except S3Error as exc:
-        problems.append(f"binaries of {', '.join(uploaded) or 'no service'} and routes.json cannot be "
-                        f"uploaded: {exc}")
+        problems.append(
+            f"binaries of {', '.join(uploaded) or 'no service'} and routes.json cannot be "
+            f"uploaded: {exc}"
+        )
     if problems:
         raise DestinationUnreachable("; ".join(problems))
 
 
-def unknown_services(services: list[Service], known: set[str], env: str, config: PipelineConfig) -> list[str]:
+def unknown_services(
+    services: list[Service], known: set[str], env: str, config: PipelineConfig
+) -> list[str]:
     """Services this env builds at a commit that the loaded code location has no assets for."""
     return [s.name for s in services_for(services, config.envs[env].build) if s.name not in known]
 
@@ -113,39 +134,49 @@ def unknown_services(services: list[Service], known: set[str], env: str, config:
 RELOAD_HINT = "reload the code location (UI: Deployment -> Reload)"
 
 
-def check_known(services: list[Service], known: set[str], env: str, config: PipelineConfig, commit: str) -> None:
+def check_known(
+    services: list[Service], known: set[str], env: str, config: PipelineConfig, commit: str
+) -> None:
     """A service added after the code location loaded has no assets yet: building the others and
     bumping GitOps for all would deploy a project that was never built."""
     unknown = unknown_services(services, known, env, config)
     if unknown:
-        raise PlanError(f"services {', '.join(unknown)} at {commit[:12]} are not in the loaded code location "
-                        f"(it knows {', '.join(sorted(known)) or 'none'}): run `deploy-assets refresh` (the tag "
-                        f"sensor does it when it sees them), then {RELOAD_HINT} and re-run")
+        raise PlanError(
+            f"services {', '.join(unknown)} at {commit[:12]} are not in the loaded code location "
+            f"(it knows {', '.join(sorted(known)) or 'none'}): run `deploy-assets refresh` (the tag "
+            f"sensor does it when it sees them), then {RELOAD_HINT} and re-run"
+        )
 
 
-def moved_since_released(tag: str, commit: str, released_commit: object,
-                         released_run: str) -> str | None:
+def moved_since_released(
+    tag: str, commit: str, released_commit: object, released_run: str
+) -> str | None:
     """Why a release of `tag` cannot go on when this partition's last source saw another commit."""
     if released_commit in (None, commit):
         return None
-    return (f"tag {tag} MOVED from {str(released_commit)[:12]} (released by run {released_run}) to "
-            f"{commit[:12]}: a release tag must not move; create a new tag instead")
+    return (
+        f"tag {tag} MOVED from {str(released_commit)[:12]} (released by run {released_run}) to "
+        f"{commit[:12]}: a release tag must not move; create a new tag instead"
+    )
 
 
 def moved_since_requested(tag: str, commit: str, requested: str | None) -> str | None:
     """Why a run cannot go on when its tag points elsewhere than when the run was requested."""
     if not requested or requested == commit:
         return None
-    return (f"tag {tag} MOVED from {requested[:12]} (when this release was requested) to "
-            f"{commit[:12]}: a release tag must not move; create a new tag instead")
+    return (
+        f"tag {tag} MOVED from {requested[:12]} (when this release was requested) to "
+        f"{commit[:12]}: a release tag must not move; create a new tag instead"
+    )
 
 
 def gate_verdict(release: Release, gate: PromotionGate) -> tuple[str, str]:
     """(log level, message) of the promotion gate for this release; a closed gate raises. A prod
     release let through without a staging release is the explicit bypass: said loudly."""
     if not gate.passes:
-        raise PlanError(f"promotion gate: {release.tag} refused before any side effect: "
-                        f"{gate.reason}")
+        raise PlanError(
+            f"promotion gate: {release.tag} refused before any side effect: {gate.reason}"
+        )
     if not release.is_prod:
         return "debug", f"promotion gate: {gate.reason}"
     return ("warning" if gate.staging_tag is None else "info"), f"promotion gate: {gate.reason}"
@@ -161,52 +192,86 @@ def tag_commit(context: dg.AssetExecutionContext, git: GitSourceResource, releas
     released = latest_for_partition(context.instance, SOURCE_KEY, context.partition_key)
     problem = moved_since_requested(release.tag, commit, context.run.tags.get(COMMIT_TAG))
     if released:
-        problem = moved_since_released(release.tag, commit, released.metadata.get("commit"),
-                                       released.run_id) or problem
+        problem = (
+            moved_since_released(
+                release.tag, commit, released.metadata.get("commit"), released.run_id
+            )
+            or problem
+        )
     if problem:
         raise PlanError(problem)
     return commit
 
 
-def release_services(files: list[str], config: PipelineConfig, env: str, known: set[str],
-                     commit: str) -> list[Service]:
+def release_services(
+    files: list[str], config: PipelineConfig, env: str, known: set[str], commit: str
+) -> list[Service]:
     """The commit's services, each known to the code location and with its Dockerfile."""
     services = discover_services(files, config.source, config.platforms)
     if not services:
-        raise PlanError(f"no services found at {commit[:12]} with globs "
-                        f"{[k.glob for k in config.source.kinds.values()]}")
+        raise PlanError(
+            f"no services found at {commit[:12]} with globs "
+            f"{[k.glob for k in config.source.kinds.values()]}"
+        )
     check_known(services, known, env, config, commit)
     check_dockerfiles(config, env, services)
     return services
 
 
-def source_metadata(release: Release, commit: str, toolchain: str, go_mod: str | None, tree: Path,
-                    gate: PromotionGate, services: list[Service], config: PipelineConfig,
-                    export: ExportPlan) -> dict:
+def source_metadata(
+    release: Release,
+    commit: str,
+    toolchain: str,
+    go_mod: str | None,
+    tree: Path,
+    gate: PromotionGate,
+    services: list[Service],
+    config: PipelineConfig,
+    export: ExportPlan,
+) -> dict:
     files, size = tree_size(tree)
     return {
-        "tag": release.tag, "env": release.env, "commit": commit, "go_mod_go": go_mod or "",
-        "toolchain": toolchain, "services": [s.name for s in services],
-        "worktree": dg.MetadataValue.path(str(tree)), "promotion_gate": gate.reason,
+        "tag": release.tag,
+        "env": release.env,
+        "commit": commit,
+        "go_mod_go": go_mod or "",
+        "toolchain": toolchain,
+        "services": [s.name for s in services],
+        "worktree": dg.MetadataValue.path(str(tree)),
+        "promotion_gate": gate.reason,
         "staging_release": gate.staging_tag or "",
         # What a step alone on a fresh worker restores the release's work folder from.
         "service_records": dg.MetadataValue.json([dataclasses.asdict(s) for s in services]),
         "module_root": config.source.module_root,
-        "export_paths": list(export.paths), "export_reason": export.reason,
-        "export_files": files, "export_bytes": size,
+        "export_paths": list(export.paths),
+        "export_reason": export.reason,
+        "export_files": files,
+        "export_bytes": size,
     }
 
 
-def build_source_asset(config: PipelineConfig, settings: Settings,
-                       known: list[Service]) -> dg.AssetsDefinition:
+def build_source_asset(
+    config: PipelineConfig, settings: Settings, known: list[Service]
+) -> dg.AssetsDefinition:
     known_names = {s.name for s in known}
     go_mod_path = str(Path(config.source.module_root) / "go.mod")
 
-    @dg.asset(key=SOURCE_KEY, partitions_def=release_partitions, group_name="release",
-              kinds={"git"}, description="The tag's commit, exported into an isolated folder.")
-    def source(context: dg.AssetExecutionContext, git: GitSourceResource, go: GoResource,
-               docker: DockerResource, registry: RegistryResource, s3: S3Resource,
-               gitops: GitOpsResource) -> dg.MaterializeResult:
+    @dg.asset(
+        key=SOURCE_KEY,
+        partitions_def=release_partitions,
+        group_name="release",
+        kinds={"git"},
+        description="The tag's commit, exported into an isolated folder.",
+    )
+    def source(
+        context: dg.AssetExecutionContext,
+        git: GitSourceResource,
+        go: GoResource,
+        docker: DockerResource,
+        registry: RegistryResource,
+        s3: S3Resource,
+        gitops: GitOpsResource,
+    ) -> dg.MaterializeResult:
         workspace, release = ReleaseWorkspace.for_context(context, settings.work_dir)
         commit = tag_commit(context, git, release)
         gate = promotion_gate(release, commit, config, settings, staging_records(context.instance))
@@ -215,25 +280,35 @@ def build_source_asset(config: PipelineConfig, settings: Settings,
         files = git.list_files(commit)
         services = release_services(files, config, release.env, known_names, commit)
         go_mod_text = git.read_file(commit, go_mod_path)
-        export = export_plan(config.source.module_root, go_mod_text, files,
-                             config.source.vendored)
+        export = export_plan(config.source.module_root, go_mod_text, files, config.source.vendored)
         toolchain = go.version()
         tree = git.export(commit, workspace.src, export.paths)
         module_dir = tree / config.source.module_root
         # Only what this env builds must compile as a main: a dev release builds no lambdas.
-        validate_mains(go, module_dir, services_for(services, config.envs[release.env].build),
-                       config.platforms[0], config.build_flags)
+        validate_mains(
+            go,
+            module_dir,
+            services_for(services, config.envs[release.env].build),
+            config.platforms[0],
+            config.build_flags,
+        )
         check_destinations(config, release.env, services, release.tag, docker, registry, s3)
         try:  # a missing env repo or file must fail before images and objects exist
-            preflight.check_env_repos(gitops, config, release.env, release.tag, services,
-                                      settings.registry)
+            preflight.check_env_repos(
+                gitops, config, release.env, release.tag, services, settings.registry
+            )
         except preflight.PreflightError as exc:
             raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
         go_mod = go_mod_version(go_mod_text)
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
-        context.log.info(f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain "
-                         f"{toolchain}; exported {', '.join(export.paths)} ({export.reason})")
-        return dg.MaterializeResult(metadata=source_metadata(
-            release, commit, toolchain, go_mod, tree, gate, services, config, export))
+        context.log.info(
+            f"{release.tag} -> {commit[:12]}: {len(services)} services, toolchain "
+            f"{toolchain}; exported {', '.join(export.paths)} ({export.reason})"
+        )
+        return dg.MaterializeResult(
+            metadata=source_metadata(
+                release, commit, toolchain, go_mod, tree, gate, services, config, export
+            )
+        )
 
     return source

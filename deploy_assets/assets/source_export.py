@@ -83,9 +83,11 @@ def module_folder(module_root: str) -> str:
     """source.module_root as a repo-relative folder ("." for the top); one outside is refused."""
     folder = posixpath.normpath(module_root.strip() or WHOLE_TREE)
     if folder.startswith("/") or folder == ".." or folder.startswith("../"):
-        raise ExportError(f"source.module_root {module_root!r} is outside the monorepo; give the "
-                          "folder of go.mod relative to the repo's top, e.g. go or "
-                          "services/backend")
+        raise ExportError(
+            f"source.module_root {module_root!r} is outside the monorepo; give the "
+            "folder of go.mod relative to the repo's top, e.g. go or "
+            "services/backend"
+        )
     return folder
 
 
@@ -105,13 +107,14 @@ def _replace_folder(folder: str, module: str, target: str, files: set[str]) -> s
     written = f"{posixpath.join(folder, 'go.mod')}: replace {module} => {target}"
     joined = posixpath.normpath(posixpath.join(folder, target))
     if target.startswith("/") or joined == ".." or joined.startswith("../"):
-        raise ExportError(f"{written} points outside the monorepo, so no other machine can "
-                          "build it; vendor the module, or move it into the repo and point the "
-                          "replace at it")
+        raise ExportError(
+            f"{written} points outside the monorepo, so no other machine can "
+            "build it; vendor the module, or move it into the repo and point the "
+            "replace at it"
+        )
     mod = "go.mod" if joined == WHOLE_TREE else f"{joined}/go.mod"
     if mod not in files:
-        raise ExportError(f"{written}: the commit has no {mod}; fix the replace or add the "
-                          "module")
+        raise ExportError(f"{written}: the commit has no {mod}; fix the replace or add the module")
     return joined
 
 
@@ -126,29 +129,35 @@ def _covering(paths: list[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def export_plan(module_root: str, go_mod: str | None, files: list[str],
-                vendored: bool = False) -> ExportPlan:
+def export_plan(
+    module_root: str, go_mod: str | None, files: list[str], vendored: bool = False
+) -> ExportPlan:
     """The folders a build of the module at `module_root` needs, from the commit's go.mod
     (None: no go.mod there) and its file list. A vendored build (-mod=vendor) reads every
     dependency, replaced ones too, from the module's vendor/: the module's folder is enough."""
     folder, present = module_folder(module_root), set(files)
     mod = "go.mod" if folder == WHOLE_TREE else f"{folder}/go.mod"
     if go_mod is None or mod not in present:
-        raise ExportError(f"the commit has no {mod} (source.module_root is {module_root!r}); set "
-                          "module_root to the folder of the Go module's go.mod")
+        raise ExportError(
+            f"the commit has no {mod} (source.module_root is {module_root!r}); set "
+            "module_root to the folder of the Go module's go.mod"
+        )
     if folder == WHOLE_TREE:
         return ExportPlan((WHOLE_TREE,), "the module is the whole repo")
     work = _go_work(folder, present)
     if work is not None:
         return ExportPlan((WHOLE_TREE,), f"{work} may use modules go.mod does not name")
     if vendored:
-        return ExportPlan((folder,), f"module {folder}, vendored (its replaces are in "
-                                     f"{folder}/vendor)")
+        return ExportPlan(
+            (folder,), f"module {folder}, vendored (its replaces are in {folder}/vendor)"
+        )
     replaced = [_replace_folder(folder, m, t, present) for m, t in local_replaces(go_mod)]
     paths = _covering([folder, *replaced])
     outside = [p for p in paths if p != folder]
-    return ExportPlan(paths, f"module {folder}" + (f" and its local replaces {', '.join(outside)}"
-                                                     if outside else ""))
+    return ExportPlan(
+        paths,
+        f"module {folder}" + (f" and its local replaces {', '.join(outside)}" if outside else ""),
+    )
 
 
 def tree_size(root: Path, skip: str = ".deploy-assets-commit") -> tuple[int, int]:

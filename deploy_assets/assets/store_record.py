@@ -13,11 +13,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.links import registry_url, s3_url
+from deploy_assets.assets.partitions import release_partitions
+from deploy_assets.assets.release_record import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    Artifact,
+    binary_objects,
+    checksums_txt,
+    image_artifact,
+    manifest_json,
+)
 from deploy_assets.assets.store_decisions import record_refusal
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.records.history import latest_for_partition
-from deploy_assets.assets.links import registry_url, s3_url
 from deploy_assets.matrix import with_image
 from deploy_assets.names import (
     MANIFEST_KEY,
@@ -28,17 +37,8 @@ from deploy_assets.names import (
     image_key,
     partition_key,
 )
-from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.plan import Service
-from deploy_assets.assets.release_record import (
-    CHECKSUMS_NAME,
-    MANIFEST_NAME,
-    Artifact,
-    binary_objects,
-    checksums_txt,
-    image_artifact,
-    manifest_json,
-)
+from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.s3 import S3Object, S3Resource, file_sha256
 
 

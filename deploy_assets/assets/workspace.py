@@ -44,14 +44,18 @@ class ReleaseWorkspace:
         self.shared = shared  # where the records come from when this folder lacks them
 
     @classmethod
-    def for_context(cls, context: dg.AssetExecutionContext, work_dir: str | Path) -> tuple[ReleaseWorkspace, Release]:
+    def for_context(
+        cls, context: dg.AssetExecutionContext, work_dir: str | Path
+    ) -> tuple[ReleaseWorkspace, Release]:
         """The release of the step's partition, once this run holds it (assets/release_claim.py):
         every step that writes comes here first, so a second run of the release stops here."""
         env, tag = split_partition_key(context.partition_key)
         release = check_partition(tag, env)
         if not isinstance(context, dg.AssetCheckExecutionContext):  # checks only read
             claim_release(context.instance, context.run.run_id, partition_key(env, tag))
-        return cls(Path(work_dir), env, tag, SharedRelease(context, partition_key(env, tag))), release
+        return cls(
+            Path(work_dir), env, tag, SharedRelease(context, partition_key(env, tag))
+        ), release
 
     def _write(self, name: str, data: object) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -62,15 +66,29 @@ class ReleaseWorkspace:
     def _read(self, name: str, produced_by: str) -> dict:
         path = self.root / name
         if not path.exists():
-            raise RuntimeError(f"{path} is missing: materialize {produced_by} of this release first")
+            raise RuntimeError(
+                f"{path} is missing: materialize {produced_by} of this release first"
+            )
         return json.loads(path.read_text())
 
-    def write_source(self, commit: str, module_dir: Path, services: list[Service], go_mod: str | None,
-                     toolchain: str) -> None:
-        self._write("source.json", {
-            "commit": commit, "module_dir": str(module_dir), "go_mod_version": go_mod,
-            "toolchain": toolchain, "services": [asdict(s) for s in services],
-        })
+    def write_source(
+        self,
+        commit: str,
+        module_dir: Path,
+        services: list[Service],
+        go_mod: str | None,
+        toolchain: str,
+    ) -> None:
+        self._write(
+            "source.json",
+            {
+                "commit": commit,
+                "module_dir": str(module_dir),
+                "go_mod_version": go_mod,
+                "toolchain": toolchain,
+                "services": [asdict(s) for s in services],
+            },
+        )
 
     def source(self) -> dict:
         if not (self.root / "source.json").exists() and self.shared is not None:
@@ -92,7 +110,10 @@ class ReleaseWorkspace:
     def builds(self) -> dict[tuple[str, str], BuiltBinary]:
         if not (self.root / "builds.json").exists() and self.shared is not None:
             self._restore_builds()
-        return {(b["service"], b["platform"]): BuiltBinary(**b) for b in self._read("builds.json", "the binaries")}
+        return {
+            (b["service"], b["platform"]): BuiltBinary(**b)
+            for b in self._read("builds.json", "the binaries")
+        }
 
     def _restore_builds(self) -> None:
         """builds.json from the binaries' materializations, the bytes from the build cache; a
@@ -103,7 +124,8 @@ class ReleaseWorkspace:
             self.shared.context.log.warning(
                 f"{self.shared.partition}: no bytes on this worker for {', '.join(absent)} (recorded by the "
                 "binaries step of another run): a step that must upload or build from them will fail; "
-                "materialize the binaries again in this run")
+                "materialize the binaries again in this run"
+            )
         self._write("builds.json", builds)
 
     def write_prebuilds(self, builds: list[BuiltBinary]) -> None:

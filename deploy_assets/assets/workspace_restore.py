@@ -25,9 +25,9 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets import build_store
-from deploy_assets.records.history import PastMaterialization, latest_for_partition
 from deploy_assets.names import ROUTES_KEY, ROUTES_OBJECT_KEY, SOURCE_KEY, binary_key
 from deploy_assets.plan import Service, discover_services
+from deploy_assets.records.history import PastMaterialization, latest_for_partition
 from deploy_assets.resources.git import GitError
 
 
@@ -38,7 +38,9 @@ class ReleaseNotRecorded(RuntimeError):
 class SharedRelease:
     """The recorded facts of one release partition, read for a step whose work folder is empty."""
 
-    def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, partition: str):
+    def __init__(
+        self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, partition: str
+    ):
         self.context = context
         self.instance = context.instance
         self.partition = partition
@@ -47,7 +49,9 @@ class SharedRelease:
         """The code location's resource `name`, initialized as for a step (EnvVar values resolved)."""
         definition = self.context.job_def.resource_defs.get(name)
         if definition is None:
-            raise ReleaseNotRecorded(f"{self.partition}: the job has no {name!r} resource to restore the release from")
+            raise ReleaseNotRecorded(
+                f"{self.partition}: the job has no {name!r} resource to restore the release from"
+            )
         with dg.build_resources({name: definition}) as built:
             return getattr(built, name)
 
@@ -57,7 +61,8 @@ class SharedRelease:
             raise ReleaseNotRecorded(
                 f"{self.partition}: this step's work folder holds no source.json and the instance has no "
                 f"materialization of source for {self.partition}: materialize the source asset of "
-                f"{self.partition} first (or the whole release)")
+                f"{self.partition} first (or the whole release)"
+            )
         return record
 
     def source(self, src: Path) -> dict:
@@ -75,11 +80,17 @@ class SharedRelease:
         # The folders `source` exported (source_export.py); a record older than that: the whole tree.
         tree = git.export(commit, src, [str(p) for p in facts.get("export_paths") or ["."]])
         module_root, services = self._layout(facts, git, commit)
-        self.context.log.info(f"{self.partition}: restored the source of {commit[:12]} from run {record.run_id} "
-                              f"(this worker's work folder was empty): {len(services)} services")
-        return {"commit": commit, "module_dir": str(tree / module_root),
-                "go_mod_version": str(facts.get("go_mod_go") or "") or None,
-                "toolchain": str(facts.get("toolchain", "")), "services": services}
+        self.context.log.info(
+            f"{self.partition}: restored the source of {commit[:12]} from run {record.run_id} "
+            f"(this worker's work folder was empty): {len(services)} services"
+        )
+        return {
+            "commit": commit,
+            "module_dir": str(tree / module_root),
+            "go_mod_version": str(facts.get("go_mod_go") or "") or None,
+            "toolchain": str(facts.get("toolchain", "")),
+            "services": services,
+        }
 
     def _layout(self, facts: dict, git, commit: str) -> tuple[str, list[dict]]:
         """(module root, services as dicts) as `source` saw them: its records when it made them,
@@ -89,13 +100,19 @@ class SharedRelease:
             records = [dict(s) for s in facts["service_records"]]
             return str(facts["module_root"]), [s for s in records if s["name"] in names]
         from deploy_assets.config import load_pipeline_config  # the config the code location loads
+
         config = load_pipeline_config()
-        found = {s.name: s for s in discover_services(git.list_files(commit), config.source, config.platforms)}
+        found = {
+            s.name: s
+            for s in discover_services(git.list_files(commit), config.source, config.platforms)
+        }
         missing = [n for n in names if n not in found]
         if missing:
-            raise ReleaseNotRecorded(f"{self.partition}: services {missing} recorded by source are not found at "
-                                     f"{commit[:12]} with the pipeline config: materialize source of "
-                                     f"{self.partition} again")
+            raise ReleaseNotRecorded(
+                f"{self.partition}: services {missing} recorded by source are not found at "
+                f"{commit[:12]} with the pipeline config: materialize source of "
+                f"{self.partition} again"
+            )
         return config.source.module_root, [_as_dict(found[n]) for n in names]
 
     def builds(self, services: list[Service]) -> list[dict]:
@@ -107,16 +124,24 @@ class SharedRelease:
                 continue  # not built by this env (as it would be absent from builds.json)
             meta = binary.metadata
             for platform in [k.removeprefix("sha256_") for k in meta if k.startswith("sha256_")]:
-                builds.append({"service": service.name, "kind": str(meta.get("kind") or service.kind),
-                               "platform": platform, "path": str(meta[f"path_{platform}"]),
-                               "sha256": str(meta[f"sha256_{platform}"]), "size": int(meta[f"size_{platform}"]),
-                               "content_key": str(meta[f"content_key_{platform}"]),
-                               "reused_from": str(meta.get("reused_from") or "") or None})
+                builds.append(
+                    {
+                        "service": service.name,
+                        "kind": str(meta.get("kind") or service.kind),
+                        "platform": platform,
+                        "path": str(meta[f"path_{platform}"]),
+                        "sha256": str(meta[f"sha256_{platform}"]),
+                        "size": int(meta[f"size_{platform}"]),
+                        "content_key": str(meta[f"content_key_{platform}"]),
+                        "reused_from": str(meta.get("reused_from") or "") or None,
+                    }
+                )
         if not builds:
             raise ReleaseNotRecorded(
                 f"{self.partition}: this step's work folder holds no builds.json and the instance has no "
                 f"binary materialization for {self.partition}: materialize the binaries of {self.partition} "
-                "first (or the whole release)")
+                "first (or the whole release)"
+            )
         return builds
 
     def place_bytes(self, builds: list[dict], out: Path) -> list[str]:
@@ -126,13 +151,23 @@ class SharedRelease:
         cache_dir = Path(self._resource("go").cache_dir)
         s3, absent = self._resource("s3"), []
         for platform in sorted({b["platform"] for b in builds}):
-            wanted = [b for b in builds if b["platform"] == platform
-                      and not ((out / b["path"]).is_file() and (out / b["path"]).stat().st_size == b["size"])]
+            wanted = [
+                b
+                for b in builds
+                if b["platform"] == platform
+                and not (
+                    (out / b["path"]).is_file() and (out / b["path"]).stat().st_size == b["size"]
+                )
+            ]
             if not wanted:
                 continue
-            origins = build_store.fetch(s3, cache_dir, {b["service"]: b["content_key"] for b in wanted},
-                                        {b["service"]: build_store.Recorded(b["sha256"], b["size"]) for b in wanted},
-                                        self.context.log.warning)
+            origins = build_store.fetch(
+                s3,
+                cache_dir,
+                {b["service"]: b["content_key"] for b in wanted},
+                {b["service"]: build_store.Recorded(b["sha256"], b["size"]) for b in wanted},
+                self.context.log.warning,
+            )
             for b in wanted:
                 cached = build_store.cache_path(cache_dir, b["content_key"], b["service"])
                 if origins[b["service"]] == build_store.BUILT or not cached.is_file():
@@ -149,14 +184,21 @@ class SharedRelease:
         if uploaded is not None:
             data = self._resource("s3").get_bytes(str(uploaded.metadata["s3_key"]))
             if hashlib.sha256(data).hexdigest() != uploaded.metadata.get("sha256"):
-                raise ReleaseNotRecorded(f"{self.partition}: routes.json at {uploaded.metadata['s3_key']} is not "
-                                         f"the recorded sha256 {uploaded.metadata.get('sha256')}: not using it")
+                raise ReleaseNotRecorded(
+                    f"{self.partition}: routes.json at {uploaded.metadata['s3_key']} is not "
+                    f"the recorded sha256 {uploaded.metadata.get('sha256')}: not using it"
+                )
             return data
         if latest_for_partition(self.instance, ROUTES_KEY, self.partition) is None:
             return None
         from deploy_assets.assets.routes import parse_routes  # that module imports ours
-        table = [{"service": s.name, **route} for s in services if s.kind == "ms"
-                 for route in parse_routes(module_dir / s.path)]
+
+        table = [
+            {"service": s.name, **route}
+            for s in services
+            if s.kind == "ms"
+            for route in parse_routes(module_dir / s.path)
+        ]
         return (json.dumps(table, indent=2) + "\n").encode()  # as the routes step writes it
 
 

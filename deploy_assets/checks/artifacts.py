@@ -7,6 +7,7 @@ so it cannot tell that someone overwrote the bytes. Blocking: no GitOps bump aft
 
 import dagster as dg
 
+from deploy_assets.assets.links import s3_url, url_or_text
 from deploy_assets.checks.base import (
     check_spec,
     evaluate_concurrently,
@@ -15,7 +16,6 @@ from deploy_assets.checks.base import (
     release_of,
     result,
 )
-from deploy_assets.assets.links import s3_url, url_or_text
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import (
     MANIFEST_KEY,

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
-from deploy_assets.records.history import latest_for_partition
-from deploy_assets.names import partition_key, split_partition_key
 from deploy_assets.assets.partitions import release_partitions
+from deploy_assets.names import partition_key, split_partition_key
+from deploy_assets.records.history import latest_for_partition
 
 
 def check_spec(

@@ -7,6 +7,7 @@ fails here. Blocking: the GitOps bump never points an env at an image that is no
 
 import dagster as dg
 
+from deploy_assets.assets.links import registry_url, url_or_text
 from deploy_assets.checks.base import (
     check_spec,
     evaluate_concurrently,
@@ -15,7 +16,6 @@ from deploy_assets.checks.base import (
     release_of,
     result,
 )
-from deploy_assets.assets.links import registry_url, url_or_text
 from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import IMAGE_CHECK, image_key
 from deploy_assets.resources.registry import RegistryError, RegistryResource

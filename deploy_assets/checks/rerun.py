@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from deploy_assets.names import OPERATION_TAG, job_name, release_run_tags
 from deploy_assets.assets.partitions import release_partition_key
+from deploy_assets.names import OPERATION_TAG, job_name, release_run_tags
 from deploy_assets.tags import parse_tag
 
 

@@ -12,19 +12,28 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-from deploy_assets.cli import legacy
-from deploy_assets.cli import records as record_cli
+from deploy_assets.cli import legacy, records as record_cli
 from deploy_assets.cli.logs import DagsterLog, dagster_home
-from deploy_assets.cli.outcome import (EXIT_FAILED, EXIT_GATE, EXIT_OK, EXIT_REFUSED, epilog,
-                                       release_verdict)
-from deploy_assets.config import (LOCAL_DIR, ConfigError, Settings, apply_env_file,
-                                  load_pipeline_config)
+from deploy_assets.cli.outcome import (
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    epilog,
+    release_verdict,
+)
+from deploy_assets.config import (
+    LOCAL_DIR,
+    ConfigError,
+    Settings,
+    apply_env_file,
+    load_pipeline_config,
+)
 from deploy_assets.names import partition_key
 from deploy_assets.plan import PlanError
-from deploy_assets.tags import TagRejected, parse_tag
 from deploy_assets.resources.credentials import redact_url
+from deploy_assets.tags import TagRejected, parse_tag
 
 
 def _settings(args) -> Settings:
@@ -41,10 +50,10 @@ def _dagster_log(args) -> DagsterLog:
 
 
 def cmd_plan(args) -> int:
-    from deploy_assets.records.history import staging_records
-    from deploy_assets.plan import build_plan, discover_services
-    from deploy_assets.resources.git import GitError, GitSourceResource
     from deploy_assets.cli.runner import get_instance
+    from deploy_assets.plan import build_plan, discover_services
+    from deploy_assets.records.history import staging_records
+    from deploy_assets.resources.git import GitError, GitSourceResource
 
     release = parse_tag(args.tag)
     settings, config = _settings(args), load_pipeline_config()
@@ -55,20 +64,27 @@ def cmd_plan(args) -> int:
     except GitError:
         commit, commit_source = git.resolve("HEAD"), "HEAD (the tag does not exist yet)"
     services = discover_services(git.list_files(commit), config.source, config.platforms)
-    plan = build_plan(release, commit, commit_source, services, config, settings,
-                      staging_records(get_instance()))
+    plan = build_plan(
+        release, commit, commit_source, services, config, settings, staging_records(get_instance())
+    )
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
         return EXIT_OK if plan.gate.passes else EXIT_GATE
-    print(f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\n"
-          f"commit   {plan.commit} from {plan.commit_source}")
+    print(
+        f"tag      {plan.tag}\nenv      {plan.env} (job {plan.job})\n"
+        f"commit   {plan.commit} from {plan.commit_source}"
+    )
     print(f"gate     {'PASS' if plan.gate.passes else 'FAIL'}: {plan.gate.reason}")
     print("binaries " + "\n         ".join(plan.binaries))
     print("images   " + "\n         ".join(plan.images.values()))
-    print("s3       " + "\n         ".join(f"s3://{settings.bucket}/{k}"
-                                         for k in plan.s3_keys.values()))
-    print(f"gitops   {plan.gitops_repo}: {' '.join(plan.gitops_projects)} -> {plan.version}"
-          f" (updatesRoutes={str(plan.updates_routes).lower()})")
+    print(
+        "s3       "
+        + "\n         ".join(f"s3://{settings.bucket}/{k}" for k in plan.s3_keys.values())
+    )
+    print(
+        f"gitops   {plan.gitops_repo}: {' '.join(plan.gitops_projects)} -> {plan.version}"
+        f" (updatesRoutes={str(plan.updates_routes).lower()})"
+    )
     if plan.api_gateway_repo:
         print(f"routes   {plan.api_gateway_repo}: API-gateway routes -> {plan.version}")
     return EXIT_OK if plan.gate.passes else EXIT_GATE
@@ -78,18 +94,25 @@ def cmd_release(args) -> int:
     release = parse_tag(args.tag)
     settings, log = _settings(args), _dagster_log(args)
     from deploy_assets.cli.report import format_release
-    from deploy_assets.records.release_rows import release_rows, service_names
     from deploy_assets.cli.runner import get_instance, release_definitions, run_release
+    from deploy_assets.records.release_rows import release_rows, service_names
 
     defs, refreshed = release_definitions(settings, load_pipeline_config())
     if refreshed.before is not None and (refreshed.added or refreshed.removed):
         print(f"services refreshed: {_changes(refreshed)}", flush=True)
     defs, instance = log.wire(defs), get_instance()
     print(f"releasing {args.tag} from {redact_url(settings.source_repo)} ...", flush=True)
-    outcome = run_release(defs, instance, args.tag, progress=lambda line: print(line, flush=True),
-                          log_level=log.level)
-    verdict = release_verdict(args.tag, str(release.base_version), outcome.success,
-                              outcome.failed_step, outcome.error_class, outcome.reason)
+    outcome = run_release(
+        defs, instance, args.tag, progress=lambda line: print(line, flush=True), log_level=log.level
+    )
+    verdict = release_verdict(
+        args.tag,
+        str(release.base_version),
+        outcome.success,
+        outcome.failed_step,
+        outcome.error_class,
+        outcome.reason,
+    )
     if verdict.refused:  # what, why, what to do: no table of nothing
         print(f"deploy-assets: refused: {outcome.reason}\ndeploy-assets: do: {verdict.hint}")
         _announce(log)
@@ -119,32 +142,40 @@ def cmd_refresh(args) -> int:
     settings = _settings(args)
     done = refresh(settings, load_pipeline_config())
     after = done.after
-    print(f"services of {after.remote} at {after.commit[:12]} (HEAD), "
-          f"recorded in {state_path(settings)}:")
+    print(
+        f"services of {after.remote} at {after.commit[:12]} (HEAD), "
+        f"recorded in {state_path(settings)}:"
+    )
     for service in after.services:
         print(f"  {service.name:<24} {service.kind:<8} {service.path}")
     if not after.services:
         print("  (none)")
-    print(_changes(done) + (" (no state before)" if done.before is None
-                            else f" since {done.before.discovered_at}"))
-    print("a code location loaded before this sees the new list after a reload "
-          "(UI: Deployment -> Reload; `dagster dev`: restart it)")
+    print(
+        _changes(done)
+        + (" (no state before)" if done.before is None else f" since {done.before.discovered_at}")
+    )
+    print(
+        "a code location loaded before this sees the new list after a reload "
+        "(UI: Deployment -> Reload; `dagster dev`: restart it)"
+    )
     return 0
 
 
 def cmd_demo(args) -> int:
     from deploy_assets.cli import demo
+
     return demo.main(log=_dagster_log(args))
 
 
 def cmd_stack(args) -> int:
-    from deploy_assets.local import stack as local_stack
     from deploy_assets.cli.demo import stack_up
+    from deploy_assets.local import stack as local_stack
 
     if args.action == "up":
         info = stack_up()
-        print(f"registry {info.registry}\ns3 {info.s3_endpoint}\n"
-              f"git {redact_url(str(info.git_root))}")
+        print(
+            f"registry {info.registry}\ns3 {info.s3_endpoint}\ngit {redact_url(str(info.git_root))}"
+        )
     else:
         stopped = local_stack.down(LOCAL_DIR)
         print("stopped: " + (", ".join(stopped) or "nothing was running"))
@@ -152,24 +183,37 @@ def cmd_stack(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deploy-assets", description=__doc__, epilog=epilog(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="deploy-assets",
+        description=__doc__,
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="what releasing TAG would do, without doing it")
     plan.add_argument("tag")
     plan.add_argument("--json", action="store_true")
-    release = sub.add_parser("release", help="run TAG's release in-process on the Dagster instance",
-                             epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    release = sub.add_parser(
+        "release",
+        help="run TAG's release in-process on the Dagster instance",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     release.add_argument("tag")
-    refresh = sub.add_parser("refresh", help="fetch the source remote and record its services "
-                                             "for the code location")
+    refresh = sub.add_parser(
+        "refresh", help="fetch the source remote and record its services for the code location"
+    )
     for p in (plan, release, refresh):
-        p.add_argument("--repo", help="source monorepo (path or git URL); "
-                                      "default DEPLOY_ASSETS_SOURCE_REPO")
-        p.add_argument("--config", help="pipeline config; default DEPLOY_ASSETS_CONFIG "
-                                        "or misc/configs/pipeline.yaml")
-    demo = sub.add_parser("demo", help="local stack + example monorepo + alpha/rc/final tags "
-                                       "through the sensor")
+        p.add_argument(
+            "--repo", help="source monorepo (path or git URL); default DEPLOY_ASSETS_SOURCE_REPO"
+        )
+        p.add_argument(
+            "--config",
+            help="pipeline config; default DEPLOY_ASSETS_CONFIG or misc/configs/pipeline.yaml",
+        )
+    demo = sub.add_parser(
+        "demo", help="local stack + example monorepo + alpha/rc/final tags through the sensor"
+    )
     stack = sub.add_parser("stack", help="start or stop the local stack")
     stack.add_argument("action", choices=["up", "down"])
     plan.set_defaults(func=cmd_plan)
@@ -180,8 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     legacy.register(sub)
     record_cli.register(sub)  # status, lineage, rollback
     for name in ("release", "rollback", "demo"):
-        sub.choices[name].add_argument("--verbose", action="store_true",
-                                       help="Dagster's records on the terminal, not in a log file")
+        sub.choices[name].add_argument(
+            "--verbose",
+            action="store_true",
+            help="Dagster's records on the terminal, not in a log file",
+        )
     return parser
 
 

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from deploy_assets.local import stack as local_stack
 from deploy_assets.cli.logs import DagsterLog
-from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
-from deploy_assets.names import VERSION_TAG, partition_key
 from deploy_assets.cli.report import format_release
+from deploy_assets.config import LOCAL_DIR, REPO_ROOT, Settings, load_pipeline_config
+from deploy_assets.local import stack as local_stack
+from deploy_assets.names import VERSION_TAG, partition_key
 from deploy_assets.records.release_rows import release_rows, service_names
 from deploy_assets.resources.credentials import redact_url
 from deploy_assets.resources.git import run_git
@@ -71,8 +71,9 @@ def _dagster_console(log: DagsterLog | None) -> contextlib.AbstractContextManage
     return log.stderr_to_file() if log else contextlib.nullcontext()
 
 
-def _release_through_sensor(defs, instance, clone: Path, cursor_file: Path, tag: str,
-                            log: DagsterLog | None):
+def _release_through_sensor(
+    defs, instance, clone: Path, cursor_file: Path, tag: str, log: DagsterLog | None
+):
     """Push the tag, let the sensor see it, run the release it requests (progress lines on)."""
     from deploy_assets.cli.runner import run_release, sensor_tick
 
@@ -80,15 +81,26 @@ def _release_through_sensor(defs, instance, clone: Path, cursor_file: Path, tag:
     with _dagster_console(log):
         requests = sensor_tick(defs, instance, cursor_file)
     launched = [r for r in requests if r.tags.get(VERSION_TAG) == tag]
-    how = (f"sensor requested {launched[0].job_name} (run key {launched[0].run_key})" if launched
-           else "tag already seen by the sensor: re-running the release (reuses what exists)")
+    how = (
+        f"sensor requested {launched[0].job_name} (run key {launched[0].run_key})"
+        if launched
+        else "tag already seen by the sensor: re-running the release (reuses what exists)"
+    )
     print(f"\n== {tag} {'pushed' if pushed else 'exists'}; {how}")
     t0 = time.monotonic()
     run_key = {"dagster/run_key": launched[0].run_key} if launched else None
-    outcome = run_release(defs, instance, tag, extra_tags=run_key, progress=_print,
-                          log_level=log.level if log else None)
-    print(f"   run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} "
-          f"in {time.monotonic() - t0:.1f}s" + (f": {outcome.error}" if outcome.error else ""))
+    outcome = run_release(
+        defs,
+        instance,
+        tag,
+        extra_tags=run_key,
+        progress=_print,
+        log_level=log.level if log else None,
+    )
+    print(
+        f"   run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'} "
+        f"in {time.monotonic() - t0:.1f}s" + (f": {outcome.error}" if outcome.error else "")
+    )
     return outcome
 
 
@@ -103,8 +115,8 @@ def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> in
     create_monorepo(Path(settings.source_repo), clone)
     print(f"monorepo: {redact_url(settings.source_repo)} (working clone: {clone})")
 
-    from deploy_assets.definitions import build_definitions
     from deploy_assets.cli.runner import get_instance, sensor_tick
+    from deploy_assets.definitions import build_definitions
 
     instance = get_instance()
     defs = log.wire(build_definitions(settings)) if log else build_definitions(settings)
@@ -118,20 +130,30 @@ def main(tags: tuple[str, ...] = DEMO_TAGS, log: DagsterLog | None = None) -> in
         if not outcome.success:
             failed.append(tag)
             break
-        rows = release_rows(instance, partition_key(outcome.env, tag), service_names(defs),
-                            load_pipeline_config().platforms[0])
+        rows = release_rows(
+            instance,
+            partition_key(outcome.env, tag),
+            service_names(defs),
+            load_pipeline_config().platforms[0],
+        )
         print(format_release(rows))
-    from deploy_assets.resources.gitops import GitOpsResource
     from deploy_assets.cli.report import format_status
     from deploy_assets.records.status import status
+    from deploy_assets.resources.gitops import GitOpsResource
 
     print("\nwhere each env stands (read back from the GitOps repos):")
-    print(format_status(status(instance, GitOpsResource(root=settings.git_root),
-                               load_pipeline_config())))
-    print(f"\ndemo finished in {time.monotonic() - started:.1f}s; "
-          f"Dagster home {os.environ['DAGSTER_HOME']}")
-    print("next: `make dev` for the UI on http://127.0.0.1:3000, "
-          "`make stack-down` to stop the stack")
+    print(
+        format_status(
+            status(instance, GitOpsResource(root=settings.git_root), load_pipeline_config())
+        )
+    )
+    print(
+        f"\ndemo finished in {time.monotonic() - started:.1f}s; "
+        f"Dagster home {os.environ['DAGSTER_HOME']}"
+    )
+    print(
+        "next: `make dev` for the UI on http://127.0.0.1:3000, `make stack-down` to stop the stack"
+    )
     return 1 if failed else 0
 
 

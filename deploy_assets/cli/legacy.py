@@ -22,8 +22,11 @@ from pathlib import Path
 from deploy_assets.config import ConfigError, PipelineConfig, Settings, load_pipeline_config
 from deploy_assets.plan import PlanError, Service, discover_services
 
-BUILD_TARGETS = {"build-pipeline-ms": ("ms",), "build-pipeline-lambdas": ("lambdas",),
-                 "build-pipeline": ("ms", "lambdas", "cli")}
+BUILD_TARGETS = {
+    "build-pipeline-ms": ("ms",),
+    "build-pipeline-lambdas": ("lambdas",),
+    "build-pipeline": ("ms", "lambdas", "cli"),
+}
 PUSH_TARGETS = {"push-ms-dockers": "ms", "push-cli-dockers": "cli"}
 NAME_TARGETS = {"get-ms-names": "ms", "get-cli-names": "cli"}
 # Docker's own tag grammar; `git describe` output such as v1.2.0-3-gabc1234 fits it.
@@ -44,11 +47,18 @@ class Tree:
     def services(self, kinds: tuple[str, ...] | None = None) -> list[Service]:
         """The services a release of this tree would have (same globs, names and checks)."""
         if not (self.module_dir / "go.mod").is_file():
-            raise PlanError(f"{self.module_dir} has no go.mod (source.module_root is "
-                            f"{self.config.source.module_root!r}); point --source at the monorepo")
-        files = sorted({path.relative_to(self.root).as_posix()
-                 for layout in self.config.source.kinds.values() for pattern in layout.include
-                 for path in self.module_dir.glob(f"{pattern}/*.go")})
+            raise PlanError(
+                f"{self.module_dir} has no go.mod (source.module_root is "
+                f"{self.config.source.module_root!r}); point --source at the monorepo"
+            )
+        files = sorted(
+            {
+                path.relative_to(self.root).as_posix()
+                for layout in self.config.source.kinds.values()
+                for pattern in layout.include
+                for path in self.module_dir.glob(f"{pattern}/*.go")
+            }
+        )
         found = discover_services(files, self.config.source, self.config.platforms)
         return [s for s in found if kinds is None or s.kind in kinds]
 
@@ -64,11 +74,14 @@ def _go(tree: Tree):
     from deploy_assets.resources.go import GoResource
 
     # The pipeline's cache folder: a legacy build warms the cache a release then uses, and back.
-    return GoResource(cache_dir=str(Settings.from_env().cache_dir), vendored=tree.config.source.vendored)
+    return GoResource(
+        cache_dir=str(Settings.from_env().cache_dir), vendored=tree.config.source.vendored
+    )
 
 
-def build(tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = None
-          ) -> list[tuple[Service, str, Path]]:
+def build(
+    tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = None
+) -> list[tuple[Service, str, Path]]:
     """bin_{platform}/{kind}/{name} for every service of kinds: one `go build` per platform."""
     from deploy_assets.assets.binaries import _explain_build_failure
     from deploy_assets.assets.source import validate_mains
@@ -76,20 +89,33 @@ def build(tree: Tree, kinds: tuple[str, ...], go, platforms: list[str] | None = 
 
     services = tree.services(kinds)
     if not services:
-        raise PlanError(f"no {'/'.join(kinds)} services under {tree.module_dir} (include "
-                        f"{[list(tree.config.source.kinds[k].include) for k in kinds if k in tree.config.source.kinds]})")
+        raise PlanError(
+            f"no {'/'.join(kinds)} services under {tree.module_dir} (include "
+            f"{[list(tree.config.source.kinds[k].include) for k in kinds if k in tree.config.source.kinds]})"
+        )
     built = []
     for platform in platforms or tree.config.platforms:
         validate_mains(go, tree.module_dir, services, platform, tree.config.build_flags)
         with tempfile.TemporaryDirectory(prefix="legacy-build-") as out:
             try:
-                go.build(tree.module_dir, [f"./{s.path}" for s in services], Path(out), platform,
-                         tree.config.build_flags)
+                go.build(
+                    tree.module_dir,
+                    [f"./{s.path}" for s in services],
+                    Path(out),
+                    platform,
+                    tree.config.build_flags,
+                )
             except GoBuildError as exc:
-                packages = go.list_packages(tree.module_dir, [f"./{s.path}" for s in services], platform,
-                                            tree.config.build_flags)
+                packages = go.list_packages(
+                    tree.module_dir,
+                    [f"./{s.path}" for s in services],
+                    platform,
+                    tree.config.build_flags,
+                )
                 by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
-                mains = {by_dir[(tree.module_dir / s.path).resolve()].import_path: s for s in services}
+                mains = {
+                    by_dir[(tree.module_dir / s.path).resolve()].import_path: s for s in services
+                }
                 deps = {ip: set(packages[ip].deps) for ip in mains}
                 raise RuntimeError(_explain_build_failure(exc, mains, deps)) from None
             for service in services:
@@ -104,8 +130,11 @@ def cmd_parse_ms_routes(args) -> int:
     from deploy_assets.assets.routes import parse_routes
 
     tree = _tree(args)
-    table = [{"service": s.name, **route} for s in tree.services(("ms",))
-             for route in parse_routes(tree.module_dir / s.path)]
+    table = [
+        {"service": s.name, **route}
+        for s in tree.services(("ms",))
+        for route in parse_routes(tree.module_dir / s.path)
+    ]
     output = Path(args.output) if args.output else tree.root / "routes.json"
     output.write_text(json.dumps(table, indent=2) + "\n")
     print(f"{output}: {len(table)} routes of {len({r['service'] for r in table})} microservices")
@@ -133,7 +162,9 @@ def _version(args, tree: Tree) -> str:
         try:
             version = run_git(["describe", "--tags"], cwd=tree.root).decode().strip()
         except GitError as exc:
-            raise ConfigError(f"no --version given and `git describe --tags` in {tree.root} failed: {exc}") from None
+            raise ConfigError(
+                f"no --version given and `git describe --tags` in {tree.root} failed: {exc}"
+            ) from None
     if not _DOCKER_TAG.fullmatch(version):
         raise ConfigError(f"version {version!r} is not a valid image tag")
     return version
@@ -158,17 +189,29 @@ def cmd_push(args) -> int:
     for service in services:  # every refusal before the first push: nothing half-pushed
         registry.ensure_repository(service.name)
         if registry.manifest_digest(service.name, version):
-            raise ConfigError(f"{registry.ref(service.name, version)} already exists: tags are immutable, "
-                              "pass another --version")
+            raise ConfigError(
+                f"{registry.ref(service.name, version)} already exists: tags are immutable, "
+                "pass another --version"
+            )
     platform = tree.config.platforms[0]  # the image platform, as in the images asset
     revision = _revision(tree.root)
     # Always built from this tree: an image never carries a binary left over from another checkout.
     for service, _, binary in build(tree, (kind,), _go(tree), [platform]):
         ref = registry.ref(service.name, version)
-        docker.build_image(binary, dockerfile, platform, ref, labels={
-            "org.opencontainers.image.revision": revision, "org.opencontainers.image.title": service.name})
+        docker.build_image(
+            binary,
+            dockerfile,
+            platform,
+            ref,
+            labels={
+                "org.opencontainers.image.revision": revision,
+                "org.opencontainers.image.title": service.name,
+            },
+        )
         # ECR: a token from get_authorization_token; elsewhere docker's own login.
-        digest = docker.push(f"{args.registry}/{service.name}", version, auth_config=registry.docker_auth())
+        digest = docker.push(
+            f"{args.registry}/{service.name}", version, auth_config=registry.docker_auth()
+        )
         print(f"pushed {ref}@{digest}")
     return 0
 
@@ -184,19 +227,31 @@ def _revision(root: Path) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `legacy` and its targets to the `deploy-assets` parser."""
-    legacy = subparsers.add_parser("legacy", help="the old Makefile targets (parse-ms-routes, build-pipeline, ...)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    legacy = subparsers.add_parser(
+        "legacy",
+        help="the old Makefile targets (parse-ms-routes, build-pipeline, ...)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     targets = legacy.add_subparsers(dest="target", required=True)
 
     def target(name: str, help_text: str, func) -> argparse.ArgumentParser:
         parser = targets.add_parser(name, help=help_text)
-        parser.add_argument("--source", default=".", help="the monorepo working tree (default: current directory)")
-        parser.add_argument("--config", help="pipeline config; default DEPLOY_ASSETS_CONFIG or misc/configs/pipeline.yaml")
+        parser.add_argument(
+            "--source", default=".", help="the monorepo working tree (default: current directory)"
+        )
+        parser.add_argument(
+            "--config",
+            help="pipeline config; default DEPLOY_ASSETS_CONFIG or misc/configs/pipeline.yaml",
+        )
         parser.set_defaults(func=func)
         return parser
 
-    target("parse-ms-routes", "write routes.json (every @Router annotation of every microservice)",
-           cmd_parse_ms_routes).add_argument("--output", help="default: SOURCE/routes.json")
+    target(
+        "parse-ms-routes",
+        "write routes.json (every @Router annotation of every microservice)",
+        cmd_parse_ms_routes,
+    ).add_argument("--output", help="default: SOURCE/routes.json")
     for name, kind in NAME_TARGETS.items():
         target(name, f"print the {kind} service names, space-separated", cmd_names)
     for name, kinds in BUILD_TARGETS.items():

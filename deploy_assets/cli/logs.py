@@ -19,7 +19,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -46,8 +46,10 @@ class DagsterLog:
         default = FILE_LEVEL if path else TERMINAL_LEVEL
         self.level = (level or os.environ.get(LOG_LEVEL_ENV) or default).upper()
         if self.level not in logging.getLevelNamesMapping():
-            raise ConfigError(f"{LOG_LEVEL_ENV}={self.level!r} is not a log level: "
-                              "set DEBUG, INFO, WARNING or ERROR, or unset it")
+            raise ConfigError(
+                f"{LOG_LEVEL_ENV}={self.level!r} is not a log level: "
+                "set DEBUG, INFO, WARNING or ERROR, or unset it"
+            )
         self._handler: logging.Handler | None = None
         self._announced = False
 
@@ -56,7 +58,7 @@ class DagsterLog:
         """The log of `command` under home/logs (command is one of ours, never user input)."""
         if verbose:
             return cls(None)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return cls(home / "logs" / f"{command}-{stamp}-{os.getpid()}.log")
 
     def handler(self) -> logging.Handler:
@@ -75,10 +77,18 @@ class DagsterLog:
 
         @dg.logger(
             config_schema={
-                "log_level": dg.Field(str, is_required=False, default_value=self.level,
-                                      description="The logger's threshold."),
-                "name": dg.Field(str, is_required=False, default_value="dagster",
-                                 description="The logger's name, shown in each record."),
+                "log_level": dg.Field(
+                    str,
+                    is_required=False,
+                    default_value=self.level,
+                    description="The logger's threshold.",
+                ),
+                "name": dg.Field(
+                    str,
+                    is_required=False,
+                    default_value="dagster",
+                    description="The logger's name, shown in each record.",
+                ),
             },
             description=f"Dagster's records of this command: {self.path or 'stderr'}",
         )
@@ -109,8 +119,9 @@ class DagsterLog:
     def record_exception(self, exc: BaseException) -> None:
         """An unexpected error's traceback, in the file the CLI names (--verbose: stderr)."""
         text = "".join(traceback.format_exception(exc))
-        record = logging.LogRecord("deploy_assets.cli", logging.ERROR, __file__, 0,
-                                   "unexpected error:\n%s", (text,), None)
+        record = logging.LogRecord(
+            "deploy_assets.cli", logging.ERROR, __file__, 0, "unexpected error:\n%s", (text,), None
+        )
         self.handler().handle(record)
 
     def written(self) -> Path | None:

@@ -18,11 +18,11 @@ EXIT_CODES = {
     EXIT_OK: "done",
     EXIT_FAILED: "the release or rollback ran and failed (the reason and Dagster's log are named)",
     EXIT_REFUSED: "refused, nothing changed: a malformed tag, a bad config or service directory, "
-                  "a rollback with no verified target",
+    "a rollback with no verified target",
     EXIT_GATE: "refused by the promotion gate: prod without a successful staging rc "
-               "(`plan`: the gate would refuse; the plan is printed all the same)",
+    "(`plan`: the gate would refuse; the plan is printed all the same)",
     EXIT_PREFLIGHT: "refused by the preflight, nothing changed: a registry, bucket, Docker engine "
-                    "or GitOps repo the release needs does not answer",
+    "or GitOps repo the release needs does not answer",
 }
 SOURCE_STEP = SOURCE_KEY.to_python_identifier()
 GATE_PREFIX = "promotion gate:"
@@ -35,7 +35,8 @@ def epilog() -> str:
     """The exit codes, for `deploy-assets --help`."""
     return "exit codes:\n" + "\n".join(
         textwrap.fill(text, width=78, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
-        for code, text in EXIT_CODES.items())
+        for code, text in EXIT_CODES.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,32 @@ class Verdict:
     hint: str = ""  # what to do, for a refusal
 
 
-def release_verdict(tag: str, base_version: str, success: bool, failed_step: str,
-                    error_class: str, reason: str) -> Verdict:
+def release_verdict(
+    tag: str, base_version: str, success: bool, failed_step: str, error_class: str, reason: str
+) -> Verdict:
     """Exit code and advice for a finished release run of `tag` (base_version: its X.Y.Z)."""
     if success:
         return Verdict(EXIT_OK, False)
     if failed_step != SOURCE_STEP:
         return Verdict(EXIT_FAILED, False)
     if error_class == "PlanError" and reason.startswith(GATE_PREFIX):
-        return Verdict(EXIT_GATE, True,
-                       f"release v{base_version}-rc.N to staging first, then {tag} again; "
-                       f"`deploy-assets plan {tag}` shows the gate; {NOTHING_CHANGED}")
+        return Verdict(
+            EXIT_GATE,
+            True,
+            f"release v{base_version}-rc.N to staging first, then {tag} again; "
+            f"`deploy-assets plan {tag}` shows the gate; {NOTHING_CHANGED}",
+        )
     if error_class in PREFLIGHT_CLASSES:
-        return Verdict(EXIT_PREFLIGHT, True,
-                       "start or fix what it names (the local stack: `deploy-assets stack up`), "
-                       f"then run the release again; {NOTHING_CHANGED}")
+        return Verdict(
+            EXIT_PREFLIGHT,
+            True,
+            "start or fix what it names (the local stack: `deploy-assets stack up`), "
+            f"then run the release again; {NOTHING_CHANGED}",
+        )
     if error_class in REFUSED_CLASSES:
-        return Verdict(EXIT_REFUSED, True,
-                       f"fix what it names, then run the release again; {NOTHING_CHANGED}")
+        return Verdict(
+            EXIT_REFUSED, True, f"fix what it names, then run the release again; {NOTHING_CHANGED}"
+        )
     return Verdict(EXIT_FAILED, False)
 
 
@@ -71,8 +80,11 @@ def rollback_verdict(env: str, success: bool, refused: bool) -> Verdict:
     if success:
         return Verdict(EXIT_OK, False)
     if refused:
-        return Verdict(EXIT_REFUSED, True,
-                       f"`deploy-assets status` shows what {env} runs and ran; "
-                       f"`deploy-assets rollback {env} --to VERSION` names another target; "
-                       f"the GitOps repo was not changed")
+        return Verdict(
+            EXIT_REFUSED,
+            True,
+            f"`deploy-assets status` shows what {env} runs and ran; "
+            f"`deploy-assets rollback {env} --to VERSION` names another target; "
+            f"the GitOps repo was not changed",
+        )
     return Verdict(EXIT_FAILED, False)

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -89,8 +88,12 @@ class _Step:
 class ReleaseProgress:
     """Event listener (`instance.add_event_listener(run_id, progress)`) writing progress lines."""
 
-    def __init__(self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
-                 heartbeat_s: float = HEARTBEAT_S):
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        heartbeat_s: float = HEARTBEAT_S,
+    ):
         self._write, self._clock, self._heartbeat_s = write, clock, heartbeat_s
         self._started = self._last_line = clock()
         self._steps: dict[str, _Step] = {}
@@ -151,8 +154,11 @@ class ReleaseProgress:
             if skipped := NOT_EXECUTED.match(entry.user_message):
                 self._skipped.append(skipped["step"])
             elif SERVICE_PROGRESS.match(entry.user_message) or entry.level >= logging.WARNING:
-                level = ("" if entry.level < logging.WARNING
-                         else f"{logging.getLevelName(entry.level)}: ")
+                level = (
+                    ""
+                    if entry.level < logging.WARNING
+                    else f"{logging.getLevelName(entry.level)}: "
+                )
                 self._line(f"  {level}{entry.user_message}")
             return
         key = entry.step_key or ""
@@ -163,8 +169,11 @@ class ReleaseProgress:
         elif event.is_step_materialization:
             step = self._steps.setdefault(key, _Step(started=self._clock()))
             step.assets += 1
-            step.size += sum(int(v.value) for k, v in event.materialization.metadata.items()
-                             if (k == "size" or k.startswith("size_")) and isinstance(v.value, int))
+            step.size += sum(
+                int(v.value)
+                for k, v in event.materialization.metadata.items()
+                if (k == "size" or k.startswith("size_")) and isinstance(v.value, int)
+            )
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             step = self._steps.setdefault(key, _Step(started=self._clock()))
             check = event.asset_check_evaluation_data
@@ -195,10 +204,17 @@ class ReleaseProgress:
             return ""
         parts = []
         if step.assets:
-            parts.append(f"{step.assets} asset{'s' if step.assets != 1 else ''}"
-                         + (f", {human_bytes(step.size)}" if step.size else ""))
+            parts.append(
+                f"{step.assets} asset{'s' if step.assets != 1 else ''}"
+                + (f", {human_bytes(step.size)}" if step.size else "")
+            )
         if step.checks_passed or step.checks_failed:
-            parts.append(f"checks {step.checks_passed} passed"
-                         + (f", {len(step.checks_failed)} failed: {' '.join(step.checks_failed)}"
-                            if step.checks_failed else ""))
+            parts.append(
+                f"checks {step.checks_passed} passed"
+                + (
+                    f", {len(step.checks_failed)} failed: {' '.join(step.checks_failed)}"
+                    if step.checks_failed
+                    else ""
+                )
+            )
         return f" ({'; '.join(parts)})" if parts else ""

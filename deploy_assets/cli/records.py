@@ -30,41 +30,61 @@ def _short(value: str | None, n: int = 19) -> str:
 
 
 def format_lineage(doc: dict) -> str:
-    lines = [f"{doc['tag']} ({doc['env']})  commit {doc['commit']}  toolchain {doc['toolchain']}  "
-             f"release run {doc['release_run']}"]
+    lines = [
+        f"{doc['tag']} ({doc['env']})  commit {doc['commit']}  toolchain {doc['toolchain']}  "
+        f"release run {doc['release_run']}"
+    ]
     if doc["env"] == "prod":
-        lines.append(f"  promoted from staging {doc['staging_release'] or 'NONE'}: {doc['promotion_gate']}")
+        lines.append(
+            f"  promoted from staging {doc['staging_release'] or 'NONE'}: {doc['promotion_gate']}"
+        )
     if doc["gitops"]:
-        lines.append(f"  gitops  {doc['gitops']['repo']} @ {_short(doc['gitops']['commit'], 12)} "
-                     f"(run {doc['gitops']['run_id']})")
+        lines.append(
+            f"  gitops  {doc['gitops']['repo']} @ {_short(doc['gitops']['commit'], 12)} "
+            f"(run {doc['gitops']['run_id']})"
+        )
     if doc["manifest"]:
         lines.append(f"  record  {doc['manifest']['key']}, {doc['manifest']['checksums_key']}")
     for name, svc in doc["services"].items():
         lines.append(f"{name} ({svc['kind']})")
         for p, b in svc["binaries"].items():
-            lines.append(f"  binary  {p} sha256 {b['sha256']}" + (f" (reused from {b['reused_from']})"
-                                                                   if b["reused_from"] else ""))
+            lines.append(
+                f"  binary  {p} sha256 {b['sha256']}"
+                + (f" (reused from {b['reused_from']})" if b["reused_from"] else "")
+            )
         if svc["image"]:
             img = svc["image"]
-            lines.append(f"  image   {img['ref']} @ {img['recorded_digest']} — registry: "
-                         + (img["problem"] or "same digest"))
+            lines.append(
+                f"  image   {img['ref']} @ {img['recorded_digest']} — registry: "
+                + (img["problem"] or "same digest")
+            )
         for p, obj in (svc["s3"] or {}).items():
-            lines.append(f"  s3      {p} {obj['uri']} sha256 {obj['object_sha256'] or '-'} — "
-                         + (obj["problem"] or "matches the binary"))
+            lines.append(
+                f"  s3      {p} {obj['uri']} sha256 {obj['object_sha256'] or '-'} — "
+                + (obj["problem"] or "matches the binary")
+            )
         lines.append(f"  gitops  {_short(svc['gitops_commit'], 12)}")
         failed = {k: c for k, c in svc["checks"].items() if c["status"] != "PASSED"}
-        lines.append(f"  checks  {len(svc['checks']) - len(failed)}/{len(svc['checks'])} passed"
-                     + "".join(f"\n          {k}: {c['status']} ({c['severity']}) {c['description']}"
-                               for k, c in failed.items()))
+        lines.append(
+            f"  checks  {len(svc['checks']) - len(failed)}/{len(svc['checks'])} passed"
+            + "".join(
+                f"\n          {k}: {c['status']} ({c['severity']}) {c['description']}"
+                for k, c in failed.items()
+            )
+        )
         if "staging" in svc:
             st = svc["staging"]
-            lines.append(f"  staging {st['release']}: {'same bytes' if st['same_bytes'] else 'DIFFERENT BYTES'} "
-                         f"(digest {_short(st['image_digest'])})")
+            lines.append(
+                f"  staging {st['release']}: {'same bytes' if st['same_bytes'] else 'DIFFERENT BYTES'} "
+                f"(digest {_short(st['image_digest'])})"
+            )
     for name, c in doc["release_checks"].items():
         lines.append(f"check {name}: {c['status']} {c['description']}")
     for rb in doc["rollbacks"]:
-        lines.append(f"rollback {rb['from']} -> {rb['to']} by {rb['by']} at {rb['at']} "
-                     f"(gitops {_short(rb['gitops_commit'], 12)}, run {rb['run_id']})")
+        lines.append(
+            f"rollback {rb['from']} -> {rb['to']} by {rb['by']} at {rb['at']} "
+            f"(gitops {_short(rb['gitops_commit'], 12)}, run {rb['run_id']})"
+        )
     return "\n".join(lines)
 
 
@@ -73,17 +93,21 @@ def format_digest(doc: dict) -> str:
         return f"{doc['digest']}: no release recorded this digest"
     lines = [doc["digest"]]
     for r in doc["releases"]:
-        lines.append(f"  {r['service']} {partition_key(r['env'], r['tag'])}  commit {_short(r['commit'], 12)}  binary sha256 "
-                     f"{_short(r['binary_sha256'])}  run {r['run_id']}"
-                     + (f"  reused from {r['reused_from']}" if r["reused_from"] else "")
-                     + ("  RUNNING NOW" if r.get("running_now") else "")
-                     + ("" if r["registry_serves_tag"] else "  (tag no longer served)"))
+        lines.append(
+            f"  {r['service']} {partition_key(r['env'], r['tag'])}  commit {_short(r['commit'], 12)}  binary sha256 "
+            f"{_short(r['binary_sha256'])}  run {r['run_id']}"
+            + (f"  reused from {r['reused_from']}" if r["reused_from"] else "")
+            + ("  RUNNING NOW" if r.get("running_now") else "")
+            + ("" if r["registry_serves_tag"] else "  (tag no longer served)")
+        )
     return "\n".join(lines)
 
 
-def cmd_status(args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None) -> int:
-    from deploy_assets.cli.runner import get_instance
+def cmd_status(
+    args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None
+) -> int:
     from deploy_assets.cli.report import format_status
+    from deploy_assets.cli.runner import get_instance
     from deploy_assets.records.status import status
 
     settings, config = settings or Settings.from_env(), config or load_pipeline_config()
@@ -93,9 +117,11 @@ def cmd_status(args, instance=None, settings: Settings | None = None, config: Pi
     return 0
 
 
-def cmd_lineage(args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None) -> int:
-    from deploy_assets.records.lineage import digest_lineage, release_lineage
+def cmd_lineage(
+    args, instance=None, settings: Settings | None = None, config: PipelineConfig | None = None
+) -> int:
     from deploy_assets.cli.runner import get_instance
+    from deploy_assets.records.lineage import digest_lineage, release_lineage
     from deploy_assets.records.status import status
 
     settings, config = settings or Settings.from_env(), config or load_pipeline_config()
@@ -123,9 +149,9 @@ def cmd_lineage(args, instance=None, settings: Settings | None = None, config: P
 
 def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
     from deploy_assets.cli.outcome import rollback_verdict
+    from deploy_assets.cli.runner import get_instance
     from deploy_assets.definitions import build_definitions
     from deploy_assets.records.rollback import requester, run_rollback
-    from deploy_assets.cli.runner import get_instance
 
     settings = settings or Settings.from_env()
     log = getattr(args, "dagster_log", None)
@@ -133,8 +159,9 @@ def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
     # run_rollback names no loggers in its run config: Dagster's default console logger writes
     # to stderr, which goes to the command's log file (--verbose: stays on the terminal).
     with log.stderr_to_file() if log else contextlib.nullcontext():
-        outcome = run_rollback(build_definitions(settings), instance, args.env, args.to,
-                               args.by or requester())
+        outcome = run_rollback(
+            build_definitions(settings), instance, args.env, args.to, args.by or requester()
+        )
     verdict = rollback_verdict(args.env, outcome.success, outcome.refused)
     if outcome.success:
         print(f"rollback of {args.env} done (run {outcome.run_id}); see `deploy-assets status`")
@@ -146,17 +173,28 @@ def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    status = sub.add_parser("status", help="what each env runs now (from its GitOps repo), since when, by which run")
+    status = sub.add_parser(
+        "status", help="what each env runs now (from its GitOps repo), since when, by which run"
+    )
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
-    lineage = sub.add_parser("lineage", help="tag → commit → sha256 → digest → S3 → GitOps → checks, per service")
-    lineage.add_argument("version", nargs="?", help="release tag, e.g. v0.1.0 (its env follows from the tag)")
-    lineage.add_argument("--digest", help="sha256:... of a running image: which release it came from")
+    lineage = sub.add_parser(
+        "lineage", help="tag → commit → sha256 → digest → S3 → GitOps → checks, per service"
+    )
+    lineage.add_argument(
+        "version", nargs="?", help="release tag, e.g. v0.1.0 (its env follows from the tag)"
+    )
+    lineage.add_argument(
+        "--digest", help="sha256:... of a running image: which release it came from"
+    )
     lineage.add_argument("--json", action="store_true")
     lineage.set_defaults(func=cmd_lineage)
-    rollback = sub.add_parser("rollback", help="re-point ENV to an earlier version whose "
-                                               "artifacts still verify")
+    rollback = sub.add_parser(
+        "rollback", help="re-point ENV to an earlier version whose artifacts still verify"
+    )
     rollback.add_argument("env")
-    rollback.add_argument("--to", help="version to roll back to (default: the one the env ran before)")
+    rollback.add_argument(
+        "--to", help="version to roll back to (default: the one the env ran before)"
+    )
     rollback.add_argument("--by", help="who asks (default: user@host)")
     rollback.set_defaults(func=cmd_rollback)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,18 +19,19 @@ from pathlib import Path
 
 import dagster as dg
 
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
 from deploy_assets.cli.logs import dagster_home
+from deploy_assets.cli.progress import ReleaseProgress, error_reason
 from deploy_assets.config import REPO_ROOT, PipelineConfig, Settings
 from deploy_assets.names import PROCESS_TAG, VERSION_TAG, job_name, release_run_tags
-from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
-from deploy_assets.cli.progress import ReleaseProgress, error_reason
-from deploy_assets.tags import parse_tag
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 from deploy_assets.state.services import Refresh, refresh
+from deploy_assets.tags import parse_tag
 
 
-def release_definitions(settings: Settings,
-                        config: PipelineConfig) -> tuple[dg.Definitions, Refresh]:
+def release_definitions(
+    settings: Settings, config: PipelineConfig
+) -> tuple[dg.Definitions, Refresh]:
     """The definitions of a release in this process, on a service state refreshed first.
 
     A code location reads the recorded services and never fetches; a one-off release from a
@@ -47,8 +48,9 @@ def get_instance() -> dg.DagsterInstance:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml",
-                        home / "dagster.yaml")
+        shutil.copyfile(
+            REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml"
+        )
     return dg.DagsterInstance.get()
 
 
@@ -80,22 +82,31 @@ def fail_abandoned_runs(instance: dg.DagsterInstance, tag: str) -> list[str]:
     """Mark as failed this tag's in-process runs still STARTED whose process is gone (killed hard):
     nothing else would, since no run monitor watches the CLI path."""
     failed = []
-    records = instance.get_runs(filters=dg.RunsFilter(tags={VERSION_TAG: tag},
-                                                      statuses=[dg.DagsterRunStatus.STARTED]))
+    records = instance.get_runs(
+        filters=dg.RunsFilter(tags={VERSION_TAG: tag}, statuses=[dg.DagsterRunStatus.STARTED])
+    )
     for run in records:
         host, _, pid = run.tags.get(PROCESS_TAG, "").rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or Path(f"/proc/{pid}").exists():
             continue
-        instance.report_run_failed(run, f"process {pid} of this release ended without finishing "
-                                        "the run (killed); a new run of the same release follows")
+        instance.report_run_failed(
+            run,
+            f"process {pid} of this release ended without finishing "
+            "the run (killed); a new run of the same release follows",
+        )
         failed.append(run.run_id)
     return failed
 
 
-def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
-                extra_tags: dict[str, str] | None = None, *,
-                progress: Callable[[str], None] | None = None,
-                log_level: str | None = None) -> RunOutcome:
+def run_release(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    tag: str,
+    extra_tags: dict[str, str] | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+    log_level: str | None = None,
+) -> RunOutcome:
     """Execute TAG's release job in this process; `progress` receives lines a person can follow
     (deploy_assets.cli.progress), and `log_level` sets the threshold of the job's console logger
     (default DEPLOY_ASSETS_LOG_LEVEL or INFO; the CLI's logger writes to a file, cli_logs)."""
@@ -110,23 +121,38 @@ def run_release(defs: dg.Definitions, instance: dg.DagsterInstance, tag: str,
         instance.add_event_listener(run_id, watcher)
     with watcher or contextlib.nullcontext():
         result = job.execute_in_process(
-            instance=instance, partition_key=release_partition_key(release.env, tag), run_id=run_id,
-            tags={**release_run_tags(release.env, tag),
-                  PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}", **(extra_tags or {})},
+            instance=instance,
+            partition_key=release_partition_key(release.env, tag),
+            run_id=run_id,
+            tags={
+                **release_run_tags(release.env, tag),
+                PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}",
+                **(extra_tags or {}),
+            },
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {
-                "log_level": log_level or os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")}}}},
+            run_config={
+                "loggers": {
+                    "console": {
+                        "config": {
+                            "log_level": log_level
+                            or os.environ.get("DEPLOY_ASSETS_LOG_LEVEL", "INFO")
+                        }
+                    }
+                }
+            },
         )
     return RunOutcome(tag, release.env, result.run_id, result.success, *_first_failure(result))
 
 
-def sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance,
-                cursor_file: Path) -> list[dg.RunRequest]:
+def sensor_tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor_file: Path
+) -> list[dg.RunRequest]:
     """Evaluate the tag sensor once (cursor kept in cursor_file) and register its partitions."""
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     cursor = cursor_file.read_text() if cursor_file.exists() else None
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                 resources=dict(defs.resources or {})) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    ) as context:
         result = sensor(context)
     if isinstance(result, dg.SkipReason) or result is None:
         return []

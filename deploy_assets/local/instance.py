@@ -54,9 +54,13 @@ class EngineReusingSqliteEventLogStorage(SqliteEventLogStorage):
         if engine is None:
             # One connection kept open (more on demand, closed when returned); any thread may use it
             # while holding _db_lock.
-            engine = create_engine(self.conn_string_for_shard(shard), poolclass=QueuePool, pool_size=1,
-                                   max_overflow=4, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-                                                                 "check_same_thread": False})
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=4,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
         self._engines[shard] = engine  # most recently used last
         while len(self._engines) > ENGINES_KEPT:
             _, oldest = self._engines.popitem(last=False)
@@ -68,8 +72,11 @@ class EngineReusingSqliteEventLogStorage(SqliteEventLogStorage):
         # Same locking and lazy schema creation as the parent's _connect; only the engine is kept.
         with self._db_lock:
             if shard not in self._initialized_dbs:  # schema creation as Dagster does it, unpooled
-                init_engine = create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
-                                            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                init_engine = create_engine(
+                    self.conn_string_for_shard(shard),
+                    poolclass=NullPool,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                )
                 self._initdb(init_engine)
                 init_engine.dispose()
                 self._initialized_dbs.add(shard)

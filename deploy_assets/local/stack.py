@@ -25,10 +25,18 @@ from pathlib import Path
 
 DOCKER_PIDFILE = Path("/var/run/docker.pid")
 CONTAINERD_PIDFILE = Path("/var/run/docker/containerd/containerd.pid")  # the one dockerd runs
-REPO_NAMES = ("gitops-development", "gitops-staging", "gitops-production", "terraform-apps-production")
+REPO_NAMES = (
+    "gitops-development",
+    "gitops-staging",
+    "gitops-production",
+    "terraform-apps-production",
+)
 # Commits must work without a global git config (CI, fresh containers).
-GIT_IDENTITY = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-                for what, value in (("NAME", "deploy-assets"), ("EMAIL", "deploy-assets@localhost"))}
+GIT_IDENTITY = {
+    f"GIT_{who}_{what}": value
+    for who in ("AUTHOR", "COMMITTER")
+    for what, value in (("NAME", "deploy-assets"), ("EMAIL", "deploy-assets@localhost"))
+}
 
 
 class StackError(RuntimeError):
@@ -79,7 +87,9 @@ def _runs(pid: int, expect: str | None = None) -> bool:
 
 
 def _tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    )
 
 
 def _spawn(argv: list[str], pidfile: Path) -> subprocess.Popen:
@@ -87,7 +97,9 @@ def _spawn(argv: list[str], pidfile: Path) -> subprocess.Popen:
     # foreground does not reach it, and stop_process can signal its whole process group.
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     with open(pidfile.with_suffix(".log"), "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
     pidfile.write_text(f"{proc.pid}\n")
     return proc
 
@@ -117,7 +129,10 @@ def stop_process(pidfile: Path, grace: float = 10, expect: str | None = None) ->
     if live := (pid is not None and pid not in (1, os.getpid()) and _runs(pid, expect)):
         # Signal the group only when the process leads its own (as _spawn arranges), never ours.
         group = _stat(pid)[2:3] == [str(pid)] and pid != os.getpgrp()
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):  # KILL: ignorers, leftovers
+        for sig, wait in (
+            (signal.SIGTERM, grace),
+            (signal.SIGKILL, 5),
+        ):  # KILL: ignorers, leftovers
             try:
                 os.killpg(pid, sig) if group else os.kill(pid, sig)
             except ProcessLookupError:
@@ -157,13 +172,19 @@ def remove_stale_pidfile(pidfile: Path = DOCKER_PIDFILE, program: str = "dockerd
     return True
 
 
-def ensure_docker_engine(state_dir: Path, timeout: float = 90, docker_pidfile: Path = DOCKER_PIDFILE,
-                         containerd_pidfile: Path = CONTAINERD_PIDFILE) -> None:
+def ensure_docker_engine(
+    state_dir: Path,
+    timeout: float = 90,
+    docker_pidfile: Path = DOCKER_PIDFILE,
+    containerd_pidfile: Path = CONTAINERD_PIDFILE,
+) -> None:
     """Make sure a Docker engine answers, starting dockerd (as root) if none does."""
     if _docker_answers():
         return
     if os.geteuid() != 0:
-        raise StackError("no Docker engine answers and we are not root to start one: start it, or set DOCKER_HOST")
+        raise StackError(
+            "no Docker engine answers and we are not root to start one: start it, or set DOCKER_HOST"
+        )
     proc, pidfile = None, state_dir / "dockerd.pid"
     pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
     if not any(_is_program(pid, "dockerd") for pid in pids):  # else wait: a second one would fail
@@ -171,7 +192,9 @@ def ensure_docker_engine(state_dir: Path, timeout: float = 90, docker_pidfile: P
         remove_stale_pidfile(containerd_pidfile, "containerd")
         # vfs works on any filesystem (overlay on overlay does not); no iptables or bridge because
         # sandboxes often lack the kernel modules, and builds here need no container network.
-        proc = _spawn(["dockerd", "--storage-driver", "vfs", "--iptables=false", "--bridge=none"], pidfile)
+        proc = _spawn(
+            ["dockerd", "--storage-driver", "vfs", "--iptables=false", "--bridge=none"], pidfile
+        )
     _wait_until(_docker_answers, proc, pidfile, timeout)
 
 
@@ -212,8 +235,19 @@ def start_registry(port: int, data_dir: Path, state_dir: Path, timeout: float = 
     state_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / "registry.yml"
     # JSON is YAML. Deletes enabled: retention / cleanup code deletes manifests through the API.
-    config.write_text(json.dumps({"version": "0.1", "http": {"addr": f"127.0.0.1:{port}"}, "storage": {
-        "filesystem": {"rootdirectory": str(data_dir.resolve())}, "delete": {"enabled": True}}}, indent=2))
+    config.write_text(
+        json.dumps(
+            {
+                "version": "0.1",
+                "http": {"addr": f"127.0.0.1:{port}"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(data_dir.resolve())},
+                    "delete": {"enabled": True},
+                },
+            },
+            indent=2,
+        )
+    )
     proc = _spawn(["docker-registry", "serve", str(config)], pidfile)
     _wait_until(lambda: _http_ok(url), proc, pidfile, timeout)
     return proc.pid
@@ -237,18 +271,27 @@ def start_s3(port: int, state_dir: Path, bucket: str, region: str, timeout: floa
     import boto3
 
     # moto accepts any credentials, but boto3 refuses to sign without some.
-    creds = {} if os.environ.get("AWS_ACCESS_KEY_ID") else {"aws_access_key_id": "testing",
-                                                             "aws_secret_access_key": "testing"}
+    creds = (
+        {}
+        if os.environ.get("AWS_ACCESS_KEY_ID")
+        else {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    )
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, **creds)
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        extra = (
+            {}
+            if region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
         s3.create_bucket(Bucket=bucket, **extra)
     return pid
 
 
 def _git(repo: Path, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, **GIT_IDENTITY}
-    done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], input=stdin, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise StackError(f"git {' '.join(args)} in {repo} failed: {done.stderr.strip()}")
     return done.stdout.strip()
@@ -282,18 +325,33 @@ def init_bare_repos(git_root: Path, names: list[str] | tuple[str, ...]) -> None:
                 raise
 
 
-def up(local_dir: Path, registry_port: int = 5000, s3_port: int = 9000, bucket: str = "app-artifacts",
-       region: str = "eu-west-1") -> StackInfo:
+def up(
+    local_dir: Path,
+    registry_port: int = 5000,
+    s3_port: int = 9000,
+    bucket: str = "app-artifacts",
+    region: str = "eu-west-1",
+) -> StackInfo:
     """Start (or reuse) everything a local release needs; idempotent."""
     state_dir, git_root = local_dir / "stack", local_dir / "git"
     ensure_docker_engine(state_dir)
     start_registry(registry_port, local_dir / "registry", state_dir)
     start_s3(s3_port, state_dir, bucket, region)
     init_bare_repos(git_root, REPO_NAMES)
-    return StackInfo(f"127.0.0.1:{registry_port}", f"http://127.0.0.1:{s3_port}", git_root, state_dir)
+    return StackInfo(
+        f"127.0.0.1:{registry_port}", f"http://127.0.0.1:{s3_port}", git_root, state_dir
+    )
 
 
 def down(local_dir: Path) -> list[str]:
     """Stop what up() started; dockerd only if we started it (its pid file is ours)."""
-    stops = [("registry", "docker-registry", 10), ("s3", "moto_server", 10), ("dockerd", "dockerd", 30)]
-    return [name for name, expect, grace in stops if stop_process(local_dir / "stack" / f"{name}.pid", grace, expect)]
+    stops = [
+        ("registry", "docker-registry", 10),
+        ("s3", "moto_server", 10),
+        ("dockerd", "dockerd", 30),
+    ]
+    return [
+        name
+        for name, expect, grace in stops
+        if stop_process(local_dir / "stack" / f"{name}.pid", grace, expect)
+    ]

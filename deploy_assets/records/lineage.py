@@ -17,7 +17,6 @@ from dagster._core.event_api import (
 from deploy_assets.checks import CHECK_NAMES
 from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.images import image_name, image_problem
-from deploy_assets.records.history import latest_for_partition, materializations
 from deploy_assets.names import (
     GITOPS_KEY,
     MANIFEST_KEY,
@@ -27,33 +26,50 @@ from deploy_assets.names import (
     asset_key_for,
     partition_key,
 )
-from deploy_assets.tags import parse_tag
+from deploy_assets.records.history import latest_for_partition, materializations
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.tags import parse_tag
 
 HISTORY_LIMIT = 500
 
 
-def check_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str) -> dict[str, dict]:
+def check_results(
+    instance: dg.DagsterInstance, keys: list[dg.AssetKey], partition: str
+) -> dict[str, dict]:
     """'asset:check' -> latest result for this release's partition."""
-    check_keys = [dg.AssetCheckKey(k, name) for k in keys for name in CHECK_NAMES.get(k.path[0], ())]
+    check_keys = [
+        dg.AssetCheckKey(k, name) for k in keys for name in CHECK_NAMES.get(k.path[0], ())
+    ]
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        check_keys, partition_filter=PartitionKeyFilter(key=partition))
+        check_keys, partition_filter=PartitionKeyFilter(key=partition)
+    )
     out = {}
     for check_key, record in sorted(records.items(), key=lambda kv: kv[0].to_user_string()):
-        evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+        evaluation = (
+            record.event.dagster_event.event_specific_data
+            if record.event and record.event.dagster_event
+            else None
+        )
         passed = getattr(evaluation, "passed", None)
         out[check_key.to_user_string()] = {
-            "status": "PASSED" if passed else ("FAILED" if passed is False else record.status.value),
-            "severity": evaluation.severity.value if evaluation is not None and hasattr(evaluation, "severity") else "",
-            "description": getattr(evaluation, "description", None) or "", "run_id": record.run_id,
+            "status": "PASSED"
+            if passed
+            else ("FAILED" if passed is False else record.status.value),
+            "severity": evaluation.severity.value
+            if evaluation is not None and hasattr(evaluation, "severity")
+            else "",
+            "description": getattr(evaluation, "description", None) or "",
+            "run_id": record.run_id,
         }
     return out
 
 
 def rollbacks_touching(instance: dg.DagsterInstance, env: str, tag: str) -> list[dict]:
     """Rollbacks of env to or away from tag (observations the rollback job records)."""
-    found = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=GITOPS_KEY), limit=HISTORY_LIMIT)
+    found = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=GITOPS_KEY), limit=HISTORY_LIMIT
+    )
     out = []
     for record in found.records:
         obs = record.asset_observation
@@ -61,40 +77,75 @@ def rollbacks_touching(instance: dg.DagsterInstance, env: str, tag: str) -> list
         if not obs or not (obs.partition or "").startswith(f"{env}|") or "rollback_to" not in meta:
             continue
         if tag in (meta["rollback_to"], meta.get("rollback_from")):
-            out.append({"to": meta["rollback_to"], "from": meta.get("rollback_from"), "by": meta.get("rolled_back_by"),
-                        "at": meta.get("rolled_back_at"), "gitops_commit": meta.get("gitops_commit"),
-                        "run_id": record.run_id})
+            out.append(
+                {
+                    "to": meta["rollback_to"],
+                    "from": meta.get("rollback_from"),
+                    "by": meta.get("rolled_back_by"),
+                    "at": meta.get("rolled_back_at"),
+                    "gitops_commit": meta.get("gitops_commit"),
+                    "run_id": record.run_id,
+                }
+            )
     return out
 
 
-def _service_lineage(instance, registry, s3, name: str, partition: str, bump: dict | None,
-                     staging_partition: str | None) -> dict | None:
+def _service_lineage(
+    instance,
+    registry,
+    s3,
+    name: str,
+    partition: str,
+    bump: dict | None,
+    staging_partition: str | None,
+) -> dict | None:
     binary = latest_for_partition(instance, asset_key_for("binary", name), partition)
     if binary is None:
         return None
     meta = binary.metadata
     platforms = sorted(k.removeprefix("sha256_") for k in meta if k.startswith("sha256_"))
     entry: dict = {
-        "kind": meta.get("kind"), "commit": meta.get("commit"), "toolchain": meta.get("toolchain"),
-        "binaries": {p: {"sha256": meta[f"sha256_{p}"], "size": meta.get(f"size_{p}"),
-                         "reused_from": meta.get("reused_from") or None} for p in platforms},
-        "image": None, "s3": None,
-        "gitops_commit": bump.get("gitops_commit") if bump and name in (bump.get("projects") or []) else None,
+        "kind": meta.get("kind"),
+        "commit": meta.get("commit"),
+        "toolchain": meta.get("toolchain"),
+        "binaries": {
+            p: {
+                "sha256": meta[f"sha256_{p}"],
+                "size": meta.get(f"size_{p}"),
+                "reused_from": meta.get("reused_from") or None,
+            }
+            for p in platforms
+        },
+        "image": None,
+        "s3": None,
+        "gitops_commit": bump.get("gitops_commit")
+        if bump and name in (bump.get("projects") or [])
+        else None,
     }
     image = latest_for_partition(instance, asset_key_for("image", name), partition)
     if image is not None:
         problem, served = image_problem(registry, image.metadata["ref"], image.metadata["digest"])
-        entry["image"] = {"ref": image.metadata["ref"], "recorded_digest": image.metadata["digest"],
-                          "registry_digest": served, "problem": problem,
-                          "reused_from": image.metadata.get("reused_from") or None}
+        entry["image"] = {
+            "ref": image.metadata["ref"],
+            "recorded_digest": image.metadata["digest"],
+            "registry_digest": served,
+            "problem": problem,
+            "reused_from": image.metadata.get("reused_from") or None,
+        }
     stored = latest_for_partition(instance, asset_key_for("s3", name), partition)
     if stored is not None:
         entry["s3"] = {}
         for p in platforms:
             key, recorded = stored.metadata[f"s3_key_{p}"], stored.metadata[f"sha256_{p}"]
             problem, sha256, size = object_problem(s3, key, meta[f"sha256_{p}"])
-            entry["s3"][p] = {"key": key, "uri": s3.uri(key), "recorded_sha256": recorded,
-                              "object_sha256": sha256 or None, "size": size, "problem": problem}
+            entry["s3"][p] = {
+                "key": key,
+                "uri": s3.uri(key),
+                "recorded_sha256": recorded,
+                "object_sha256": sha256 or None,
+                "size": size,
+                "problem": problem,
+            }
     keys = [asset_key_for(prefix, name) for prefix in ("binary", "image", "s3")]
     entry["checks"] = check_results(instance, keys, partition)
     staging = _staging_view(instance, name, staging_partition, entry) if staging_partition else None
@@ -110,43 +161,75 @@ def _staging_view(instance, name: str, staging_partition: str, prod: dict) -> di
     binary = latest_for_partition(instance, asset_key_for("binary", name), staging_partition)
     if binary is None:
         return None
-    view = {"release": staging_partition.split("|", 1)[1],
-            "image_digest": image.metadata["digest"] if image else None,
-            "sha256": {p: binary.metadata.get(f"sha256_{p}") for p in prod["binaries"]}}
-    same_image = view["image_digest"] == (prod["image"] or {}).get("recorded_digest") if prod["image"] else None
+    view = {
+        "release": staging_partition.split("|", 1)[1],
+        "image_digest": image.metadata["digest"] if image else None,
+        "sha256": {p: binary.metadata.get(f"sha256_{p}") for p in prod["binaries"]},
+    }
+    same_image = (
+        view["image_digest"] == (prod["image"] or {}).get("recorded_digest")
+        if prod["image"]
+        else None
+    )
     same_bytes = view["sha256"] == {p: b["sha256"] for p, b in prod["binaries"].items()}
     view["same_bytes"] = bool(same_bytes and same_image is not False)
     return view
 
 
-def release_lineage(instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, tag: str) -> dict:
+def release_lineage(
+    instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, tag: str
+) -> dict:
     release = parse_tag(tag)
     partition = partition_key(release.env, tag)
     source = latest_for_partition(instance, SOURCE_KEY, partition)
     if source is None:
-        raise LookupError(f"no release {partition} in the Dagster instance ({instance.root_directory})")
+        raise LookupError(
+            f"no release {partition} in the Dagster instance ({instance.root_directory})"
+        )
     bump = latest_for_partition(instance, GITOPS_KEY, partition)
     manifest = latest_for_partition(instance, MANIFEST_KEY, partition)
     staging_tag = source.metadata.get("staging_release") or None
     staging_partition = f"staging|{staging_tag}" if release.is_prod and staging_tag else None
     services = {}
     for name in source.metadata.get("services") or []:
-        entry = _service_lineage(instance, registry, s3, name, partition, bump.metadata if bump else None,
-                                 staging_partition)
+        entry = _service_lineage(
+            instance,
+            registry,
+            s3,
+            name,
+            partition,
+            bump.metadata if bump else None,
+            staging_partition,
+        )
         if entry is not None:
             services[name] = entry
     return {
-        "tag": tag, "env": release.env, "commit": source.metadata.get("commit"),
-        "toolchain": source.metadata.get("toolchain"), "release_run": source.run_id,
+        "tag": tag,
+        "env": release.env,
+        "commit": source.metadata.get("commit"),
+        "toolchain": source.metadata.get("toolchain"),
+        "release_run": source.run_id,
         "staging_release": staging_tag if release.is_prod else None,
         "promotion_gate": source.metadata.get("promotion_gate"),
-        "gitops": {"repo": bump.metadata.get("repo"), "commit": bump.metadata.get("gitops_commit"),
-                   "run_id": bump.run_id, "targets": bump.metadata.get("targets") or []} if bump else None,
-        "manifest": {"key": manifest.metadata["manifest_key"], "sha256": manifest.metadata["manifest_sha256"],
-                     "checksums_key": manifest.metadata["checksums_key"]} if manifest else None,
+        "gitops": {
+            "repo": bump.metadata.get("repo"),
+            "commit": bump.metadata.get("gitops_commit"),
+            "run_id": bump.run_id,
+            "targets": bump.metadata.get("targets") or [],
+        }
+        if bump
+        else None,
+        "manifest": {
+            "key": manifest.metadata["manifest_key"],
+            "sha256": manifest.metadata["manifest_sha256"],
+            "checksums_key": manifest.metadata["checksums_key"],
+        }
+        if manifest
+        else None,
         "services": services,
-        "release_checks": check_results(instance, [ROUTES_KEY, GITOPS_KEY, ROUTES_OBJECT_KEY,
-                                                   MANIFEST_KEY], partition),
+        "release_checks": check_results(
+            instance, [ROUTES_KEY, GITOPS_KEY, ROUTES_OBJECT_KEY, MANIFEST_KEY], partition
+        ),
         "rollbacks": rollbacks_touching(instance, release.env, tag),
     }
 
@@ -164,14 +247,27 @@ def digest_lineage(instance: dg.DagsterInstance, registry: RegistryResource, dig
             name, _ = image_name(image.metadata["ref"])
             binary = latest_for_partition(instance, asset_key_for("binary", name), image.partition)
             bump = latest_for_partition(instance, GITOPS_KEY, image.partition)
-            found.append({
-                "service": name, "env": env, "tag": tag, "ref": image.metadata["ref"],
-                "commit": image.metadata.get("commit"), "run_id": image.run_id, "timestamp": image.timestamp,
-                "binary_sha256": image.metadata.get("binary_sha256") or (binary.metadata.get(
-                    f"sha256_{image.metadata.get('platform', '/').split('/')[-1]}") if binary else None),
-                "reused_from": image.metadata.get("reused_from") or None,
-                "gitops_commit": bump.metadata.get("gitops_commit") if bump else None,
-                "registry_serves_tag": registry.manifest_digest(name, tag) == digest,
-            })
+            found.append(
+                {
+                    "service": name,
+                    "env": env,
+                    "tag": tag,
+                    "ref": image.metadata["ref"],
+                    "commit": image.metadata.get("commit"),
+                    "run_id": image.run_id,
+                    "timestamp": image.timestamp,
+                    "binary_sha256": image.metadata.get("binary_sha256")
+                    or (
+                        binary.metadata.get(
+                            f"sha256_{image.metadata.get('platform', '/').split('/')[-1]}"
+                        )
+                        if binary
+                        else None
+                    ),
+                    "reused_from": image.metadata.get("reused_from") or None,
+                    "gitops_commit": bump.metadata.get("gitops_commit") if bump else None,
+                    "registry_serves_tag": registry.manifest_digest(name, tag) == digest,
+                }
+            )
     found.sort(key=lambda f: f["timestamp"], reverse=True)
     return {"digest": digest, "releases": found}

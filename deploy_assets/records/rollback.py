@@ -23,10 +23,9 @@ from deploy_assets.checks.artifacts import object_problem
 from deploy_assets.checks.gitops import deployed_versions
 from deploy_assets.checks.images import image_problem
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.resources.gitops_targets import by_repo, plan_targets
-from deploy_assets.records.history import latest_for_partition
 from deploy_assets.names import ENV_TAG, GITOPS_KEY, OPERATION_TAG, partition_key
-from deploy_assets.tags import TagRejected, check_partition
+from deploy_assets.records.history import latest_for_partition
+from deploy_assets.records.status import env_history, env_projects, ours, version_stack
 from deploy_assets.resources.gitops import (
     GitOpsError,
     GitOpsResource,
@@ -34,9 +33,10 @@ from deploy_assets.resources.gitops import (
     one_line,
     trailer_block,
 )
+from deploy_assets.resources.gitops_targets import by_repo, plan_targets
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.records.status import env_history, env_projects, ours, version_stack
+from deploy_assets.tags import TagRejected, check_partition
 
 ROLLBACK_JOB = "rollback"
 
@@ -55,20 +55,31 @@ class RollbackPlan:
     source_commit: str
 
 
-def plan_rollback(instance: dg.DagsterInstance, gitops: GitOpsResource, config: PipelineConfig,
-                  env: str, to: str | None) -> RollbackPlan:
+def plan_rollback(
+    instance: dg.DagsterInstance,
+    gitops: GitOpsResource,
+    config: PipelineConfig,
+    env: str,
+    to: str | None,
+) -> RollbackPlan:
     rule = config.envs.get(env)
     if rule is None:
         raise RollbackRefused(f"unknown env {env!r} (known: {', '.join(config.envs)})")
     if rule.gitops_mode != "git":
-        raise RollbackRefused(f"{env} bumps through the GitHub workflow (dispatch mode); "
-                              "rollback re-points git-mode repos only")
+        raise RollbackRefused(
+            f"{env} bumps through the GitHub workflow (dispatch mode); "
+            "rollback re-points git-mode repos only"
+        )
     repo = " ".join(rule.gitops_repos)
-    stack = version_stack(ours(env_history(gitops, rule.targets[0].repo), env_projects(instance, env)))
+    stack = version_stack(
+        ours(env_history(gitops, rule.targets[0].repo), env_projects(instance, env))
+    )
     if not to:
         if len(stack) < 2:
-            raise RollbackRefused(f"{repo} has no earlier version to roll back to "
-                                  f"(versions run: {', '.join(stack) or 'none'})")
+            raise RollbackRefused(
+                f"{repo} has no earlier version to roll back to "
+                f"(versions run: {', '.join(stack) or 'none'})"
+            )
         to = stack[-2]
     try:
         check_partition(to, env)
@@ -76,18 +87,27 @@ def plan_rollback(instance: dg.DagsterInstance, gitops: GitOpsResource, config: 
         raise RollbackRefused(str(exc)) from None
     bump = latest_for_partition(instance, GITOPS_KEY, partition_key(env, to))
     if bump is None:
-        raise RollbackRefused(f"{to} was never released to {env}: no GitOps bump recorded for {env}|{to}")
+        raise RollbackRefused(
+            f"{to} was never released to {env}: no GitOps bump recorded for {env}|{to}"
+        )
     projects = list(bump.metadata.get("projects") or [])
     now = deployed_versions(gitops, config, env, projects)
     if all(v == to for v in now.values()):
         raise RollbackRefused(f"{repo} already sets {', '.join(projects)} to {to}")
     counted = Counter(v for v in now.values() if v and v != to)
-    return RollbackPlan(env=env, repo=repo, from_version=counted.most_common(1)[0][0] if counted else "-",
-                        to_version=to, projects=projects, source_commit=str(bump.metadata.get("commit", "")))
+    return RollbackPlan(
+        env=env,
+        repo=repo,
+        from_version=counted.most_common(1)[0][0] if counted else "-",
+        to_version=to,
+        projects=projects,
+        source_commit=str(bump.metadata.get("commit", "")),
+    )
 
 
-def artifact_problems(instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource,
-                      partition: str) -> list[str]:
+def artifact_problems(
+    instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, partition: str
+) -> list[str]:
     """Every recorded image and S3 object of the release, checked against registry and bucket."""
     problems = []
     for key in instance.get_asset_keys(prefix=["image"]):
@@ -100,9 +120,17 @@ def artifact_problems(instance: dg.DagsterInstance, registry: RegistryResource, 
         if stored is None:
             continue
         meta = stored.metadata
-        objects = [(meta[k], meta["sha256_" + k.removeprefix("s3_key_")]) for k in meta if k.startswith("s3_key_")]
+        objects = [
+            (meta[k], meta["sha256_" + k.removeprefix("s3_key_")])
+            for k in meta
+            if k.startswith("s3_key_")
+        ]
         objects += [(meta["s3_key"], meta["sha256"])] if "s3_key" in meta else []
-        objects += [(meta[f"{n}_key"], meta[f"{n}_sha256"]) for n in ("manifest", "checksums") if f"{n}_key" in meta]
+        objects += [
+            (meta[f"{n}_key"], meta[f"{n}_sha256"])
+            for n in ("manifest", "checksums")
+            if f"{n}_key" in meta
+        ]
         for object_key, sha256 in objects:
             problem, _, _ = object_problem(s3, object_key, sha256)
             problems += [problem] if problem else []
@@ -112,11 +140,20 @@ def artifact_problems(instance: dg.DagsterInstance, registry: RegistryResource, 
 def rollback_message(plan: RollbackPlan, by: str, at: str, run_id: str) -> str:
     """Subject and trailers of the rollback commit; every value must be one line (one_line), so
     none can forge a trailer that status and the next rollback's default target would trust."""
-    subject = (f"rollback({plan.env}): {' '.join(one_line('project', p) for p in plan.projects)} -> "
-               f"{one_line('to', plan.to_version)} (from {one_line('from version', plan.from_version)})")
-    return f"{subject}\n\n" + trailer_block([
-        ("Release-Tag", plan.to_version), ("Source-Commit", plan.source_commit),
-        ("Rollback-From", plan.from_version), ("Rollback-By", by), ("Rollback-At", at), ("Dagster-Run", run_id)])
+    subject = (
+        f"rollback({plan.env}): {' '.join(one_line('project', p) for p in plan.projects)} -> "
+        f"{one_line('to', plan.to_version)} (from {one_line('from version', plan.from_version)})"
+    )
+    return f"{subject}\n\n" + trailer_block(
+        [
+            ("Release-Tag", plan.to_version),
+            ("Source-Commit", plan.source_commit),
+            ("Rollback-From", plan.from_version),
+            ("Rollback-By", by),
+            ("Rollback-At", at),
+            ("Dagster-Run", run_id),
+        ]
+    )
 
 
 def requester() -> str:
@@ -128,7 +165,9 @@ def requester() -> str:
 def requested_by(config_value: str, user_tag: str | None) -> str:
     """Who asked: the config's requested_by, else the run's `user` tag, else "dagster"; refused
     (naming where it came from) if it is not a single line of text."""
-    by, source = (config_value, "requested_by") if config_value else (user_tag, "the run's user tag")
+    by, source = (
+        (config_value, "requested_by") if config_value else (user_tag, "the run's user tag")
+    )
     if not by:
         return "dagster"
     try:
@@ -144,45 +183,95 @@ class RollbackConfig(dg.Config):
 
 
 def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDefinition:
-    @dg.op(name="rollback_env", pool="gitops", description="Verify the target release's artifacts, then re-point the env's GitOps repo.")
-    def rollback_env(context: dg.OpExecutionContext, config: RollbackConfig, gitops: GitOpsResource,
-                     registry: RegistryResource, s3: S3Resource) -> None:
+    @dg.op(
+        name="rollback_env",
+        pool="gitops",
+        description="Verify the target release's artifacts, then re-point the env's GitOps repo.",
+    )
+    def rollback_env(
+        context: dg.OpExecutionContext,
+        config: RollbackConfig,
+        gitops: GitOpsResource,
+        registry: RegistryResource,
+        s3: S3Resource,
+    ) -> None:
         at = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             by = requested_by(config.requested_by, context.run.tags.get("user"))
             plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)
             message = rollback_message(plan, by, at, context.run.run_id)  # refuses a forged trailer
-            problems = artifact_problems(context.instance, registry, s3, partition_key(plan.env, plan.to_version))
+            problems = artifact_problems(
+                context.instance, registry, s3, partition_key(plan.env, plan.to_version)
+            )
             if problems:
-                raise RollbackRefused(f"artifacts of {plan.env}|{plan.to_version} no longer verify: "
-                                      + "; ".join(problems))
+                raise RollbackRefused(
+                    f"artifacts of {plan.env}|{plan.to_version} no longer verify: "
+                    + "; ".join(problems)
+                )
         except (RollbackRefused, GitOpsError) as exc:
-            raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
-                             metadata={"refused": True}) from None
+            raise dg.Failure(
+                description=f"rollback of {config.env} refused: {exc}",
+                allow_retries=False,
+                metadata={"refused": True},
+            ) from None
         rule = pipeline.envs[plan.env]
-        routes = (routes_by_service(recorded_routes(context.instance, s3, partition_key(plan.env, plan.to_version)))
-                  if rule.updates_routes else None)
+        routes = (
+            routes_by_service(
+                recorded_routes(context.instance, s3, partition_key(plan.env, plan.to_version))
+            )
+            if rule.updates_routes
+            else None
+        )
         try:  # every target's files planned before the first push: never one repo rolled back alone
             images = {p: f"{settings.registry}/{p}" for p in plan.projects}
-            plan_targets(rule.targets, plan.env, images, plan.to_version, gitops.read_files, url=gitops.url)
+            plan_targets(
+                rule.targets, plan.env, images, plan.to_version, gitops.read_files, url=gitops.url
+            )
         except GitOpsError as exc:
-            raise dg.Failure(description=f"rollback of {config.env} refused: {exc}", allow_retries=False,
-                             metadata={"refused": True}) from None
-        pushed = next(iter([gitops.commit_and_push(repo, bump_edit(group, plan.env, images, plan.to_version, routes),
-                                                   message, log=context.log.info)
-                            for repo, group in by_repo(rule.targets).items()]))
-        context.log_event(dg.AssetObservation(
-            asset_key=GITOPS_KEY, partition=partition_key(plan.env, plan.to_version),
-            description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",
-            metadata={"rollback_from": plan.from_version, "rollback_to": plan.to_version, "rolled_back_by": by,
-                      "rolled_back_at": at, "gitops_commit": pushed.commit, "repo": plan.repo,
-                      "projects": plan.projects},
-        ))
-        context.log.info(f"{plan.repo}: {', '.join(plan.projects)} re-pointed from {plan.from_version} "
-                         f"to {plan.to_version} ({pushed.commit[:12]})")
+            raise dg.Failure(
+                description=f"rollback of {config.env} refused: {exc}",
+                allow_retries=False,
+                metadata={"refused": True},
+            ) from None
+        pushed = next(
+            iter(
+                [
+                    gitops.commit_and_push(
+                        repo,
+                        bump_edit(group, plan.env, images, plan.to_version, routes),
+                        message,
+                        log=context.log.info,
+                    )
+                    for repo, group in by_repo(rule.targets).items()
+                ]
+            )
+        )
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=GITOPS_KEY,
+                partition=partition_key(plan.env, plan.to_version),
+                description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",
+                metadata={
+                    "rollback_from": plan.from_version,
+                    "rollback_to": plan.to_version,
+                    "rolled_back_by": by,
+                    "rolled_back_at": at,
+                    "gitops_commit": pushed.commit,
+                    "repo": plan.repo,
+                    "projects": plan.projects,
+                },
+            )
+        )
+        context.log.info(
+            f"{plan.repo}: {', '.join(plan.projects)} re-pointed from {plan.from_version} "
+            f"to {plan.to_version} ({pushed.commit[:12]})"
+        )
 
-    @dg.job(name=ROLLBACK_JOB, tags={OPERATION_TAG: "rollback"},
-            description="Re-point an env's GitOps repo to an earlier version whose artifacts still verify.")
+    @dg.job(
+        name=ROLLBACK_JOB,
+        tags={OPERATION_TAG: "rollback"},
+        description="Re-point an env's GitOps repo to an earlier version whose artifacts still verify.",
+    )
     def rollback():
         rollback_env()
 
@@ -198,12 +287,20 @@ class RollbackOutcome:
     error: str
 
 
-def run_rollback(defs: dg.Definitions, instance: dg.DagsterInstance, env: str, to: str | None,
-                 requested_by: str) -> RollbackOutcome:
+def run_rollback(
+    defs: dg.Definitions, instance: dg.DagsterInstance, env: str, to: str | None, requested_by: str
+) -> RollbackOutcome:
     """Execute the rollback job in-process, as the CLI does (same job as the UI launches)."""
     result = defs.resolve_job_def(ROLLBACK_JOB).execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={"ops": {"rollback_env": {"config": {"env": env, "to": to or "", "requested_by": requested_by}}}},
+        instance=instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {
+                "rollback_env": {
+                    "config": {"env": env, "to": to or "", "requested_by": requested_by}
+                }
+            }
+        },
         tags={ENV_TAG: env, "user": requested_by},
     )
     error, refused = "", False

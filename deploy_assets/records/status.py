@@ -15,11 +15,11 @@ import dagster as dg
 
 from deploy_assets.checks.gitops import versions_by_target
 from deploy_assets.config import PipelineConfig
-from deploy_assets.resources.gitops_targets import combined
-from deploy_assets.records.history import materializations
 from deploy_assets.names import GITOPS_KEY
+from deploy_assets.records.history import materializations
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
+from deploy_assets.resources.gitops_targets import combined
 
 HISTORY_DEPTH = 500
 _SUBJECT = re.compile(r"^(?:deploy|rollback)\([\w-]+\): (?P<projects>.+) -> \S+(?: \(from \S+\))?$")
@@ -60,12 +60,18 @@ def env_history(gitops: GitOpsResource, repo: str) -> list[Deployment]:
         if "Release-Tag" not in found:
             continue
         subject = _SUBJECT.match(entry["subject"])
-        out.append(Deployment(
-            commit=entry["sha"], date=entry["date"], tag=found["Release-Tag"],
-            run_id=found.get("Dagster-Run", ""), source_commit=found.get("Source-Commit", ""),
-            projects=tuple(subject["projects"].split()) if subject else (),
-            rollback_from=found.get("Rollback-From", ""), rolled_back_by=found.get("Rollback-By", ""),
-        ))
+        out.append(
+            Deployment(
+                commit=entry["sha"],
+                date=entry["date"],
+                tag=found["Release-Tag"],
+                run_id=found.get("Dagster-Run", ""),
+                source_commit=found.get("Source-Commit", ""),
+                projects=tuple(subject["projects"].split()) if subject else (),
+                rollback_from=found.get("Rollback-From", ""),
+                rolled_back_by=found.get("Rollback-By", ""),
+            )
+        )
     return out
 
 
@@ -104,8 +110,9 @@ def ours(history: list[Deployment], projects: list[str]) -> list[Deployment]:
     return [d for d in history if wanted & set(d.projects)]
 
 
-def env_view(instance: dg.DagsterInstance, gitops: GitOpsResource, config: PipelineConfig,
-             env: str) -> tuple[list[str], list[Deployment], dict[str, dict[str, str | None]]]:
+def env_view(
+    instance: dg.DagsterInstance, gitops: GitOpsResource, config: PipelineConfig, env: str
+) -> tuple[list[str], list[Deployment], dict[str, dict[str, str | None]]]:
     """(our projects, our deployments oldest first, target -> project -> version now). History
     is read from the env's first target: every bump and rollback commits to each repo alike."""
     projects = env_projects(instance, env)
@@ -126,19 +133,43 @@ def status(instance: dg.DagsterInstance, gitops: GitOpsResource, config: Pipelin
         try:
             _, history, per_target = env_view(instance, gitops, config, env)
         except (GitError, GitOpsError) as exc:
-            result[env] = {"repo": repo, "error": f"cannot read {' '.join(map(gitops.url, rule.gitops_repos))}: {exc}", "projects": {}}
+            result[env] = {
+                "repo": repo,
+                "error": f"cannot read {' '.join(map(gitops.url, rule.gitops_repos))}: {exc}",
+                "projects": {},
+            }
             continue
         versions = combined(per_target)
         rows = {}
         for project, version in versions.items():
-            setter = next((d for d in reversed(history) if d.tag == version
-                           and (not d.projects or project in d.projects)), None)
-            rows[project] = {"version": version, **({
-                "since": setter.date, "commit": setter.commit, "run_id": setter.run_id,
-                "via": f"rollback from {setter.rollback_from} by {setter.rolled_back_by}"
-                if setter.rollback_from else "release",
-            } if setter else {"since": "", "commit": "", "run_id": "", "via": "not set by a release"})}
-        result[env] = {"repo": repo, "version": majority(versions), "projects": rows,
-                       "history": [asdict(d) for d in history[-5:]],
-                       **({"targets": per_target} if len(rule.targets) > 1 else {})}
+            setter = next(
+                (
+                    d
+                    for d in reversed(history)
+                    if d.tag == version and (not d.projects or project in d.projects)
+                ),
+                None,
+            )
+            rows[project] = {
+                "version": version,
+                **(
+                    {
+                        "since": setter.date,
+                        "commit": setter.commit,
+                        "run_id": setter.run_id,
+                        "via": f"rollback from {setter.rollback_from} by {setter.rolled_back_by}"
+                        if setter.rollback_from
+                        else "release",
+                    }
+                    if setter
+                    else {"since": "", "commit": "", "run_id": "", "via": "not set by a release"}
+                ),
+            }
+        result[env] = {
+            "repo": repo,
+            "version": majority(versions),
+            "projects": rows,
+            "history": [asdict(d) for d in history[-5:]],
+            **({"targets": per_target} if len(rule.targets) > 1 else {}),
+        }
     return result

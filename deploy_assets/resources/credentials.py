@@ -20,7 +20,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 MASK = "***"
 _HTTP_SCHEMES = ("http", "https")
 # scheme://userinfo@ anywhere in free text (git's messages, tracebacks)
-_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+_USERINFO_IN_TEXT = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@'\"]+)@"
+)
 
 
 def _split_userinfo(url: str):
@@ -93,7 +95,9 @@ def redact_text(text: str, *urls: str) -> str:
     return _USERINFO_IN_TEXT.sub(lambda m: f"{m['scheme']}{MASK}@", text)
 
 
-def git_credentials(url: str, environ: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+def git_credentials(
+    url: str, environ: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
     """(plain URL, env vars) that let git authenticate to `url` without the secret in argv.
 
     The header is scoped to the URL's prefix (`http.<plain url>.extraHeader`), so a GitOps root
@@ -104,8 +108,10 @@ def git_credentials(url: str, environ: Mapping[str, str] | None = None) -> tuple
         return url, {}
     parts, user, password = _split_userinfo(url)
     if parts.scheme.lower() not in _HTTP_SCHEMES:
-        raise ValueError(f"{redact_url(url)}: a password in a {parts.scheme}:// URL is not supported; "
-                         "use an SSH key or an https:// URL with a token")
+        raise ValueError(
+            f"{redact_url(url)}: a password in a {parts.scheme}:// URL is not supported; "
+            "use an SSH key or an https:// URL with a token"
+        )
     plain = plain_url(url)
     basic = base64.b64encode(f"{unquote(user)}:{unquote(password or '')}".encode()).decode()
     environ = os.environ if environ is None else environ

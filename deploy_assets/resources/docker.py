@@ -24,13 +24,13 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import dagster as dg
 import docker
 from docker.errors import APIError, BuildError, DockerException
-
 
 _CACHE_RACE = "failed to get digest"
 
@@ -82,12 +82,15 @@ class DockerResource(dg.ConfigurableResource):
             raise DockerEngineError(f"no Docker engine answers at {self.endpoint}: {exc}") from None
         refusal = buildkit_refusal(version) if self.builder == "buildkit" else None
         if refusal:
-            raise DockerEngineError(f"the Docker engine at {self.endpoint} {refusal}; "
-                                    "set image_builder: classic in the pipeline config")
+            raise DockerEngineError(
+                f"the Docker engine at {self.endpoint} {refusal}; "
+                "set image_builder: classic in the pipeline config"
+            )
         return version.get("Version", "?")
 
-    def build_image(self, binary: Path, dockerfile: Path, platform: str, tag: str,
-                    labels: dict[str, str]) -> str:
+    def build_image(
+        self, binary: Path, dockerfile: Path, platform: str, tag: str, labels: dict[str, str]
+    ) -> str:
         """Build `tag` from the template; the binary is the context's only file, named `service`."""
         if not dockerfile.is_file():
             raise DockerEngineError(f"Dockerfile template {dockerfile} does not exist")
@@ -95,8 +98,9 @@ class DockerResource(dg.ConfigurableResource):
             return self._build_with_buildkit(binary, dockerfile, platform, tag, labels)
         return self._build_classic(binary, dockerfile, platform, tag, labels)
 
-    def _build_with_buildkit(self, binary: Path, dockerfile: Path, platform: str, tag: str,
-                             labels: dict[str, str]) -> str:
+    def _build_with_buildkit(
+        self, binary: Path, dockerfile: Path, platform: str, tag: str, labels: dict[str, str]
+    ) -> str:
         """POST /build?version=2 with a tar context: the SDK's build() has no switch for the
         builder version, and the engine takes a tar context without a BuildKit session. The tar
         must be plain ustar: one that starts with a PAX header (Python's default for files with
@@ -107,12 +111,23 @@ class DockerResource(dg.ConfigurableResource):
                 tar.add(binary, arcname="service", filter=_executable)
             context.seek(0)
             api = self._client().api
-            params = {"t": tag, "version": "2", "platform": f"linux/{platform}",
-                      "labels": json.dumps(labels), "rm": "1"}
+            params = {
+                "t": tag,
+                "version": "2",
+                "platform": f"linux/{platform}",
+                "labels": json.dumps(labels),
+                "rm": "1",
+            }
             image_id = None
             try:
-                response = api.post(api._url("/build"), params=params, data=context, stream=True,
-                                    headers={"Content-Type": "application/x-tar"}, timeout=self.timeout_s)
+                response = api.post(
+                    api._url("/build"),
+                    params=params,
+                    data=context,
+                    stream=True,
+                    headers={"Content-Type": "application/x-tar"},
+                    timeout=self.timeout_s,
+                )
                 api._raise_for_status(response)
                 for chunk in api._stream_helper(response, decode=True):
                     if "error" in chunk:
@@ -127,8 +142,9 @@ class DockerResource(dg.ConfigurableResource):
             raise DockerEngineError(f"docker build of {tag} failed: the engine named no image")
         return image_id
 
-    def _build_classic(self, binary: Path, dockerfile: Path, platform: str, tag: str,
-                       labels: dict[str, str]) -> str:
+    def _build_classic(
+        self, binary: Path, dockerfile: Path, platform: str, tag: str, labels: dict[str, str]
+    ) -> str:
         with tempfile.TemporaryDirectory(prefix="deploy-assets-ctx-") as ctx:
             shutil.copyfile(dockerfile, Path(ctx) / "Dockerfile")
             shutil.copy2(binary, Path(ctx) / "service")
@@ -138,8 +154,14 @@ class DockerResource(dg.ConfigurableResource):
             for attempt in (1, 2):
                 try:
                     image, _ = self._client().images.build(
-                        path=ctx, dockerfile="Dockerfile", tag=tag, platform=f"linux/{platform}",
-                        labels=labels, rm=True, pull=False, nocache=attempt > 1,
+                        path=ctx,
+                        dockerfile="Dockerfile",
+                        tag=tag,
+                        platform=f"linux/{platform}",
+                        labels=labels,
+                        rm=True,
+                        pull=False,
+                        nocache=attempt > 1,
                     )
                     return image.id
                 except BuildError as exc:
@@ -147,14 +169,23 @@ class DockerResource(dg.ConfigurableResource):
                     # same bytes) between the cache hit and its use: build once more without cache.
                     if attempt == 1 and _CACHE_RACE in str(exc.msg):
                         continue
-                    log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
-                    raise DockerEngineError(f"docker build of {tag} failed: {exc.msg}\n{log[-2000:]}") from None
+                    log = "".join(
+                        str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log
+                    )
+                    raise DockerEngineError(
+                        f"docker build of {tag} failed: {exc.msg}\n{log[-2000:]}"
+                    ) from None
                 except (APIError, DockerException) as exc:
                     raise DockerEngineError(f"docker build of {tag} failed: {exc}") from None
         raise AssertionError("unreachable")
 
-    def push(self, repository: str, tag: str, progress: Callable[[str], None] | None = None,
-             auth_config: dict[str, str] | None = None) -> str:
+    def push(
+        self,
+        repository: str,
+        tag: str,
+        progress: Callable[[str], None] | None = None,
+        auth_config: dict[str, str] | None = None,
+    ) -> str:
         """Push repository:tag; returns the manifest digest the registry acknowledged.
 
         Two pushes of the same layer at once (two envs releasing the same bytes) can make a
@@ -168,37 +199,55 @@ class DockerResource(dg.ConfigurableResource):
             try:
                 return self._push_once(repository, tag, progress, auth)
             except DockerPushError as exc:
-                if attempt == self.push_attempts or not any(m in str(exc) for m in _UPLOAD_RACE_MARKERS):
+                if attempt == self.push_attempts or not any(
+                    m in str(exc) for m in _UPLOAD_RACE_MARKERS
+                ):
                     raise
         raise AssertionError("unreachable")
 
-    def _push_once(self, repository: str, tag: str, progress: Callable[[str], None] | None,
-                   auth: dict[str, str] | None) -> str:
+    def _push_once(
+        self,
+        repository: str,
+        tag: str,
+        progress: Callable[[str], None] | None,
+        auth: dict[str, str] | None,
+    ) -> str:
         registry = repository.split("/", 1)[0]
         digest = None
         retries = _RetryCounter()
         client = self._client()
         try:
-            for chunk in client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
+            for chunk in client.images.push(
+                repository, tag=tag, stream=True, decode=True, auth_config=auth
+            ):
                 if "error" in chunk:
-                    raise DockerPushError(f"push of {repository}:{tag} to registry {registry} failed: "
-                                          f"{chunk['error']}")
+                    raise DockerPushError(
+                        f"push of {repository}:{tag} to registry {registry} failed: "
+                        f"{chunk['error']}"
+                    )
                 if retries.count(chunk) > self.max_push_retries:
                     # Closing the connection cancels the push in dockerd (see the module doc).
                     raise DockerPushError(
                         f"push of {repository}:{tag} to registry {registry} failed: layer {chunk.get('id')} "
-                        f"still failing after {self.max_push_retries} retries; push cancelled")
+                        f"still failing after {self.max_push_retries} retries; push cancelled"
+                    )
                 aux = chunk.get("aux") or {}
                 if aux.get("Digest"):
                     digest = aux["Digest"]
                 if progress and chunk.get("status") in ("Pushed", "Layer already exists"):
-                    progress(f"{repository}:{tag} layer {chunk.get('id')} {chunk['status'].lower()}")
+                    progress(
+                        f"{repository}:{tag} layer {chunk.get('id')} {chunk['status'].lower()}"
+                    )
         except (APIError, DockerException) as exc:
-            raise DockerPushError(f"push of {repository}:{tag} to registry {registry} failed: {exc}") from None
+            raise DockerPushError(
+                f"push of {repository}:{tag} to registry {registry} failed: {exc}"
+            ) from None
         finally:
             client.close()
         if not digest:
-            raise DockerPushError(f"push of {repository}:{tag} to registry {registry} returned no digest")
+            raise DockerPushError(
+                f"push of {repository}:{tag} to registry {registry} returned no digest"
+            )
         return digest
 
     def tag(self, ref: str, repository: str, tag: str) -> None:

@@ -38,8 +38,13 @@ from deploy_assets.resources.credentials import (
 from deploy_assets.resources.git_locks import lock_holder, pid_alive, remove_stale_git_locks
 from deploy_assets.resources.processes import kill_tree
 
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "deploy-assets", "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
-           "GIT_COMMITTER_NAME": "deploy-assets", "GIT_COMMITTER_EMAIL": "deploy-assets@localhost"}
+GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "deploy-assets",
+    "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
+    "GIT_COMMITTER_NAME": "deploy-assets",
+    "GIT_COMMITTER_EMAIL": "deploy-assets@localhost",
+}
 
 
 # git's words when a remote answered 401/403 to the credentials we sent
@@ -50,8 +55,13 @@ class GitError(RuntimeError):
     pass
 
 
-def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes | None = None,
-            timeout: float = 300, auth: str = "") -> bytes:
+def run_git(
+    args: list[str],
+    cwd: str | Path | None = None,
+    input_bytes: bytes | None = None,
+    timeout: float = 300,
+    auth: str = "",
+) -> bytes:
     """Run git with an argument list (never a shell); raise GitError with git's own words.
 
     A URL with credentials never reaches argv: it is replaced by its plain URL and the secret
@@ -64,8 +74,14 @@ def run_git(args: list[str], cwd: str | Path | None = None, input_bytes: bytes |
         env.update(git_credentials(url, env)[1])
     argv = ["git", *(plain_url(a) for a in args)]
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
     except OSError as exc:
         raise GitError(f"cannot run git: {redact_text(str(exc), *secrets)}") from None
     try:
@@ -100,7 +116,7 @@ def parse_ls_remote(output: str) -> dict[str, str]:
         sha, _, ref = line.partition("\t")
         if not ref.startswith("refs/tags/"):
             continue
-        name = ref[len("refs/tags/"):]
+        name = ref[len("refs/tags/") :]
         if name.endswith("^{}"):
             peeled[name[:-3]] = sha
         else:
@@ -156,14 +172,18 @@ class GitSourceResource(dg.ConfigurableResource):
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise GitError(f"the source mirror's lock {lock_file} is still held after "
-                                       f"{self.lock_timeout:g}s by {lock_holder(lock_file)}; if that "
-                                       "process is stuck, stop it and retry") from None
+                        raise GitError(
+                            f"the source mirror's lock {lock_file} is still held after "
+                            f"{self.lock_timeout:g}s by {lock_holder(lock_file)}; if that "
+                            "process is stuck, stop it and retry"
+                        ) from None
                     time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             try:  # for lock_holder where /proc/locks cannot tell (another container or host)
                 handle.seek(0)
                 handle.truncate()
-                handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%FT%T%z')}\n")
+                handle.write(
+                    f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%FT%T%z')}\n"
+                )
                 handle.flush()
                 yield mirror
             finally:
@@ -183,32 +203,58 @@ class GitSourceResource(dg.ConfigurableResource):
                 self._git(["clone", "--mirror", "--quiet", "--", self.remote, str(tmp)])
                 tmp.rename(mirror)
             # No auto-gc: a detached gc would outlive the lock and race the next fetch.
-            self._git(["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--prune", "--prune-tags",
-                       "--force", "--quiet", "origin"], cwd=mirror)
+            self._git(
+                [
+                    "-c",
+                    "gc.auto=0",
+                    "-c",
+                    "maintenance.auto=false",
+                    "fetch",
+                    "--prune",
+                    "--prune-tags",
+                    "--force",
+                    "--quiet",
+                    "origin",
+                ],
+                cwd=mirror,
+            )
         return mirror
 
     def _forget_credentials(self, mirror: Path) -> None:
         """A mirror cloned by an older version may hold the token in its config: replace it."""
-        if run_git(["config", "--get", "remote.origin.url"], cwd=mirror).decode().strip() != plain_url(self.remote):
+        if run_git(
+            ["config", "--get", "remote.origin.url"], cwd=mirror
+        ).decode().strip() != plain_url(self.remote):
             run_git(["config", "remote.origin.url", plain_url(self.remote)], cwd=mirror)
         # Older versions named the mirror after the URL with its token (and stored the token in it).
-        legacy = mirror.with_name(f"source-{hashlib.sha256(self.remote.encode()).hexdigest()[:12]}.git")
+        legacy = mirror.with_name(
+            f"source-{hashlib.sha256(self.remote.encode()).hexdigest()[:12]}.git"
+        )
         if legacy != mirror and legacy.exists():
             shutil.rmtree(legacy, ignore_errors=True)
 
     def resolve(self, ref: str) -> str:
         """Commit sha of a tag, branch or HEAD in the mirror."""
-        out = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-                      cwd=self.mirror_path, timeout=self.git_timeout)
+        out = run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            cwd=self.mirror_path,
+            timeout=self.git_timeout,
+        )
         return out.decode().strip()
 
     def list_files(self, commit: str) -> list[str]:
-        out = run_git(["ls-tree", "-r", "--name-only", "-z", commit], cwd=self.mirror_path, timeout=self.git_timeout)
+        out = run_git(
+            ["ls-tree", "-r", "--name-only", "-z", commit],
+            cwd=self.mirror_path,
+            timeout=self.git_timeout,
+        )
         return [p for p in out.decode(errors="surrogateescape").split("\0") if p]
 
     def read_file(self, commit: str, path: str) -> str | None:
         try:
-            return run_git(["show", f"{commit}:{path}"], cwd=self.mirror_path, timeout=self.git_timeout).decode()
+            return run_git(
+                ["show", f"{commit}:{path}"], cwd=self.mirror_path, timeout=self.git_timeout
+            ).decode()
         except GitError:
             return None
 
@@ -223,11 +269,14 @@ class GitSourceResource(dg.ConfigurableResource):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         for leftover in dest.parent.glob(f".{dest.name}.*"):
-            if not pid_alive(leftover.name[len(dest.name) + 2:].split(".")[0]):
+            if not pid_alive(leftover.name[len(dest.name) + 2 :].split(".")[0]):
                 shutil.rmtree(leftover, ignore_errors=True)
         pathspecs = [] if whole else ["--", *(f":(literal){p}" for p in paths)]
-        archive = run_git(["archive", "--format=tar", commit, *pathspecs], cwd=self.mirror_path,
-                          timeout=self.git_timeout)
+        archive = run_git(
+            ["archive", "--format=tar", commit, *pathspecs],
+            cwd=self.mirror_path,
+            timeout=self.git_timeout,
+        )
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
         try:
@@ -250,13 +299,17 @@ def _extract(archive: bytes, dest: Path, commit: str) -> None:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             if member.name.startswith("/") or ".." in Path(member.name).parts:
-                raise GitError(f"archive of {commit} has an unsafe path {member.name!r}; fix the monorepo")
+                raise GitError(
+                    f"archive of {commit} has an unsafe path {member.name!r}; fix the monorepo"
+                )
             if member.issym() or member.islnk():
                 base = dest / Path(member.name).parent if member.issym() else dest
                 target = os.path.normpath(os.path.join(base, member.linkname))
                 if member.linkname.startswith("/") or not Path(target).is_relative_to(dest):
-                    raise GitError(f"archive of {commit} has a link {member.name} -> {member.linkname} that "
-                                   "points outside the source tree; remove it from the monorepo")
+                    raise GitError(
+                        f"archive of {commit} has a link {member.name} -> {member.linkname} that "
+                        "points outside the source tree; remove it from the monorepo"
+                    )
         try:  # and the stdlib's own checks where it has them (not before Python 3.11.4, Debian 12's)
             tar.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         except tarfile.TarError as exc:

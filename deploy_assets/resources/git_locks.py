@@ -18,13 +18,25 @@ def lock_holder(lock_file: Path) -> str:
     with contextlib.suppress(OSError):
         inode = lock_file.stat().st_ino
         for line in Path("/proc/locks").read_text().splitlines():
-            fields = line.split()  # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF" ("1: -> FLOCK" waits)
+            fields = (
+                line.split()
+            )  # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF" ("1: -> FLOCK" waits)
             at = fields.index("FLOCK") if "FLOCK" in fields else -1
-            if at < 0 or "->" in fields or len(fields) <= at + 4 or fields[at + 4].rsplit(":", 1)[-1] != str(inode):
+            if (
+                at < 0
+                or "->" in fields
+                or len(fields) <= at + 4
+                or fields[at + 4].rsplit(":", 1)[-1] != str(inode)
+            ):
                 continue
             pid = fields[at + 3]
             with contextlib.suppress(OSError):
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                cmd = (
+                    Path(f"/proc/{pid}/cmdline")
+                    .read_bytes()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")
+                )
                 return f"pid {pid} ({redact_text(cmd.strip())[:120]})"
             return f"pid {pid}"
     with contextlib.suppress(OSError):

@@ -50,10 +50,19 @@ def one_line(name: str, value: str) -> str:
     """value, refused if it holds a line break or any control character: in a commit message a
     newline in `requested_by` would forge trailers (`Release-Tag: v9.9.9`) that status and the
     rollback target trust."""
-    bad = next((c for c in value if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")), None)
+    bad = next(
+        (
+            c
+            for c in value
+            if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
+        ),
+        None,
+    )
     if bad is not None:
-        raise GitOpsError(f"{name} {value!r} contains the control character {bad!r}; "
-                          "values written into a commit message must be a single line of text")
+        raise GitOpsError(
+            f"{name} {value!r} contains the control character {bad!r}; "
+            "values written into a commit message must be a single line of text"
+        )
     return value
 
 
@@ -65,8 +74,9 @@ def trailer_block(trailers: list[tuple[str, str]]) -> str:
 def commit_message(env: str, tag: str, commit: str, projects: list[str], run_id: str) -> str:
     """Trailers make every bump traceable to its tag, source commit and Dagster run."""
     subject = f"deploy({env}): {' '.join(one_line('project', p) for p in projects)} -> {one_line('tag', tag)}"
-    return (f"{one_line('subject', subject)}\n\n"
-            + trailer_block([("Release-Tag", tag), ("Source-Commit", commit), ("Dagster-Run", run_id)]))
+    return f"{one_line('subject', subject)}\n\n" + trailer_block(
+        [("Release-Tag", tag), ("Source-Commit", commit), ("Dagster-Run", run_id)]
+    )
 
 
 def _inside(repo: Path, relpath: str) -> Path:
@@ -76,8 +86,10 @@ def _inside(repo: Path, relpath: str) -> Path:
     for part in Path(relpath).parts:
         current = current / part
         if current.is_symlink():
-            raise GitOpsError(f"{relpath}: {current.relative_to(repo)} is a symlink (to {os.readlink(current)}) "
-                              "in the GitOps repo; replace it with a regular file or directory")
+            raise GitOpsError(
+                f"{relpath}: {current.relative_to(repo)} is a symlink (to {os.readlink(current)}) "
+                "in the GitOps repo; replace it with a regular file or directory"
+            )
     if not target.resolve().is_relative_to(repo.resolve()):
         raise GitOpsError(f"{relpath} resolves to {target.resolve()}, outside the GitOps repo")
     return target
@@ -91,8 +103,13 @@ def _read_in_repo(repo: Path, relpath: str, shown: str) -> str | None:
     return target.read_text() if target.is_file() else None
 
 
-def bump_edit(layout: GitOpsLayout | list[GitOpsLayout], env: str, images: dict[str, str], version: str,
-              routes: dict[str, list[dict]] | None) -> Edit:
+def bump_edit(
+    layout: GitOpsLayout | list[GitOpsLayout],
+    env: str,
+    images: dict[str, str],
+    version: str,
+    routes: dict[str, list[dict]] | None,
+) -> Edit:
     """The edit that sets every project to version in each layout given (the targets of one
     repo: one commit for all), and writes its routes when asked. Every file of every layout is
     planned before one is written."""
@@ -111,11 +128,14 @@ def bump_edit(layout: GitOpsLayout | list[GitOpsLayout], env: str, images: dict[
                     raise GitOpsError(f"{relpath} is written by two GitOps targets of this repo")
                 writes[_inside(repo, relpath)] = text
             for project in sorted(images) if routes is not None else []:
-                route_file = _inside(repo, layout_path(one, project, env, one.routes_path_template, version))
+                route_file = _inside(
+                    repo, layout_path(one, project, env, one.routes_path_template, version)
+                )
                 writes[route_file] = json.dumps(routes.get(project, []), indent=2) + "\n"
         for target, text in writes.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(text.encode())
+
     return edit
 
 
@@ -143,17 +163,31 @@ class GitOpsResource(dg.ConfigurableResource):
         return run_git(args, cwd=cwd, timeout=self.git_timeout, auth=self.root)
 
     def head(self, repo: str) -> str | None:
-        out = self._git(["ls-remote", "--", self._remote(repo), f"refs/heads/{self.branch}"]).decode()
+        out = self._git(
+            ["ls-remote", "--", self._remote(repo), f"refs/heads/{self.branch}"]
+        ).decode()
         return out.split("\t", 1)[0] or None
 
     def _clone(self, repo: str, dest: Path, *options: str) -> None:
         try:
-            self._git(["clone", "--quiet", *options, "--branch", self.branch, "--", self._remote(repo), str(dest)])
+            self._git(
+                [
+                    "clone",
+                    "--quiet",
+                    *options,
+                    "--branch",
+                    self.branch,
+                    "--",
+                    self._remote(repo),
+                    str(dest),
+                ]
+            )
         except GitError as exc:
             raise GitOpsError(f"cannot clone GitOps repo {self.url(repo)}: {exc}") from None
 
-    def commit_and_push(self, repo: str, edit: Edit, message: str,
-                        log: Callable[[str], None] = lambda _: None) -> PushResult:
+    def commit_and_push(
+        self, repo: str, edit: Edit, message: str, log: Callable[[str], None] = lambda _: None
+    ) -> PushResult:
         """Apply edit on the branch head, commit if anything changed, push; retry on races."""
         with tempfile.TemporaryDirectory(prefix=f"gitops-{repo}-") as tmp:
             clone = Path(tmp) / repo
@@ -167,19 +201,25 @@ class GitOpsResource(dg.ConfigurableResource):
                     return PushResult(repo, head, changed=False, attempts=attempt)
                 self._git(["commit", "--quiet", "-m", message], cwd=clone)
                 try:
-                    self._git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone)
+                    self._git(
+                        ["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone
+                    )
                 except GitError as exc:
                     if not any(marker in str(exc) for marker in _RACE_MARKERS):
                         raise GitOpsError(f"push to {self.url(repo)} refused: {exc}") from None
-                    log(f"{repo}: push rejected (remote moved on), re-applying on the new head, attempt {attempt}")
+                    log(
+                        f"{repo}: push rejected (remote moved on), re-applying on the new head, attempt {attempt}"
+                    )
                     self._git(["fetch", "--quiet", "origin", self.branch], cwd=clone)
                     self._git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=clone)
                     continue
                 head = self._git(["rev-parse", "HEAD"], cwd=clone).decode().strip()
                 log(f"{repo}: pushed {head[:12]}")
                 return PushResult(repo, head, changed=True, attempts=attempt)
-        raise GitOpsError(f"push to {self.url(repo)} still rejected after {self.max_push_attempts} attempts: "
-                          "the branch keeps moving")
+        raise GitOpsError(
+            f"push to {self.url(repo)} still rejected after {self.max_push_attempts} attempts: "
+            "the branch keeps moving"
+        )
 
     def read_files(self, repo: str, paths: list[str]) -> dict[str, str | None]:
         """Read files at the branch head of the pushed repo (what a check must trust).
@@ -203,13 +243,20 @@ class GitOpsResource(dg.ConfigurableResource):
         tmp = Path(tempfile.mkdtemp(prefix=f"gitops-log-{repo}-"))
         try:
             self._clone(repo, tmp / "r", "--bare")
-            out = self._git(["log", f"-{limit}", "--format=%H%x1f%cI%x1f%s%x1f%b%x1f"
-                             "%(trailers:only,unfold,separator=%x1d)%x1e"], cwd=tmp / "r").decode()
+            out = self._git(
+                [
+                    "log",
+                    f"-{limit}",
+                    "--format=%H%x1f%cI%x1f%s%x1f%b%x1f%(trailers:only,unfold,separator=%x1d)%x1e",
+                ],
+                cwd=tmp / "r",
+            ).decode()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         commits = []
         for record in filter(None, (r.strip() for r in out.split("\x1e"))):
             sha, date, subject, body, block = (record.split("\x1f") + [""] * 5)[:5]
-            commits.append({"sha": sha, "date": date, "subject": subject, "body": body,
-                            "trailers": block})
+            commits.append(
+                {"sha": sha, "date": date, "subject": subject, "body": body, "trailers": block}
+            )
         return commits

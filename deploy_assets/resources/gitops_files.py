@@ -23,34 +23,46 @@ from deploy_assets.resources.gitops_layouts import (
 )
 
 
-def layout_path(layout: GitOpsLayout, project: str, env: str, template: str | None = None,
-                version: str = "") -> str:
+def layout_path(
+    layout: GitOpsLayout, project: str, env: str, template: str | None = None, version: str = ""
+) -> str:
     """The repo-relative file a template names for one of our projects ({project}: the name the
     repo uses for it, by the layout's `projects` mapping); never a path outside the repo."""
     template = template or layout.path_template
-    unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None and f not in TEMPLATE_FIELDS]
+    unknown = [
+        f
+        for _, f, _, _ in string.Formatter().parse(template)
+        if f is not None and f not in TEMPLATE_FIELDS
+    ]
     if unknown:
-        raise GitOpsError(f"path template {template!r} uses {{{unknown[0]}}}; "
-                          f"only {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} are known")
+        raise GitOpsError(
+            f"path template {template!r} uses {{{unknown[0]}}}; "
+            f"only {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} are known"
+        )
     path = template.format(project=layout.repo_name(project), env=env, version=version)
     if path.startswith("/") or ".." in Path(path).parts:
         raise GitOpsError(f"path {path!r} (template {template!r}) escapes the GitOps repo")
     return path
 
 
-def _file_text(layout: GitOpsLayout, images: dict[str, str], version: str, old: str | None,
-               problems: list[str]) -> str | None:
+def _file_text(
+    layout: GitOpsLayout, images: dict[str, str], version: str, old: str | None, problems: list[str]
+) -> str | None:
     """The new text of one file for the projects its path maps there; what cannot be updated
     goes to problems (every project checked, so one error lists them all)."""
     if old is None and (layout.layout == "image_ref" or not layout.create_missing):
         # a manifest someone wrote: inventing one would deploy half a config (or nothing)
-        problems.append(f"file not found in the GitOps repo ({layout.layout} layout updates an existing "
-                        f"file for {', '.join(sorted(images))}; create it there first)")
+        problems.append(
+            f"file not found in the GitOps repo ({layout.layout} layout updates an existing "
+            f"file for {', '.join(sorted(images))}; create it there first)"
+        )
         return None
     if layout.layout == "version_file":
         if len(images) > 1:
-            problems.append(f"the version_file layout holds one version, and {', '.join(sorted(images))} would "
-                            "share this file; put {project} in the path template")
+            problems.append(
+                f"the version_file layout holds one version, and {', '.join(sorted(images))} would "
+                "share this file; put {project} in the path template"
+            )
             return None
         return set_version_file(old, version)
     if old is None:  # a new app's file: its entries name the projects
@@ -64,8 +76,13 @@ def _file_text(layout: GitOpsLayout, images: dict[str, str], version: str, old: 
     return old
 
 
-def planned_files(layout: GitOpsLayout, env: str, images: dict[str, str], version: str,
-                  read: Callable[[str], str | None]) -> dict[str, str]:
+def planned_files(
+    layout: GitOpsLayout,
+    env: str,
+    images: dict[str, str],
+    version: str,
+    read: Callable[[str], str | None],
+) -> dict[str, str]:
     """relpath -> new text of every file the bump sets, or one error naming each file and
     project that has nothing to update: computed before anything is written, so a bump that
     cannot move every project moves none (several projects may share one file)."""
@@ -95,8 +112,10 @@ def refuse_shared_names(layout: GitOpsLayout, images: dict[str, str]) -> None:
     for project in sorted(images):
         other = owners.setdefault(layout.repo_name(project), project)
         if other != project:
-            raise GitOpsError(f"projects {other} and {project} both have the name {layout.repo_name(project)!r} "
-                              "in the GitOps repo (projects mapping); map them to different names")
+            raise GitOpsError(
+                f"projects {other} and {project} both have the name {layout.repo_name(project)!r} "
+                "in the GitOps repo (projects mapping); map them to different names"
+            )
 
 
 def read_version(layout: GitOpsLayout, env: str, project: str, text: str) -> str | None:

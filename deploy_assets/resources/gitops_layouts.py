@@ -60,7 +60,9 @@ def _name(entry: MappingNode) -> str:
     return name.value if isinstance(name, ScalarNode) else ""
 
 
-def kustomize_entries(text: str, project: str, exact: str | None = None) -> tuple[list[MappingNode], list[str]]:
+def kustomize_entries(
+    text: str, project: str, exact: str | None = None
+) -> tuple[list[MappingNode], list[str]]:
     """(entries of images[] that match project, the names of all entries). With `exact` (the
     target's image_name) only an entry named exactly that matches."""
     entries = _entries(_compose(text))
@@ -74,14 +76,18 @@ def scalar_text(value: str, style: str | None) -> str:
         return "'" + value.replace("'", "''") + "'"
     if style is None and re.fullmatch(r"[\w.+/:@-]+", value):
         safe = YAML(typ="safe", pure=True)
-        if safe.load(f"k: {value}") == {"k": value} and safe.load(f"{{k: {value}}}") == {"k": value}:
+        if safe.load(f"k: {value}") == {"k": value} and safe.load(f"{{k: {value}}}") == {
+            "k": value
+        }:
             return value  # reads back as this string both in a block and in a {flow} mapping
     return json.dumps(value)  # a JSON string is a valid double-quoted YAML scalar
 
 
 def _value_splice(node: Node, value: str, what: str) -> tuple[int, int, str] | None:
     if not isinstance(node, ScalarNode) or node.style not in (None, "'", '"'):
-        raise GitOpsError(f"{what} is not a plain or quoted string; write the tag plain or in quotes")
+        raise GitOpsError(
+            f"{what} is not a plain or quoted string; write the tag plain or in quotes"
+        )
     if node.value == value:
         return None
     return node.start_mark.index, node.end_mark.index, scalar_text(value, node.style)
@@ -100,24 +106,34 @@ def _insert_splice(text: str, entry: MappingNode, key: str, value: str) -> tuple
     return (len(text), len(text), eol + line) if at < 0 else (at + 1, at + 1, line)
 
 
-def set_kustomize_tag(text: str, project: str, image: str, version: str, exact: str | None = None) -> str:
+def set_kustomize_tag(
+    text: str, project: str, image: str, version: str, exact: str | None = None
+) -> str:
     """text with every matching entry's newTag set, and its newName where it has one or is named
     by the bare project; an entry named `<registry>/<project>` keeps that name (the cluster's way
     to the image, often not the registry pushed to). With `exact` (the target's image_name) the
     newTag alone moves. Nothing else in the file moves."""
     entries, names = kustomize_entries(text, project, exact)
     if not entries:
-        rule = (f"its name is {exact} (the target's image_name)" if exact
-                else f"its name is {project} or ends with /{project}")
-        raise GitOpsError(f"no images[] entry for {project} (an entry matches when {rule}); its entries: "
-                          f"{', '.join(names) or 'none'}. Add an entry named as the image the manifests "
-                          "use, or set the target's image_name to that name")
+        rule = (
+            f"its name is {exact} (the target's image_name)"
+            if exact
+            else f"its name is {project} or ends with /{project}"
+        )
+        raise GitOpsError(
+            f"no images[] entry for {project} (an entry matches when {rule}); its entries: "
+            f"{', '.join(names) or 'none'}. Add an entry named as the image the manifests "
+            "use, or set the target's image_name to that name"
+        )
     splices = []
     for entry in entries:
         label = f"images[{_name(entry)}]"
         tag, new_name = _get(entry, "newTag"), _get(entry, "newName")
-        splices.append(_value_splice(tag, version, f"{label}.newTag") if tag is not None
-                       else _insert_splice(text, entry, "newTag", version))
+        splices.append(
+            _value_splice(tag, version, f"{label}.newTag")
+            if tag is not None
+            else _insert_splice(text, entry, "newTag", version)
+        )
         if exact:  # the target says how its cluster names the image: only the tag is ours to set
             continue
         if new_name is not None:  # what the deployment pulls: the image we pushed
@@ -125,20 +141,32 @@ def set_kustomize_tag(text: str, project: str, image: str, version: str, exact: 
         elif _name(entry) == project:  # a bare name pulls from no registry: point it at ours
             splices.append(_insert_splice(text, entry, "newName", image))
     # From the end backwards, so earlier offsets hold; two inserts at one place keep their order.
-    for start, _, end, new in sorted(((s[0], i, s[1], s[2]) for i, s in enumerate(splices) if s), reverse=True):
+    for start, _, end, new in sorted(
+        ((s[0], i, s[1], s[2]) for i, s in enumerate(splices) if s), reverse=True
+    ):
         text = text[:start] + new + text[end:]
     if read_kustomize_tag(text, project, exact) != version:  # the splice must read back as written
-        raise GitOpsError(f"editing the images[] entries of {project} did not yield newTag {version}")
+        raise GitOpsError(
+            f"editing the images[] entries of {project} did not yield newTag {version}"
+        )
     return text
 
 
-def new_kustomization(images: dict[str, str], version: str, exact: dict[str, str | None] | None = None) -> str:
+def new_kustomization(
+    images: dict[str, str], version: str, exact: dict[str, str | None] | None = None
+) -> str:
     """A file the bump creates (none was there): one entry per project, named after it (or by
     the image name the target's manifests use, which then keeps its tag only)."""
     exact = exact or {}
-    doc = {**KUSTOMIZATION, "images": [{"name": exact[p], "newTag": version} if exact.get(p) else
-                                       {"name": p, "newName": i, "newTag": version}
-                                       for p, i in sorted(images.items())]}
+    doc = {
+        **KUSTOMIZATION,
+        "images": [
+            {"name": exact[p], "newTag": version}
+            if exact.get(p)
+            else {"name": p, "newName": i, "newTag": version}
+            for p, i in sorted(images.items())
+        ],
+    }
     out = StringIO()
     YAML().dump(doc, out)
     return out.getvalue()
@@ -158,8 +186,10 @@ def read_kustomize_tag(text: str, project: str, exact: str | None = None) -> str
 def _version_node(text: str) -> ScalarNode | None:
     root = _compose(text)
     if root is not None and not isinstance(root, ScalarNode):
-        raise GitOpsError("holds more than a version (version_file layout: the version alone, comments allowed; "
-                          "for `image: .../<project>:TAG` use the image_ref layout)")
+        raise GitOpsError(
+            "holds more than a version (version_file layout: the version alone, comments allowed; "
+            "for `image: .../<project>:TAG` use the image_ref layout)"
+        )
     return root
 
 
@@ -169,7 +199,7 @@ def set_version_file(text: str | None, version: str) -> str:
     if node is None:
         return (text or "") + f"{version}\n"
     splice = _value_splice(node, version, "the version")
-    return text if splice is None else text[:splice[0]] + splice[2] + text[splice[1]:]
+    return text if splice is None else text[: splice[0]] + splice[2] + text[splice[1] :]
 
 
 def read_version_file(text: str) -> str | None:
@@ -184,11 +214,15 @@ def _image_ref_pattern(project: str, exact: str | None = None) -> re.Pattern[str
     return re.compile(rf"(image:\s*[\"']?){name}:([\w.+-]+)")
 
 
-def set_image_ref(text: str, project: str, image: str, version: str, exact: str | None = None) -> str:
+def set_image_ref(
+    text: str, project: str, image: str, version: str, exact: str | None = None
+) -> str:
     """Every reference's tag set to version; without `exact` its name becomes the pushed image,
     with it the name stays as the manifests write it."""
     written = exact or image
-    new, count = _image_ref_pattern(project, exact).subn(lambda m: f"{m.group(1)}{written}:{version}", text)
+    new, count = _image_ref_pattern(project, exact).subn(
+        lambda m: f"{m.group(1)}{written}:{version}", text
+    )
     if count == 0:
         raise GitOpsError(f"no 'image: {exact or '.../' + project}:TAG' reference to update")
     return new

@@ -36,24 +36,44 @@ def unknown_mappings(targets: Iterable[GitOpsTarget], projects: Iterable[str]) -
     """One line per `projects:` key that is not a project of the release: a typo there would
     otherwise leave the project under its own name, in a file nobody reads."""
     ours = sorted(set(projects))
-    return [f"gitops target {t.name}: projects maps {name!r}, which is not a project this release "
-            f"deploys ({', '.join(ours) or 'none'}); remove it or fix its name"
-            for t in targets for name in t.projects if name not in ours]
+    return [
+        f"gitops target {t.name}: projects maps {name!r}, which is not a project this release "
+        f"deploys ({', '.join(ours) or 'none'}); remove it or fix its name"
+        for t in targets
+        for name in t.projects
+        if name not in ours
+    ]
 
 
-def target_paths(target: GitOpsTarget, env: str, projects: Iterable[str], version: str = "") -> dict[str, str]:
+def target_paths(
+    target: GitOpsTarget, env: str, projects: Iterable[str], version: str = ""
+) -> dict[str, str]:
     """project -> the file of the target that holds it."""
     return {p: layout_path(target, p, env, version=version) for p in sorted(projects)}
 
 
-def describe_targets(targets: Iterable[GitOpsTarget], env: str, projects: list[str], version: str) -> list[dict]:
+def describe_targets(
+    targets: Iterable[GitOpsTarget], env: str, projects: list[str], version: str
+) -> list[dict]:
     """name, repo and files of each target, for `deploy-assets plan` (no repo is read)."""
-    return [{"name": t.name, "repo": t.repo, "files": sorted(set(target_paths(t, env, projects, version).values()))}
-            for t in targets]
+    return [
+        {
+            "name": t.name,
+            "repo": t.repo,
+            "files": sorted(set(target_paths(t, env, projects, version).values())),
+        }
+        for t in targets
+    ]
 
 
-def plan_targets(targets: Iterable[GitOpsTarget], env: str, images: dict[str, str], version: str,
-                 read: Reader, url: Callable[[str], str] = str) -> dict[str, dict[str, str]]:
+def plan_targets(
+    targets: Iterable[GitOpsTarget],
+    env: str,
+    images: dict[str, str],
+    version: str,
+    read: Reader,
+    url: Callable[[str], str] = str,
+) -> dict[str, dict[str, str]]:
     """target name -> {relpath -> new text} for every target, or one GitOpsError naming every
     repo, file and project that cannot take the bump (nothing is written here)."""
     targets = list(targets)
@@ -72,16 +92,21 @@ def plan_targets(targets: Iterable[GitOpsTarget], env: str, images: dict[str, st
     return planned
 
 
-def target_versions(targets: Iterable[GitOpsTarget], env: str, projects: list[str],
-                    read: Reader) -> dict[str, dict[str, str | None]]:
+def target_versions(
+    targets: Iterable[GitOpsTarget], env: str, projects: list[str], read: Reader
+) -> dict[str, dict[str, str | None]]:
     """target name -> project -> the version its file sets now (None: no file, no version)."""
     found: dict[str, dict[str, str | None]] = {}
     for repo, group in by_repo(targets).items():
         paths = {t.name: target_paths(t, env, projects) for t in group}
         files = read(repo, sorted({p for per in paths.values() for p in per.values()}))
         for target in group:
-            found[target.name] = {p: read_version(target, env, p, files[path]) if files.get(path) is not None
-                                  else None for p, path in paths[target.name].items()}
+            found[target.name] = {
+                p: read_version(target, env, p, files[path])
+                if files.get(path) is not None
+                else None
+                for p, path in paths[target.name].items()
+            }
     return found
 
 
@@ -93,6 +118,9 @@ def combined(per_target: dict[str, dict[str, str | None]]) -> dict[str, str | No
     for project in projects:
         seen = {name: versions.get(project) for name, versions in per_target.items()}
         values = set(seen.values())
-        out[project] = values.pop() if len(values) == 1 else " / ".join(
-            f"{name}={version or 'none'}" for name, version in seen.items())
+        out[project] = (
+            values.pop()
+            if len(values) == 1
+            else " / ".join(f"{name}={version or 'none'}" for name, version in seen.items())
+        )
     return out

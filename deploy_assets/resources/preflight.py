@@ -17,10 +17,10 @@ import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from deploy_assets.resources.gitops_targets import plan_targets
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
+from deploy_assets.resources.gitops_targets import plan_targets
 from deploy_assets.resources.go import GoError, GoResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
@@ -31,7 +31,9 @@ class PreflightError(RuntimeError):
 
     def __init__(self, problems: list[str], unreachable: bool = True):
         self.problems = problems
-        self.unreachable = unreachable  # False: the system answered, its content refuses the release
+        self.unreachable = (
+            unreachable  # False: the system answered, its content refuses the release
+        )
         super().__init__("preflight failed, nothing was changed: " + "; ".join(problems))
 
 
@@ -41,10 +43,20 @@ def _go(go: GoResource, expected_version: str | None) -> str:
     except GoError:
         raise  # already names the binary it looked for
     except (OSError, subprocess.CalledProcessError) as exc:
-        detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) and exc.stderr else exc
-        raise RuntimeError(f"Go toolchain {go.go_binary or 'from the venv/PATH'!r} does not run: {detail}") from None
-    if expected_version and not (version == f"go{expected_version}" or version.startswith(f"go{expected_version}.")):
-        raise RuntimeError(f"Go toolchain is {version}, the pipeline config asks for go{expected_version}")
+        detail = (
+            exc.stderr.strip()
+            if isinstance(exc, subprocess.CalledProcessError) and exc.stderr
+            else exc
+        )
+        raise RuntimeError(
+            f"Go toolchain {go.go_binary or 'from the venv/PATH'!r} does not run: {detail}"
+        ) from None
+    if expected_version and not (
+        version == f"go{expected_version}" or version.startswith(f"go{expected_version}.")
+    ):
+        raise RuntimeError(
+            f"Go toolchain is {version}, the pipeline config asks for go{expected_version}"
+        )
     return version
 
 
@@ -72,10 +84,15 @@ def _gitops(gitops: GitOpsResource, repo: str) -> str:
     return f"GitOps repo {gitops.url(repo)} at {head[:12]}"
 
 
-def check(go: GoResource | None = None, docker: DockerResource | None = None,
-          registry: RegistryResource | None = None, s3: S3Resource | None = None,
-          gitops: GitOpsResource | None = None, gitops_repos: Sequence[str] = (),
-          go_version: str | None = None) -> dict[str, str]:
+def check(
+    go: GoResource | None = None,
+    docker: DockerResource | None = None,
+    registry: RegistryResource | None = None,
+    s3: S3Resource | None = None,
+    gitops: GitOpsResource | None = None,
+    gitops_repos: Sequence[str] = (),
+    go_version: str | None = None,
+) -> dict[str, str]:
     """Probe each given system; return what each said, or raise PreflightError naming every failure.
 
     Pass only what the release needs (no docker/registry for an env without images; the env's
@@ -107,7 +124,9 @@ def check(go: GoResource | None = None, docker: DockerResource | None = None,
     return answers
 
 
-def check_env_repos(gitops: GitOpsResource, config, env: str, tag: str, services, registry: str) -> None:
+def check_env_repos(
+    gitops: GitOpsResource, config, env: str, tag: str, services, registry: str
+) -> None:
     """In git mode, every GitOps target's repo of the env (and prod's Terraform repo) answers,
     and the targets' files take this release's bump (each project has an entry to update, each
     mapped project is one the release deploys): refused here, naming repo, file and project,
@@ -117,12 +136,23 @@ def check_env_repos(gitops: GitOpsResource, config, env: str, tag: str, services
     rule = config.envs[env]
     if rule.gitops_mode != "git":
         return
-    check(gitops=gitops, gitops_repos=rule.gitops_repos + ([rule.api_gateway_repo] if rule.api_gateway_repo else []))
+    check(
+        gitops=gitops,
+        gitops_repos=rule.gitops_repos + ([rule.api_gateway_repo] if rule.api_gateway_repo else []),
+    )
     projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
     if not projects and not any(t.projects for t in rule.targets):
         return
     try:
-        plan_targets(rule.targets, env, {p: f"{registry}/{p}" for p in projects}, tag, gitops.read_files,
-                     url=gitops.url)
+        plan_targets(
+            rule.targets,
+            env,
+            {p: f"{registry}/{p}" for p in projects},
+            tag,
+            gitops.read_files,
+            url=gitops.url,
+        )
     except (GitOpsError, GitError) as exc:
-        raise PreflightError([f"the GitOps bump of {tag} cannot be made: {exc}"], unreachable=False) from None
+        raise PreflightError(
+            [f"the GitOps bump of {tag} cannot be made: {exc}"], unreachable=False
+        ) from None

@@ -16,7 +16,7 @@ import tarfile
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import dagster as dg
@@ -24,15 +24,22 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import PrivateAttr
 
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-])
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
 _ECR_HOST = re.compile(r"^(\d+)\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com$")
-_INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
-_READABLE_LAYERS = re.compile(r"(tar|tar\.gzip|tar\+gzip)$")  # tarfile reads these; zstd it does not
+_INDEX_TYPES = (
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+_READABLE_LAYERS = re.compile(
+    r"(tar|tar\.gzip|tar\+gzip)$"
+)  # tarfile reads these; zstd it does not
 # ECR tokens live 12 hours; renew well before so a long release never sends an expired one.
 _TOKEN_MARGIN = timedelta(minutes=30)
 
@@ -70,8 +77,9 @@ class RegistryResource(dg.ConfigurableResource):
         return f"{self.host}/{name}:{tag}"
 
     def _ecr(self):
-        return boto3.client("ecr", region_name=self.ecr_region or None,
-                            endpoint_url=self.ecr_endpoint_url or None)
+        return boto3.client(
+            "ecr", region_name=self.ecr_region or None, endpoint_url=self.ecr_endpoint_url or None
+        )
 
     def ecr_credentials(self) -> tuple[str, str]:
         """(username, password) from ECR's get_authorization_token, reused until near expiry.
@@ -80,7 +88,7 @@ class RegistryResource(dg.ConfigurableResource):
         HEAD/GET/PUT and runs into its request rate limits on big releases.
         """
         with self._token_lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if self._token and self._token[2] - _TOKEN_MARGIN > now:
                 return self._token[0], self._token[1]
             try:
@@ -89,7 +97,11 @@ class RegistryResource(dg.ConfigurableResource):
                 raise RegistryError(f"ECR login in {self.ecr_region} failed: {exc}") from None
             user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
             expires = data.get("expiresAt") or now + timedelta(hours=1)
-            self._token = (user, password, expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc))
+            self._token = (
+                user,
+                password,
+                expires if expires.tzinfo else expires.replace(tzinfo=UTC),
+            )
             return user, password
 
     def docker_auth(self) -> dict[str, str] | None:
@@ -108,14 +120,20 @@ class RegistryResource(dg.ConfigurableResource):
             ecr.describe_repositories(repositoryNames=[name])
         except ecr.exceptions.RepositoryNotFoundException:
             if not self.ecr_create_missing:
-                raise RegistryError(f"repository {name} not found in ECR {self.ecr_region}") from None
+                raise RegistryError(
+                    f"repository {name} not found in ECR {self.ecr_region}"
+                ) from None
             try:
                 # Immutable like our own rule: a tag never moves once pushed.
                 ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
             except (ClientError, BotoCoreError) as exc:
-                raise RegistryError(f"ECR {self.ecr_region}: cannot create repository {name}: {exc}") from None
+                raise RegistryError(
+                    f"ECR {self.ecr_region}: cannot create repository {name}: {exc}"
+                ) from None
         except (ClientError, BotoCoreError) as exc:
-            raise RegistryError(f"ECR {self.ecr_region}: cannot check repository {name}: {exc}") from None
+            raise RegistryError(
+                f"ECR {self.ecr_region}: cannot check repository {name}: {exc}"
+            ) from None
 
     def _session(self) -> requests.Session:
         """A keep-alive session per thread: a release sends hundreds of small requests, and a
@@ -144,27 +162,42 @@ class RegistryResource(dg.ConfigurableResource):
     def ping(self) -> None:
         response = self._request("GET", "")
         if response.status_code not in (200, 401):
-            raise RegistryError(f"registry {self.host} answered HTTP {response.status_code} on /v2/")
+            raise RegistryError(
+                f"registry {self.host} answered HTTP {response.status_code} on /v2/"
+            )
 
     def manifest_digest(self, name: str, reference: str) -> str | None:
         """The digest the registry serves for name:reference, or None if it has no such tag."""
-        response = self._request("HEAD", f"{name}/manifests/{reference}",
-                                 headers={"Accept": MANIFEST_TYPES})
+        response = self._request(
+            "HEAD", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+        )
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise RegistryError(f"registry {self.host}: HEAD {name}:{reference} gave HTTP {response.status_code}")
+            raise RegistryError(
+                f"registry {self.host}: HEAD {name}:{reference} gave HTTP {response.status_code}"
+            )
         return response.headers.get("Docker-Content-Digest")
 
     def retag(self, name: str, source_reference: str, new_tag: str) -> str:
         """Put the manifest of name@source_reference under new_tag; returns its digest."""
-        got = self._request("GET", f"{name}/manifests/{source_reference}", headers={"Accept": MANIFEST_TYPES})
+        got = self._request(
+            "GET", f"{name}/manifests/{source_reference}", headers={"Accept": MANIFEST_TYPES}
+        )
         if got.status_code != 200:
-            raise RegistryError(f"registry {self.host}: {name}@{source_reference} not found (HTTP {got.status_code})")
-        put = self._request("PUT", f"{name}/manifests/{new_tag}", data=got.content,
-                            headers={"Content-Type": got.headers["Content-Type"]})
+            raise RegistryError(
+                f"registry {self.host}: {name}@{source_reference} not found (HTTP {got.status_code})"
+            )
+        put = self._request(
+            "PUT",
+            f"{name}/manifests/{new_tag}",
+            data=got.content,
+            headers={"Content-Type": got.headers["Content-Type"]},
+        )
         if put.status_code not in (200, 201):
-            raise RegistryError(f"registry {self.host}: retag {name}:{new_tag} failed: HTTP {put.status_code} {put.text[:200]}")
+            raise RegistryError(
+                f"registry {self.host}: retag {name}:{new_tag} failed: HTTP {put.status_code} {put.text[:200]}"
+            )
         return put.headers.get("Docker-Content-Digest") or got.headers["Docker-Content-Digest"]
 
     def delete_tag_manifest(self, name: str, digest: str) -> None:
@@ -172,7 +205,9 @@ class RegistryResource(dg.ConfigurableResource):
         self._request("DELETE", f"{name}/manifests/{digest}")
 
     def _image_config(self, name: str, reference: str) -> dict:
-        manifest = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}).json()
+        manifest = self._request(
+            "GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+        ).json()
         return self._request("GET", f"{name}/blobs/{manifest['config']['digest']}").json()
 
     def manifest_platform(self, name: str, reference: str) -> str:
@@ -187,14 +222,22 @@ class RegistryResource(dg.ConfigurableResource):
     def manifest(self, name: str, reference: str) -> tuple[str, dict]:
         """(digest, manifest) of name:reference; a single-platform image manifest only, because
         only one of those names the layers a proof of its bytes must read."""
-        got = self._request("GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+        got = self._request(
+            "GET", f"{name}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+        )
         if got.status_code != 200:
-            raise RegistryError(f"registry {self.host}: {name}@{reference} not found (HTTP {got.status_code})")
+            raise RegistryError(
+                f"registry {self.host}: {name}@{reference} not found (HTTP {got.status_code})"
+            )
         manifest = got.json()
         if manifest.get("mediaType") in _INDEX_TYPES or "manifests" in manifest:
-            raise RegistryError(f"registry {self.host}: {name}@{reference} is a multi-platform index, "
-                                "not the single image this pipeline pushes")
-        return got.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(got.content).hexdigest(), manifest
+            raise RegistryError(
+                f"registry {self.host}: {name}@{reference} is a multi-platform index, "
+                "not the single image this pipeline pushes"
+            )
+        return got.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(
+            got.content
+        ).hexdigest(), manifest
 
     @contextmanager
     def blob(self, name: str, digest: str):
@@ -203,7 +246,9 @@ class RegistryResource(dg.ConfigurableResource):
         response = self._request("GET", f"{name}/blobs/{digest}", stream=True)
         try:
             if response.status_code != 200:
-                raise RegistryError(f"registry {self.host}: blob {name}@{digest} not served (HTTP {response.status_code})")
+                raise RegistryError(
+                    f"registry {self.host}: blob {name}@{digest} not served (HTTP {response.status_code})"
+                )
             yield response.raw
         finally:
             response.close()
@@ -218,8 +263,10 @@ class RegistryResource(dg.ConfigurableResource):
         for layer in reversed(manifest.get("layers") or []):
             media_type = layer.get("mediaType", "")
             if not _READABLE_LAYERS.search(media_type):
-                raise RegistryError(f"registry {self.host}: {name}@{digest} has a layer of type {media_type}, "
-                                    "which cannot be read to prove what it holds")
+                raise RegistryError(
+                    f"registry {self.host}: {name}@{digest} has a layer of type {media_type}, "
+                    "which cannot be read to prove what it holds"
+                )
             with self.blob(name, layer["digest"]) as stream:
                 found = _find_in_layer(stream, wanted)
             if found is not None:
@@ -242,7 +289,9 @@ def _find_in_layer(stream, path: str) -> str | None:
                         return ""
                     return hashlib.file_digest(tar.extractfile(member), "sha256").hexdigest()
                 if name == posixpath.join(parent, f".wh.{base}") or (
-                        posixpath.basename(name) == ".wh..wh..opq" and posixpath.dirname(name) in parents):
+                    posixpath.basename(name) == ".wh..wh..opq"
+                    and posixpath.dirname(name) in parents
+                ):
                     hidden = True  # unless this same layer adds the file again, further on
     except tarfile.TarError as exc:
         raise RegistryError(f"a layer is not a readable tar: {exc}") from None

@@ -33,11 +33,20 @@ from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumErro
 from pydantic import PrivateAttr
 from s3transfer.exceptions import S3CopyFailedError
 
-from deploy_assets.resources.s3_checksums import (MULTIPART_CHUNKSIZE, MULTIPART_THRESHOLD, Checksum,
-                                                  multipart_checksum, needs_part_count, reported_checksum,
-                                                  verdict, with_part_count)
+from deploy_assets.resources.s3_checksums import (
+    MULTIPART_CHUNKSIZE,
+    MULTIPART_THRESHOLD,
+    Checksum,
+    multipart_checksum,
+    needs_part_count,
+    reported_checksum,
+    verdict,
+    with_part_count,
+)
 
-COPY_PART_THRESHOLD = 5 * 1024**3  # CopyObject refuses a source above 5 GiB: UploadPartCopy from there
+COPY_PART_THRESHOLD = (
+    5 * 1024**3
+)  # CopyObject refuses a source above 5 GiB: UploadPartCopy from there
 TRANSFER_ERRORS = (ClientError, BotoCoreError, S3UploadFailedError, S3CopyFailedError)
 
 
@@ -54,7 +63,9 @@ class S3Object:
     key: str
     sha256: str
     size: int
-    checksum: Checksum = field(default_factory=Checksum)  # the server's ChecksumSHA256, and what it covers
+    checksum: Checksum = field(
+        default_factory=Checksum
+    )  # the server's ChecksumSHA256, and what it covers
     etag: str = ""
     claimed: str = ""  # the sha256 our metadata claims, which a corrupted object may contradict
 
@@ -77,7 +88,9 @@ class S3Resource(dg.ConfigurableResource):
     path: str = "binaries"
     region: str = "eu-west-1"
     endpoint_url: str = ""
-    max_attempts: int = 4  # per request, the first try included; 5xx and refused connections are retried
+    max_attempts: int = (
+        4  # per request, the first try included; 5xx and refused connections are retried
+    )
     # AWS S3 validates the checksum we send, so production may skip the read-back (one GET per object).
     verify_reads_back: bool = True
     # CopyObject takes sources up to 5 GiB; above, the copy is made of UploadPartCopy parts.
@@ -95,12 +108,17 @@ class S3Resource(dg.ConfigurableResource):
 
     def _new_client(self):
         return boto3.client(
-            "s3", region_name=self.region, endpoint_url=self.endpoint_url or None,
+            "s3",
+            region_name=self.region,
+            endpoint_url=self.endpoint_url or None,
             # total_max_attempts counts the first try; botocore's "max_attempts" would not.
-            config=Config(retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
-                          connect_timeout=5, read_timeout=60,
-                          # _read_sha256 compares the bytes with the server's checksum itself.
-                          response_checksum_validation="when_required"),
+            config=Config(
+                retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+                # _read_sha256 compares the bytes with the server's checksum itself.
+                response_checksum_validation="when_required",
+            ),
         )
 
     def key(self, version: str, name: str) -> str:
@@ -125,8 +143,9 @@ class S3Resource(dg.ConfigurableResource):
         try:
             client.head_bucket(Bucket=self.bucket)
         except ClientError:
-            client.create_bucket(Bucket=self.bucket,
-                                 CreateBucketConfiguration={"LocationConstraint": self.region})
+            client.create_bucket(
+                Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
+            )
         except BotoCoreError as exc:
             raise self._fail("reach bucket", "", exc) from None
 
@@ -145,8 +164,14 @@ class S3Resource(dg.ConfigurableResource):
             part = self._head(key, PartNumber=1)
             checksum = with_part_count(checksum, part or {})
         claimed = head.get("Metadata", {}).get("sha256", "")
-        return S3Object(key=key, sha256=checksum.sha256 or claimed, size=head["ContentLength"], checksum=checksum,
-                        etag=head.get("ETag", "").strip('"'), claimed=claimed)
+        return S3Object(
+            key=key,
+            sha256=checksum.sha256 or claimed,
+            size=head["ContentLength"],
+            checksum=checksum,
+            etag=head.get("ETag", "").strip('"'),
+            claimed=claimed,
+        )
 
     def _head(self, key: str, **extra) -> dict | None:
         try:
@@ -171,17 +196,23 @@ class S3Resource(dg.ConfigurableResource):
             return present
         try:
             self._client().upload_file(
-                str(path), self.bucket, key,
+                str(path),
+                self.bucket,
+                key,
                 ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"},
-                Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                                      multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4),
+                Config=TransferConfig(
+                    multipart_threshold=MULTIPART_THRESHOLD,
+                    multipart_chunksize=MULTIPART_CHUNKSIZE,
+                    max_concurrency=4,
+                ),
             )
         except TRANSFER_ERRORS as exc:
             raise self._fail("upload to", key, exc) from None
         return self._verified(key, sha256, size, composites)
 
-    def copy(self, source_key: str, key: str, source: S3Object | None = None,
-             absent: bool = False) -> S3Object:
+    def copy(
+        self, source_key: str, key: str, source: S3Object | None = None, absent: bool = False
+    ) -> S3Object:
         """Server-side copy (promotion): no bytes leave the server. A caller that has just asked
         the server about the source (`source`) and the destination (`absent`) saves asking again:
         a promotion copies every object of a release.
@@ -201,10 +232,18 @@ class S3Resource(dg.ConfigurableResource):
             # A checksum algorithm on a single CopyObject would make moto recompute a whole-object
             # value yet keep calling it composite; parts need it, else AWS gives them CRC64NVME.
             self._client().copy(
-                {"Bucket": self.bucket, "Key": source_key}, self.bucket, key,
-                ExtraArgs={"MetadataDirective": "COPY", **({"ChecksumAlgorithm": "SHA256"} if in_parts else {})},
-                Config=TransferConfig(multipart_threshold=self.copy_part_threshold,
-                                      multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4),
+                {"Bucket": self.bucket, "Key": source_key},
+                self.bucket,
+                key,
+                ExtraArgs={
+                    "MetadataDirective": "COPY",
+                    **({"ChecksumAlgorithm": "SHA256"} if in_parts else {}),
+                },
+                Config=TransferConfig(
+                    multipart_threshold=self.copy_part_threshold,
+                    multipart_chunksize=MULTIPART_CHUNKSIZE,
+                    max_concurrency=4,
+                ),
             )
         except TRANSFER_ERRORS as exc:
             raise self._fail("copy to", key, exc) from None
@@ -217,8 +256,9 @@ class S3Resource(dg.ConfigurableResource):
         got = self.head(key)
         return got if got is not None and self._holds(got, sha256, size, set()) else None
 
-    def _holds(self, got: S3Object, sha256: str, size: int, composites: set[str],
-               read_back: bool = True) -> bool:
+    def _holds(
+        self, got: S3Object, sha256: str, size: int, composites: set[str], read_back: bool = True
+    ) -> bool:
         """Whether got is exactly these bytes: size, our claim, the server's checksum, then a
         read-back (always with `read_back` and verify_reads_back; else when the checksum cannot tell)."""
         if got.size != size or got.sha256 != sha256:
@@ -230,8 +270,9 @@ class S3Resource(dg.ConfigurableResource):
             return self._read_sha256(got.key, got) == (sha256, size)
         return True
 
-    def _verified(self, key: str, sha256: str, size: int, composites: set[str],
-                  read_back: bool = True) -> S3Object:
+    def _verified(
+        self, key: str, sha256: str, size: int, composites: set[str], read_back: bool = True
+    ) -> S3Object:
         """The object just written, if whole and verified; otherwise delete it and fail."""
         got = self.head(key)
         if got is not None and self._holds(got, sha256, size, composites, read_back):
@@ -241,21 +282,27 @@ class S3Resource(dg.ConfigurableResource):
                 self._client().delete_object(Bucket=self.bucket, Key=key)
             except (ClientError, BotoCoreError):
                 pass  # the error below still says the object is not to be trusted
-        raise S3Error(f"s3://{self.bucket}/{key} is not whole after write (removed): expected {size} bytes "
-                      f"sha256 {sha256}, server has {got}: write it again (a re-run of the release does)")
+        raise S3Error(
+            f"s3://{self.bucket}/{key} is not whole after write (removed): expected {size} bytes "
+            f"sha256 {sha256}, server has {got}: write it again (a re-run of the release does)"
+        )
 
-    def download_sha256(self, key: str, into: Path | None = None, reported: S3Object | None = None
-                        ) -> tuple[str, int]:
+    def download_sha256(
+        self, key: str, into: Path | None = None, reported: S3Object | None = None
+    ) -> tuple[str, int]:
         """sha256 and size of the bytes the server returns (what a check must trust); with `into`,
         the bytes are also written there as they are hashed (one GET for a download and its proof)."""
         found = self._read_sha256(key, reported, into)
         if found is None:
-            raise S3Error(f"s3://{self.bucket}/{key}: the bytes the server returns do not match the checksum "
-                          "it stored for them: the object is corrupt")
+            raise S3Error(
+                f"s3://{self.bucket}/{key}: the bytes the server returns do not match the checksum "
+                "it stored for them: the object is corrupt"
+            )
         return found
 
-    def _read_sha256(self, key: str, reported: S3Object | None = None,
-                     into: Path | None = None) -> tuple[str, int] | None:
+    def _read_sha256(
+        self, key: str, reported: S3Object | None = None, into: Path | None = None
+    ) -> tuple[str, int] | None:
         """(sha256, size) of the object's bytes; None if they contradict the server's own checksum.
 
         We compare, not botocore: it would take moto's composite checksum of a copy (no `-N`) for
@@ -277,7 +324,11 @@ class S3Resource(dg.ConfigurableResource):
             return None
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("download", key, exc) from None
-        if reported and reported.checksum.composite is False and reported.checksum.sha256 != h.hexdigest():
+        if (
+            reported
+            and reported.checksum.composite is False
+            and reported.checksum.sha256 != h.hexdigest()
+        ):
             return None
         return h.hexdigest(), size
 
@@ -287,8 +338,14 @@ class S3Resource(dg.ConfigurableResource):
         if present and self._holds(present, sha256, len(data), set()):
             return present
         try:
-            self._client().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-                                      Metadata={"sha256": sha256}, ChecksumAlgorithm="SHA256")
+            self._client().put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata={"sha256": sha256},
+                ChecksumAlgorithm="SHA256",
+            )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("put", key, exc) from None
         return self._verified(key, sha256, len(data), set())

@@ -78,7 +78,9 @@ def with_part_count(checksum: Checksum, part_head: dict) -> Checksum:
 
 
 def needs_part_count(checksum: Checksum) -> bool:
-    return bool(checksum.value) and (checksum.composite is None or (checksum.composite and not checksum.parts))
+    return bool(checksum.value) and (
+        checksum.composite is None or (checksum.composite and not checksum.parts)
+    )
 
 
 def verdict(got: Checksum, sha256: str, composites: set[str]) -> bool | None:

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from deploy_assets.assets.partitions import release_partition_key, versions
 from deploy_assets.assets.source import RELOAD_HINT
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.matrix import MatrixError, ReleaseMatrix
 from deploy_assets.names import COMMIT_TAG, release_run_tags
-from deploy_assets.assets.partitions import release_partition_key, versions
 from deploy_assets.plan import PlanError, Service, discover_services
-from deploy_assets.tags import TagRejected, parse_tag
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.state.services import add_services, state_path
+from deploy_assets.tags import TagRejected, parse_tag
 
 SENSOR_NAME = "release_tags"
 

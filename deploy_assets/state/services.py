@@ -43,7 +43,9 @@ def state_path(settings: Settings) -> Path:
 
 def layout_fingerprint(config: PipelineConfig) -> str:
     """What discovery reads besides the files: a list found with other globs is not this one."""
-    raw = json.dumps([config.source.model_dump(mode="json"), list(config.platforms)], sort_keys=True)
+    raw = json.dumps(
+        [config.source.model_dump(mode="json"), list(config.platforms)], sort_keys=True
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -60,9 +62,20 @@ class ServiceState:
         return [s.name for s in self.services]
 
     def to_json(self) -> str:
-        return json.dumps({"format": STATE_FORMAT, "commit": self.commit, "discovered_at": self.discovered_at,
-                           "remote": self.remote, "layout": self.layout,
-                           "services": [dataclasses.asdict(s) for s in self.services]}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {
+                    "format": STATE_FORMAT,
+                    "commit": self.commit,
+                    "discovered_at": self.discovered_at,
+                    "remote": self.remote,
+                    "layout": self.layout,
+                    "services": [dataclasses.asdict(s) for s in self.services],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
     @classmethod
     def from_json(cls, text: str, origin: str) -> ServiceState:
@@ -70,14 +83,22 @@ class ServiceState:
             raw = json.loads(text)
             if raw.get("format") != STATE_FORMAT:
                 raise ValueError(f"format {raw.get('format')!r}, expected {STATE_FORMAT}")
-            return cls(tuple(Service(**s) for s in raw["services"]), str(raw["commit"]),
-                       str(raw["discovered_at"]), str(raw["remote"]), str(raw["layout"]))
+            return cls(
+                tuple(Service(**s) for s in raw["services"]),
+                str(raw["commit"]),
+                str(raw["discovered_at"]),
+                str(raw["remote"]),
+                str(raw["layout"]),
+            )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise ServiceStateError(f"service state {origin} is corrupt ({type(exc).__name__}: {exc}); "
-                                    f"{REFRESH_HINT}") from None
+            raise ServiceStateError(
+                f"service state {origin} is corrupt ({type(exc).__name__}: {exc}); {REFRESH_HINT}"
+            ) from None
 
     def matches(self, settings: Settings, config: PipelineConfig) -> bool:
-        return self.remote == redact_url(settings.source_repo) and self.layout == layout_fingerprint(config)
+        return self.remote == redact_url(
+            settings.source_repo
+        ) and self.layout == layout_fingerprint(config)
 
 
 def read_state(path: Path) -> ServiceState | None:
@@ -88,7 +109,9 @@ def read_state(path: Path) -> ServiceState | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ServiceStateError(f"service state {path} is unreadable ({exc}); {REFRESH_HINT}") from None
+        raise ServiceStateError(
+            f"service state {path} is unreadable ({exc}); {REFRESH_HINT}"
+        ) from None
     return ServiceState.from_json(text, str(path))
 
 
@@ -108,10 +131,19 @@ def write_state(path: Path, state: ServiceState) -> None:
         raise
 
 
-def new_state(services: list[Service] | tuple[Service, ...], commit: str, settings: Settings,
-              config: PipelineConfig) -> ServiceState:
-    return ServiceState(tuple(services), commit, datetime.now(UTC).isoformat(timespec="seconds"),
-                        redact_url(settings.source_repo), layout_fingerprint(config))
+def new_state(
+    services: list[Service] | tuple[Service, ...],
+    commit: str,
+    settings: Settings,
+    config: PipelineConfig,
+) -> ServiceState:
+    return ServiceState(
+        tuple(services),
+        commit,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        redact_url(settings.source_repo),
+        layout_fingerprint(config),
+    )
 
 
 def source_git(settings: Settings) -> GitSourceResource:
@@ -161,24 +193,40 @@ def load_services(settings: Settings, config: PipelineConfig) -> ServiceState:
     state = read_state(path)
     if state is not None and state.matches(settings, config):
         return state
-    why = "none exists yet" if state is None else "it was discovered for another remote or source layout"
-    log.warning("service state %s: %s; discovering the services once from %s (git fetch)", path, why,
-                redact_url(settings.source_repo))
+    why = (
+        "none exists yet"
+        if state is None
+        else "it was discovered for another remote or source layout"
+    )
+    log.warning(
+        "service state %s: %s; discovering the services once from %s (git fetch)",
+        path,
+        why,
+        redact_url(settings.source_repo),
+    )
     try:
         done = refresh(settings, config)
     except (GitError, OSError) as exc:
-        raise ServiceStateError(f"no usable service state at {path} ({why}) and the source remote "
-                                f"{redact_url(settings.source_repo)} cannot be read: {exc}; run "
-                                "`deploy-assets refresh` once it answers") from None
+        raise ServiceStateError(
+            f"no usable service state at {path} ({why}) and the source remote "
+            f"{redact_url(settings.source_repo)} cannot be read: {exc}; run "
+            "`deploy-assets refresh` once it answers"
+        ) from None
     except PlanError as exc:  # the code location still loads (sensor, UI); every release refuses
         log.error("services of %s cannot be released: %s", redact_url(settings.source_repo), exc)
         return new_state([], "", settings, config)
-    log.warning("service state %s written: %s at %s", path, ", ".join(done.after.names) or "no services",
-                done.after.commit[:12])
+    log.warning(
+        "service state %s written: %s at %s",
+        path,
+        ", ".join(done.after.names) or "no services",
+        done.after.commit[:12],
+    )
     return done.after
 
 
-def add_services(settings: Settings, config: PipelineConfig, services: list[Service], commit: str) -> list[str]:
+def add_services(
+    settings: Settings, config: PipelineConfig, services: list[Service], commit: str
+) -> list[str]:
     """Record services a new tag's commit brought (the sensor's refresh), keeping the recorded
     ones: a service absent from one tag is no reason to drop its assets. Returns the names
     added to the state (none when an earlier tick recorded them already)."""
@@ -191,6 +239,13 @@ def add_services(settings: Settings, config: PipelineConfig, services: list[Serv
     names = {s.name for s in kept}
     added = [s for s in services if s.name not in names]
     if added:
-        write_state(path, new_state(sorted([*kept, *added], key=lambda s: (KINDS.index(s.kind), s.name)), commit,
-                                    settings, config))
+        write_state(
+            path,
+            new_state(
+                sorted([*kept, *added], key=lambda s: (KINDS.index(s.kind), s.name)),
+                commit,
+                settings,
+                config,
+            ),
+        )
     return [s.name for s in added]

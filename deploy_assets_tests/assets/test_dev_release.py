@@ -19,7 +19,9 @@ def test_alpha_tag_becomes_a_dev_release(harness, tmp_path):
 
     source = harness.metadata("source", PARTITION)
     assert source["commit"] == commit and source["go_mod_go"] == "1.24"
-    assert sorted(source["services"]) == sorted(MS + ["lambda_auth_handler", "lambda_webhook_handler", "cli_core"])
+    assert sorted(source["services"]) == sorted(
+        MS + ["lambda_auth_handler", "lambda_webhook_handler", "cli_core"]
+    )
 
     for name in MS:
         binary = harness.metadata(f"binary/{name}", PARTITION)
@@ -38,8 +40,12 @@ def test_alpha_tag_becomes_a_dev_release(harness, tmp_path):
         assert harness.s3.download_sha256(s3["s3_key_arm64"])[0] == binary["sha256_arm64"]
 
     # dev builds microservices only
-    assert harness.instance.fetch_materializations(
-        __import__("dagster").AssetKey(["binary", "cli_core"]), limit=1).records == []
+    assert (
+        harness.instance.fetch_materializations(
+            __import__("dagster").AssetKey(["binary", "cli_core"]), limit=1
+        ).records
+        == []
+    )
 
     routes = json.loads(harness.s3.get_bytes(f"binaries/{TAG}/routes.json"))
     assert {"service": "ms_payments", "method": "GET", "path": "/payments/{id}"} in routes
@@ -50,17 +56,27 @@ def test_alpha_tag_becomes_a_dev_release(harness, tmp_path):
     bump = harness.metadata("gitops_bump", PARTITION)
     assert bump["gitops_commit"] == log[0].split()[0]
     clone = tmp_path / "check"
-    run_git(["clone", "--quiet", str(harness.settings.git_root) + "/gitops-development.git", str(clone)])
+    run_git(
+        ["clone", "--quiet", str(harness.settings.git_root) + "/gitops-development.git", str(clone)]
+    )
     kustomization = yaml.safe_load((clone / "apps/ms_core/kustomization.yaml").read_text())
-    assert kustomization["images"] == [{"name": "ms_core", "newName": f"{harness.settings.registry}/ms_core", "newTag": TAG}]
-    assert json.loads((clone / "apps/ms_core/routes.json").read_text())[0]["method"] in {"GET", "POST", "PUT"}
+    assert kustomization["images"] == [
+        {"name": "ms_core", "newName": f"{harness.settings.registry}/ms_core", "newTag": TAG}
+    ]
+    assert json.loads((clone / "apps/ms_core/routes.json").read_text())[0]["method"] in {
+        "GET",
+        "POST",
+        "PUT",
+    }
 
     # Re-running the same partition changes nothing outside Dagster's records.
     again = harness.release(TAG)
     assert again.success, again.error
     assert harness.gitops_log("gitops-development") == log
     for name in MS:
-        assert harness.metadata(f"image/{name}", PARTITION)["digest"] == harness.registry.manifest_digest(name, TAG)
+        assert harness.metadata(f"image/{name}", PARTITION)[
+            "digest"
+        ] == harness.registry.manifest_digest(name, TAG)
         assert harness.metadata(f"image/{name}", PARTITION)["action"] == "already pushed"
         assert harness.metadata(f"s3/{name}", PARTITION)["action_arm64"] == "already uploaded"
 
@@ -68,7 +84,9 @@ def test_alpha_tag_becomes_a_dev_release(harness, tmp_path):
 def test_one_changed_service_is_the_only_one_rebuilt(harness):
     assert harness.release("v0.2.0-alpha.1").success
     first = {n: harness.metadata(f"binary/{n}", "dev|v0.2.0-alpha.1") for n in MS}
-    harness.monorepo.write("cmd/ms/ms_chat/extra.go", "package main\n\nconst motd = \"hello\"\n\nvar _ = motd\n")
+    harness.monorepo.write(
+        "cmd/ms/ms_chat/extra.go", 'package main\n\nconst motd = "hello"\n\nvar _ = motd\n'
+    )
     harness.monorepo.commit("ms_chat: add a constant")
     outcome = harness.release("v0.2.0-alpha.2")
     assert outcome.success, outcome.error

@@ -33,18 +33,32 @@ def dispatch_mode(harness, standin, monkeypatch, envs: tuple[str, ...]) -> None:
     for env in envs:
         envs_config[env] = envs_config[env].model_copy(update={"gitops_mode": "dispatch"})
     config = harness.config.model_copy(update={"envs": envs_config})
-    harness.settings = harness.settings.model_copy(update={"github_api": standin.url, "github_owner": OWNER})
+    harness.settings = harness.settings.model_copy(
+        update={"github_api": standin.url, "github_owner": OWNER}
+    )
     harness.reload(config)
 
 
 def with_github_timeout(harness, timeout_s: float) -> None:
     """Settings has no field for the wait limit (30 min by default): swap in a short-waiting resource."""
     defs = harness.defs
-    github = GitHubResource(api_url=harness.settings.github_api, owner=OWNER, token=dg.EnvVar("WORKFLOW_PAT"),
-                            poll_interval_s=0.05, timeout_s=timeout_s)
-    harness._defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                   sensors=defs.sensors, schedules=defs.schedules, executor=defs.executor,
-                                   loggers=defs.loggers, resources={**defs.resources, "github": github})
+    github = GitHubResource(
+        api_url=harness.settings.github_api,
+        owner=OWNER,
+        token=dg.EnvVar("WORKFLOW_PAT"),
+        poll_interval_s=0.05,
+        timeout_s=timeout_s,
+    )
+    harness._defs = dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        resources={**defs.resources, "github": github},
+    )
 
 
 def run_logs(harness, run_id: str) -> list[dg.EventLogEntry]:
@@ -60,24 +74,42 @@ def assert_token_never_logged(harness, run_id: str) -> None:
 
 def gitops_materialized(harness, partition: str) -> bool:
     records = harness.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=GITOPS_KEY, asset_partitions=[partition]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=GITOPS_KEY, asset_partitions=[partition]), limit=1
+    ).records
     return bool(records)
 
 
-def test_dev_release_dispatches_the_version_workflow_and_waits_for_success(harness, standin, monkeypatch):
-    standin.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, outcome="success",
-                         queued_polls=0, in_progress_polls=0)
+def test_dev_release_dispatches_the_version_workflow_and_waits_for_success(
+    harness, standin, monkeypatch
+):
+    standin.add_workflow(
+        f"{OWNER}/gitops-development",
+        UPDATE_VERSION_WORKFLOW,
+        outcome="success",
+        queued_polls=0,
+        in_progress_polls=0,
+    )
     dispatch_mode(harness, standin, monkeypatch, ("dev",))
 
     outcome = harness.release("v0.5.0-alpha.1")
 
     assert outcome.success, outcome.error
-    assert standin.dispatches(f"{OWNER}/gitops-development") == [{"ref": "main", "inputs": {
-        "newVersion": "v0.5.0-alpha.1", "projectNames": MS, "updatesRoutes": "true"}, "return_run_details": True}]
-    assert all(r.headers.get("Authorization") in (f"token {PAT}", f"Bearer {PAT}") for r in standin.requests)
+    assert standin.dispatches(f"{OWNER}/gitops-development") == [
+        {
+            "ref": "main",
+            "inputs": {"newVersion": "v0.5.0-alpha.1", "projectNames": MS, "updatesRoutes": "true"},
+            "return_run_details": True,
+        }
+    ]
+    assert all(
+        r.headers.get("Authorization") in (f"token {PAT}", f"Bearer {PAT}")
+        for r in standin.requests
+    )
     bump = harness.metadata("gitops_bump", "dev|v0.5.0-alpha.1")
     assert bump["mode"] == "dispatch" and bump["conclusion"] == "success"
-    assert bump["workflow_run"].startswith(f"https://github.com/{OWNER}/gitops-development/actions/runs/")
+    assert bump["workflow_run"].startswith(
+        f"https://github.com/{OWNER}/gitops-development/actions/runs/"
+    )
     assert bump["commit"] == harness.monorepo.head()
     # Dispatch mode writes nothing to the repo itself: the workflow does.
     assert len(harness.gitops_log("gitops-development")) == 1
@@ -85,8 +117,13 @@ def test_dev_release_dispatches_the_version_workflow_and_waits_for_success(harne
 
 
 def test_a_failed_workflow_run_fails_the_release_and_records_no_bump(harness, standin, monkeypatch):
-    standin.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, outcome="failure",
-                         queued_polls=0, in_progress_polls=0)
+    standin.add_workflow(
+        f"{OWNER}/gitops-development",
+        UPDATE_VERSION_WORKFLOW,
+        outcome="failure",
+        queued_polls=0,
+        in_progress_polls=0,
+    )
     dispatch_mode(harness, standin, monkeypatch, ("dev",))
 
     outcome = harness.release("v0.5.0-beta.1")
@@ -94,7 +131,10 @@ def test_a_failed_workflow_run_fails_the_release_and_records_no_bump(harness, st
     assert not outcome.success
     failures = step_failures(harness.instance, outcome.run_id)
     assert list(failures) == ["gitops_bump"]
-    assert f"{OWNER}/gitops-development workflow '{UPDATE_VERSION_WORKFLOW}'" in failures["gitops_bump"]
+    assert (
+        f"{OWNER}/gitops-development workflow '{UPDATE_VERSION_WORKFLOW}'"
+        in failures["gitops_bump"]
+    )
     assert "concluded 'failure', expected 'success'" in failures["gitops_bump"]
     assert not gitops_materialized(harness, "dev|v0.5.0-beta.1")
     assert len(standin.dispatches()) == 1
@@ -103,10 +143,18 @@ def test_a_failed_workflow_run_fails_the_release_and_records_no_bump(harness, st
     assert_token_never_logged(harness, outcome.run_id)
 
 
-def test_a_persons_successful_run_beside_our_failed_one_records_no_bump(harness, standin, monkeypatch):
+def test_a_persons_successful_run_beside_our_failed_one_records_no_bump(
+    harness, standin, monkeypatch
+):
     # Someone runs "Update Project List Version" by hand the same second; theirs succeeds, ours fails.
-    standin.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, outcome="failure",
-                         queued_polls=0, in_progress_polls=0, someone_else="success")
+    standin.add_workflow(
+        f"{OWNER}/gitops-development",
+        UPDATE_VERSION_WORKFLOW,
+        outcome="failure",
+        queued_polls=0,
+        in_progress_polls=0,
+        someone_else="success",
+    )
     dispatch_mode(harness, standin, monkeypatch, ("dev",))
 
     outcome = harness.release("v0.5.2-alpha.1")
@@ -114,7 +162,10 @@ def test_a_persons_successful_run_beside_our_failed_one_records_no_bump(harness,
     assert not outcome.success
     theirs, ours = sorted(standin._runs)
     error = step_failures(harness.instance, outcome.run_id)["gitops_bump"]
-    assert f"actions/runs/{ours} concluded 'failure'" in error and f"actions/runs/{theirs}" not in error
+    assert (
+        f"actions/runs/{ours} concluded 'failure'" in error
+        and f"actions/runs/{theirs}" not in error
+    )
     assert not gitops_materialized(harness, "dev|v0.5.2-alpha.1")
 
 
@@ -134,9 +185,15 @@ def test_a_workflow_run_that_never_concludes_times_out(harness, standin, monkeyp
 
 def test_prod_dispatches_gateway_routes_then_the_version_bump(harness, standin, monkeypatch):
     for repo in ("gitops-staging", "gitops-production"):
-        standin.add_workflow(f"{OWNER}/{repo}", UPDATE_VERSION_WORKFLOW, queued_polls=0, in_progress_polls=0)
-    standin.add_workflow(f"{OWNER}/terraform-apps-production", UPDATE_ROUTES_WORKFLOW,
-                         queued_polls=0, in_progress_polls=0)
+        standin.add_workflow(
+            f"{OWNER}/{repo}", UPDATE_VERSION_WORKFLOW, queued_polls=0, in_progress_polls=0
+        )
+    standin.add_workflow(
+        f"{OWNER}/terraform-apps-production",
+        UPDATE_ROUTES_WORKFLOW,
+        queued_polls=0,
+        in_progress_polls=0,
+    )
     dispatch_mode(harness, standin, monkeypatch, ("staging", "prod"))
 
     staging = harness.release("v0.6.0-rc.1")
@@ -145,14 +202,28 @@ def test_prod_dispatches_gateway_routes_then_the_version_bump(harness, standin, 
     assert prod.success, prod.error
 
     posts = [r.path for r in standin.requests if r.method == "POST"]
-    assert [p.split("/")[3] for p in posts] == ["gitops-staging", "terraform-apps-production", "gitops-production"]
+    assert [p.split("/")[3] for p in posts] == [
+        "gitops-staging",
+        "terraform-apps-production",
+        "gitops-production",
+    ]
     assert standin.dispatches(f"{OWNER}/gitops-staging")[0]["inputs"] == {
-        "newVersion": "v0.6.0-rc.1", "projectNames": MS, "updatesRoutes": "true"}
-    assert standin.dispatches(f"{OWNER}/terraform-apps-production")[0]["inputs"] == {"newVersion": "v0.6.0"}
+        "newVersion": "v0.6.0-rc.1",
+        "projectNames": MS,
+        "updatesRoutes": "true",
+    }
+    assert standin.dispatches(f"{OWNER}/terraform-apps-production")[0]["inputs"] == {
+        "newVersion": "v0.6.0"
+    }
     assert standin.dispatches(f"{OWNER}/gitops-production")[0]["inputs"] == {
-        "newVersion": "v0.6.0", "projectNames": MS, "updatesRoutes": "false"}
+        "newVersion": "v0.6.0",
+        "projectNames": MS,
+        "updatesRoutes": "false",
+    }
     routes = harness.metadata("api_gateway_routes", "prod|v0.6.0")
-    assert routes["mode"] == "dispatch" and routes["conclusion"] == "success" and routes["routes"] > 0
+    assert (
+        routes["mode"] == "dispatch" and routes["conclusion"] == "success" and routes["routes"] > 0
+    )
     assert harness.metadata("source", "prod|v0.6.0")["staging_release"] == "v0.6.0-rc.1"
     for repo in ("gitops-staging", "gitops-production", "terraform-apps-production"):
         assert len(harness.gitops_log(repo)) == 1

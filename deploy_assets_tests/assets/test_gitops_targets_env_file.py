@@ -7,9 +7,9 @@ import time
 import pytest
 
 from deploy_assets.checks.gitops import deployed_versions
-from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.records.rollback import plan_rollback, run_rollback
 from deploy_assets.records.status import status
+from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets_tests.gitops_targets_examples import (
     ENV_KUSTOMIZATION,
     diff_lines,
@@ -50,21 +50,42 @@ images:
 
 def at(env: str, version: str, billing: str = "4.2") -> str:
     """SHARED with our three entries at version, each in its own quoting style."""
-    return (SHARED.format(env=env).replace('"v0.0.1"', f'"{version}"').replace("newTag: v0.0.1}", f"newTag: {version}}}")
-            .replace("'v0.0.1'", f"'{version}'").replace("newTag: '4.2'", f"newTag: '{billing}'"))
+    return (
+        SHARED.format(env=env)
+        .replace('"v0.0.1"', f'"{version}"')
+        .replace("newTag: v0.0.1}", f"newTag: {version}}}")
+        .replace("'v0.0.1'", f"'{version}'")
+        .replace("newTag: '4.2'", f"newTag: '{billing}'")
+    )
 
 
 def version_lines(old: str, new: str) -> list[str]:
     """The diff of a bump from old to new: two hunks (ms_core's and ms_chat's lines are adjacent)."""
-    core, chat = '    newTag: "{}"   # bumped by deploy-assets', "  - {{name: 'registry.example.com/team/ms_chat', newTag: {}}}"
-    return ["-" + core.format(old), "-" + chat.format(old), "+" + core.format(new), "+" + chat.format(new),
-            f"-    newTag: '{old}'", f"+    newTag: '{new}'"]
+    core, chat = (
+        '    newTag: "{}"   # bumped by deploy-assets',
+        "  - {{name: 'registry.example.com/team/ms_chat', newTag: {}}}",
+    )
+    return [
+        "-" + core.format(old),
+        "-" + chat.format(old),
+        "+" + core.format(new),
+        "+" + chat.format(new),
+        f"-    newTag: '{old}'",
+        f"+    newTag: '{new}'",
+    ]
 
 
 def seed_env_files(harness, tmp_path, envs) -> dict[str, str]:
-    return {env: seed(harness.settings.git_root, REPOS[env], tmp_path / f"seed-{env}",
-                      {FILE.format(env=env): SHARED.format(env=env)}, "platform: the env's images")
-            for env in envs}
+    return {
+        env: seed(
+            harness.settings.git_root,
+            REPOS[env],
+            tmp_path / f"seed-{env}",
+            {FILE.format(env=env): SHARED.format(env=env)},
+            "platform: the env's images",
+        )
+        for env in envs
+    }
 
 
 def test_one_kustomization_per_env_gets_only_our_version_lines_alpha_rc_final(harness, tmp_path):
@@ -77,7 +98,9 @@ def test_one_kustomization_per_env_gets_only_our_version_lines_alpha_rc_final(ha
         outcome = harness.release(tag)
         walls[env] = time.monotonic() - started
         assert outcome.success, (tag, outcome.error)
-    print("\none kustomization per env: " + ", ".join(f"{TAGS[e]} {s:.1f}s" for e, s in walls.items()))
+    print(
+        "\none kustomization per env: " + ", ".join(f"{TAGS[e]} {s:.1f}s" for e, s in walls.items())
+    )
 
     root = harness.settings.git_root
     for env, tag in TAGS.items():
@@ -89,8 +112,15 @@ def test_one_kustomization_per_env_gets_only_our_version_lines_alpha_rc_final(ha
         assert diff_lines(root, repo, seeded[env]) == version_lines("v0.0.1", tag), env
         assert show(root, repo, path) == at(env, tag)
         bump = harness.metadata("gitops_bump", f"{env}|{tag}")
-        assert bump["targets"] == [{"name": env, "repo": repo, "layout": "kustomize", "files": [path],
-                                    "commit": head(root, repo)}]
+        assert bump["targets"] == [
+            {
+                "name": env,
+                "repo": repo,
+                "layout": "kustomize",
+                "files": [path],
+                "commit": head(root, repo),
+            }
+        ]
         assert bump["gitops_commit"] == head(root, repo)
     # Prod deployed the rc's bytes: the images it names carry the rc's digests.
     for name in MS:
@@ -110,10 +140,22 @@ def test_status_and_rollback_leave_another_sources_bumps_alone(harness, tmp_path
     assert harness.release(first).success
     assert harness.release(second).success
     theirs = at("dev", second, billing="4.3")
-    foreign = seed(root, repo, tmp_path / "other-source", {path: theirs}, "deploy(dev): billing -> 4.3",
-                   "Release-Tag: 4.3\nSource-Commit: " + "c" * 40 + "\nDagster-Run: their-run")
-    foreign_app = seed(root, repo, tmp_path / "other-app", {"apps/billing/config.yaml": "replicas: 3\n"},
-                       "deploy(dev): billing -> 4.3.1", "Release-Tag: 4.3.1\nDagster-Run: their-run-2")
+    foreign = seed(
+        root,
+        repo,
+        tmp_path / "other-source",
+        {path: theirs},
+        "deploy(dev): billing -> 4.3",
+        "Release-Tag: 4.3\nSource-Commit: " + "c" * 40 + "\nDagster-Run: their-run",
+    )
+    foreign_app = seed(
+        root,
+        repo,
+        tmp_path / "other-app",
+        {"apps/billing/config.yaml": "replicas: 3\n"},
+        "deploy(dev): billing -> 4.3.1",
+        "Release-Tag: 4.3.1\nDagster-Run: their-run-2",
+    )
 
     gitops = GitOpsResource(root=root)
     dev = status(harness.instance, gitops, harness.config)["dev"]
@@ -127,13 +169,18 @@ def test_status_and_rollback_leave_another_sources_bumps_alone(harness, tmp_path
     log = harness.gitops_log(repo)
     assert log[0].split(" ", 1)[1] == f"rollback(dev): {' '.join(MS)} -> {first} (from {second})"
     assert [line.split()[0] for line in log[1:3]] == [foreign_app, foreign]  # still in place
-    assert show(root, repo, path) == at("dev", first, billing="4.3")  # their entry kept at their version
+    assert show(root, repo, path) == at(
+        "dev", first, billing="4.3"
+    )  # their entry kept at their version
     assert diff_lines(root, repo, foreign_app) == version_lines(second, first)
     assert show(root, repo, "apps/billing/config.yaml") == "replicas: 3\n"
     assert deployed_versions(gitops, harness.config, "dev", MS) == dict.fromkeys(MS, first)
     after = status(harness.instance, gitops, harness.config)["dev"]
     assert {p: row["via"] for p, row in after["projects"].items()} == dict.fromkeys(
-        MS, f"rollback from {second} by alice")
+        MS, f"rollback from {second} by alice"
+    )
     # The next default target is not theirs either: nothing earlier of ours to go back to.
-    with pytest.raises(Exception, match=rf"no earlier version to roll back to \(versions run: {first}\)"):
+    with pytest.raises(
+        Exception, match=rf"no earlier version to roll back to \(versions run: {first}\)"
+    ):
         plan_rollback(harness.instance, gitops, harness.config, "dev", None)

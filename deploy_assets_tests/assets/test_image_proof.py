@@ -18,8 +18,8 @@ from deploy_assets.assets.image_recipe import (
     CONTENT_KEY_LABEL,
     binary_path_in_image,
 )
-from deploy_assets.config import DOCKERFILES_DIR
 from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.config import DOCKERFILES_DIR
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.registry import MANIFEST_TYPES
 from deploy_assets_tests.assets.run_events import step_failures

@@ -8,9 +8,9 @@ import dagster as dg
 import docker
 
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob, WarmupOutcome
+from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME
 from deploy_assets.config import REPO_ROOT
 from deploy_assets.local.stack import free_port
-from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets_tests.assets.run_events import run_subset, user_logs

@@ -25,11 +25,15 @@ TAGS = {"dev": "v0.1.0-alpha.1", "staging": "v0.1.0-rc.1", "prod": "v0.1.0"}
 def embed_payload(monorepo, service: str, mb: int) -> None:
     """cmd/ms/<service>/payload.bin of random bytes, embedded and used so the linker keeps it."""
     (monorepo.clone / "cmd" / "ms" / service / "payload.bin").write_bytes(os.urandom(mb * MB))
-    monorepo.write(f"cmd/ms/{service}/payload.go", (
-        "package main\n\nimport _ \"embed\"\n\n"
-        "// payload stands for the bulk of a real service binary (assets, generated code).\n"
-        "//go:embed payload.bin\nvar payload []byte\n\n"
-        "func init() {\n\tif len(payload) == 0 {\n\t\tpanic(\"payload missing\")\n\t}\n}\n"))
+    monorepo.write(
+        f"cmd/ms/{service}/payload.go",
+        (
+            'package main\n\nimport _ "embed"\n\n'
+            "// payload stands for the bulk of a real service binary (assets, generated code).\n"
+            "//go:embed payload.bin\nvar payload []byte\n\n"
+            'func init() {\n\tif len(payload) == 0 {\n\t\tpanic("payload missing")\n\t}\n}\n'
+        ),
+    )
 
 
 def test_40_and_120_mb_binaries_go_alpha_rc_final_and_prod_holds_the_rc_bytes(harness):
@@ -43,16 +47,27 @@ def test_40_and_120_mb_binaries_go_alpha_rc_final_and_prod_holds_the_rc_bytes(ha
         outcome = harness.release(tag)
         walls[env] = time.monotonic() - started
         assert outcome.success, (tag, outcome.error)
-    print("\nlarge-binary releases (40 + 120 MB): " + ", ".join(
-        f"{TAGS[env]} {seconds:.1f}s" for env, seconds in walls.items()))
+    print(
+        "\nlarge-binary releases (40 + 120 MB): "
+        + ", ".join(f"{TAGS[env]} {seconds:.1f}s" for env, seconds in walls.items())
+    )
 
     staging, prod = partition_key("staging", TAGS["staging"]), partition_key("prod", TAGS["prod"])
     for name in MS:
         rc = harness.metadata(f"s3/{name}", staging)
         final = harness.metadata(f"s3/{name}", prod)
-        assert final["action_arm64"] == f"copied from binaries/{TAGS['staging']}/{name}"  # no bytes uploaded
-        assert final["sha256_arm64"] == rc["sha256_arm64"] == harness.metadata(f"binary/{name}", staging)["sha256_arm64"]
-        assert harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}") == (rc["sha256_arm64"], rc["size_arm64"])
+        assert (
+            final["action_arm64"] == f"copied from binaries/{TAGS['staging']}/{name}"
+        )  # no bytes uploaded
+        assert (
+            final["sha256_arm64"]
+            == rc["sha256_arm64"]
+            == harness.metadata(f"binary/{name}", staging)["sha256_arm64"]
+        )
+        assert harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}") == (
+            rc["sha256_arm64"],
+            rc["size_arm64"],
+        )
 
         rc_digest = harness.registry.manifest_digest(name, TAGS["staging"])
         assert rc_digest and harness.registry.manifest_digest(name, TAGS["prod"]) == rc_digest, name
@@ -62,4 +77,6 @@ def test_40_and_120_mb_binaries_go_alpha_rc_final_and_prod_holds_the_rc_bytes(ha
         size = harness.metadata(f"s3/{name}", staging)["size_arm64"]
         assert size > mb * MB, (name, size)
         copied = harness.s3.head(f"binaries/{TAGS['prod']}/{name}")
-        assert copied.checksum.composite and copied.checksum.parts > 1  # the multipart path, not a small object's
+        assert (
+            copied.checksum.composite and copied.checksum.parts > 1
+        )  # the multipart path, not a small object's

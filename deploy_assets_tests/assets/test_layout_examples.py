@@ -86,39 +86,70 @@ def assert_released_as(harness, ms: list[str], lambdas: list[str], cli: list[str
         assert rc_digest and harness.registry.manifest_digest(name, TAGS["prod"]) == rc_digest, name
         binary = harness.metadata(f"binary/{name}", prod)
         assert binary["reused_from"] == staging  # prod built nothing: the rc's bytes
-        assert harness.registry.file_sha256(name, TAGS["prod"], "/service")[2] == binary["sha256_arm64"]
-        assert harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}")[0] == binary["sha256_arm64"] \
+        assert (
+            harness.registry.file_sha256(name, TAGS["prod"], "/service")[2]
+            == binary["sha256_arm64"]
+        )
+        assert (
+            harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}")[0]
+            == binary["sha256_arm64"]
             == harness.metadata(f"s3/{name}", staging)["sha256_arm64"]
+        )
     for name in cli:
-        assert harness.registry.file_sha256(name, TAGS["prod"], "/cli")[2] == \
-            harness.metadata(f"binary/{name}", prod)["sha256_arm64"]
+        assert (
+            harness.registry.file_sha256(name, TAGS["prod"], "/cli")[2]
+            == harness.metadata(f"binary/{name}", prod)["sha256_arm64"]
+        )
     for env, tag in TAGS.items():
         uploaded = ms + (lambdas if env == "prod" else [])
         # the release's records (routes.json, checksums.txt, ...) have a suffix, these binaries none
-        binaries = [k for k in s3_keys(harness, f"binaries/{tag}/") if "." not in k.rsplit("/", 1)[1]]
+        binaries = [
+            k for k in s3_keys(harness, f"binaries/{tag}/") if "." not in k.rsplit("/", 1)[1]
+        ]
         assert binaries == sorted(f"binaries/{tag}/{n}" for n in uploaded), env
         repo = ENV_REPOS[env]
-        assert harness.gitops_log(repo)[0].endswith(f" deploy({env}): {' '.join(sorted(ms))} -> {tag}"), repo
+        assert harness.gitops_log(repo)[0].endswith(
+            f" deploy({env}): {' '.join(sorted(ms))} -> {tag}"
+        ), repo
         for name in ms:
             kustomization = yaml.safe_load(show(harness, repo, f"apps/{name}/kustomization.yaml"))
-            assert {"newTag": tag, "newName": f"{harness.settings.registry}/{name}"}.items() <= \
-                kustomization["images"][0].items(), (repo, name)
+            assert {
+                "newTag": tag,
+                "newName": f"{harness.settings.registry}/{name}",
+            }.items() <= kustomization["images"][0].items(), (repo, name)
 
 
 def test_cmd_kind_name_with_prefixes_by_template_goes_alpha_rc_final(harness, tmp_path):
-    rearrange(harness.monorepo, {"cmd/ms/ms_core": "cmd/ms/core", "cmd/ms/ms_chat": "cmd/ms/chat",
-                                 "cmd/lambdas/lambda_webhook_handler": "cmd/lambdas/webhook",
-                                 "cmd/cli/cli_core": "cmd/cli/admin"}, "cmd/<kind>/<name> without prefixes")
+    rearrange(
+        harness.monorepo,
+        {
+            "cmd/ms/ms_core": "cmd/ms/core",
+            "cmd/ms/ms_chat": "cmd/ms/chat",
+            "cmd/lambdas/lambda_webhook_handler": "cmd/lambdas/webhook",
+            "cmd/cli/cli_core": "cmd/cli/admin",
+        },
+        "cmd/<kind>/<name> without prefixes",
+    )
     harness.reload(config_with(tmp_path, KIND_PREFIXES))
     release_alpha_rc_final(harness, "cmd/<kind>/<name> layout")
-    assert_released_as(harness, ms=["ms_chat", "ms_core"], lambdas=["lambda_webhook"], cli=["cli_admin"])
+    assert_released_as(
+        harness, ms=["ms_chat", "ms_core"], lambdas=["lambda_webhook"], cli=["cli_admin"]
+    )
 
 
 def test_api_services_and_tooling_go_alpha_rc_final(harness, tmp_path):
-    rearrange(harness.monorepo, {"cmd/ms/ms_core": "api/services/accounts",
-                                 "cmd/ms/ms_payments": "api/services/payments",
-                                 "cmd/lambdas/lambda_auth_handler": "api/lambdas/authorizer",
-                                 "cmd/cli/cli_core": "api/tooling/migrate"}, "api/services and api/tooling")
+    rearrange(
+        harness.monorepo,
+        {
+            "cmd/ms/ms_core": "api/services/accounts",
+            "cmd/ms/ms_payments": "api/services/payments",
+            "cmd/lambdas/lambda_auth_handler": "api/lambdas/authorizer",
+            "cmd/cli/cli_core": "api/tooling/migrate",
+        },
+        "api/services and api/tooling",
+    )
     harness.reload(config_with(tmp_path, API_SERVICES_AND_TOOLING))
     release_alpha_rc_final(harness, "api/services + api/tooling layout")
-    assert_released_as(harness, ms=["accounts", "payments"], lambdas=["authorizer"], cli=["migrate"])
+    assert_released_as(
+        harness, ms=["accounts", "payments"], lambdas=["authorizer"], cli=["migrate"]
+    )

@@ -62,12 +62,16 @@ def move_module_into_go(monorepo) -> None:
     monorepo.write("go/go.mod", GO_MOD)
     for main in ("go/cmd/ms/ms_payments/main.go", "go/cmd/lambdas/lambda_webhook_handler/main.go"):
         text = (clone / main).read_text()
-        monorepo.write(main, text.replace('"example.com/monorepo/internal/payments"', '"example.com/payments"'))
+        monorepo.write(
+            main, text.replace('"example.com/monorepo/internal/payments"', '"example.com/payments"')
+        )
     (clone / "docs").mkdir()
     (clone / "docs" / "architecture.pdf").write_bytes(os.urandom(DOCS_MB << 20))
     monorepo.write("web/package.json", '{"name": "web", "private": true}\n')
     monorepo.write("python/tool.py", "print('not Go')\n")
-    monorepo.commit("The Go module in go/, a shared module in shared/payments, docs and other languages")
+    monorepo.commit(
+        "The Go module in go/, a shared module in shared/payments, docs and other languages"
+    )
 
 
 def committed_files(monorepo, *folders: str) -> int:
@@ -78,8 +82,9 @@ def test_a_module_in_a_subfolder_exports_what_it_needs_and_goes_alpha_rc_final(h
     move_module_into_go(harness.monorepo)
     harness.reload(config_with(tmp_path, MODULE_IN_A_SUBFOLDER))
     release_alpha_rc_final(harness, "module in go/ (exported: go, shared/payments)")
-    assert_released_as(harness, ms=["ms_core", "ms_payments"], lambdas=["lambda_webhook_handler"],
-                       cli=["cli_core"])
+    assert_released_as(
+        harness, ms=["ms_core", "ms_payments"], lambdas=["lambda_webhook_handler"], cli=["cli_core"]
+    )
 
     expected_files = committed_files(harness.monorepo, "go", "shared/payments")
     for env, tag in TAGS.items():
@@ -89,7 +94,9 @@ def test_a_module_in_a_subfolder_exports_what_it_needs_and_goes_alpha_rc_final(h
         assert source["export_files"] == expected_files
         assert 0 < source["export_bytes"] < 1 << 20  # the 6 MB of docs/ stayed in git
         src = Path(harness.settings.work_dir) / env / tag / "src"
-        assert sorted(p.name for p in src.iterdir()) == [".deploy-assets-commit", "go", "shared"], env
+        assert sorted(p.name for p in src.iterdir()) == [".deploy-assets-commit", "go", "shared"], (
+            env
+        )
         assert sorted(p.name for p in (src / "shared").iterdir()) == ["payments"]
 
     # A fresh worker: the work folder gone, `routes` alone exports the same folders again.
@@ -97,9 +104,14 @@ def test_a_module_in_a_subfolder_exports_what_it_needs_and_goes_alpha_rc_final(h
     shutil.rmtree(harness.settings.work_dir)
     result = run_subset(harness, {"routes"}, TAGS["dev"])
     assert result.success
-    assert sorted(p.name for p in (dev / "src").iterdir()) == [".deploy-assets-commit", "go", "shared"]
-    assert (dev / "src" / "shared" / "payments" / "go.mod").is_file() and not (dev / "src" / "docs").exists()
-
+    assert sorted(p.name for p in (dev / "src").iterdir()) == [
+        ".deploy-assets-commit",
+        "go",
+        "shared",
+    ]
+    assert (dev / "src" / "shared" / "payments" / "go.mod").is_file() and not (
+        dev / "src" / "docs"
+    ).exists()
 
 
 def test_a_replace_out_of_the_repo_fails_source_naming_it_and_publishes_nothing(harness, tmp_path):
@@ -111,9 +123,13 @@ def test_a_replace_out_of_the_repo_fails_source_naming_it_and_publishes_nothing(
     outcome = harness.release(TAGS["dev"])
 
     assert not outcome.success
-    assert "go/go.mod: replace example.com/payments => ../../payments points outside the monorepo" \
+    assert (
+        "go/go.mod: replace example.com/payments => ../../payments points outside the monorepo"
         in str(outcome.error)
+    )
     assert registry_repositories(harness) == []
     assert s3_keys(harness, f"binaries/{TAGS['dev']}/") == []
     assert len(harness.gitops_log("gitops-development")) == 1  # the repo's first commit alone
-    assert not (Path(harness.settings.work_dir) / "dev" / TAGS["dev"] / "src").exists()  # nothing exported
+    assert not (
+        Path(harness.settings.work_dir) / "dev" / TAGS["dev"] / "src"
+    ).exists()  # nothing exported

@@ -19,8 +19,12 @@ from deploy_assets_tests.assets.test_promotion import registry_repositories, s3_
 pytestmark = pytest.mark.slow
 
 TAGS = {"dev": "v2.0.0-alpha.1", "staging": "v2.0.0-rc.1", "prod": "v2.0.0"}
-MOVES = {"cmd/ms/ms_core": "cmd/auth", "cmd/ms/ms_chat": "cmd/things", "cmd/cli/cli_core": "cmd/cli",
-         "cmd/lambdas/lambda_webhook_handler": "lambdas/webhook"}
+MOVES = {
+    "cmd/ms/ms_core": "cmd/auth",
+    "cmd/ms/ms_chat": "cmd/things",
+    "cmd/cli/cli_core": "cmd/cli",
+    "cmd/lambdas/lambda_webhook_handler": "lambdas/webhook",
+}
 MS = ["ms_auth", "ms_things"]
 # The README's worked example for this shape, loaded by the loader a deployment uses.
 KINDS = """
@@ -52,7 +56,9 @@ def templated_config(tmp_path):
     return load_pipeline_config(path)
 
 
-def test_cmd_name_layout_with_templates_goes_alpha_rc_final_under_the_templated_names(harness, tmp_path):
+def test_cmd_name_layout_with_templates_goes_alpha_rc_final_under_the_templated_names(
+    harness, tmp_path
+):
     lay_out_as_cmd_name(harness.monorepo)
     harness.reload(templated_config(tmp_path))
 
@@ -62,7 +68,10 @@ def test_cmd_name_layout_with_templates_goes_alpha_rc_final_under_the_templated_
         outcome = harness.release(tag)
         walls[env] = time.monotonic() - started
         assert outcome.success, (tag, outcome.error)
-    print("\ncmd/<name> layout releases: " + ", ".join(f"{TAGS[e]} {s:.1f}s" for e, s in walls.items()))
+    print(
+        "\ncmd/<name> layout releases: "
+        + ", ".join(f"{TAGS[e]} {s:.1f}s" for e, s in walls.items())
+    )
 
     staging, prod = partition_key("staging", TAGS["staging"]), partition_key("prod", TAGS["prod"])
     assert harness.metadata("source", prod)["services"] == [*MS, "lambda_webhook", "cli_cli"]
@@ -71,29 +80,71 @@ def test_cmd_name_layout_with_templates_goes_alpha_rc_final_under_the_templated_
     for name in MS:
         dev_digest = harness.registry.manifest_digest(name, TAGS["dev"])
         rc_digest = harness.registry.manifest_digest(name, TAGS["staging"])
-        assert dev_digest and rc_digest and harness.registry.manifest_digest(name, TAGS["prod"]) == rc_digest, name
+        assert (
+            dev_digest
+            and rc_digest
+            and harness.registry.manifest_digest(name, TAGS["prod"]) == rc_digest
+        ), name
         binary = harness.metadata(f"binary/{name}", prod)
-        assert binary["reused_from"] == staging  # prod built nothing: the rc's bytes, under the same name
+        assert (
+            binary["reused_from"] == staging
+        )  # prod built nothing: the rc's bytes, under the same name
         # The image of ms_auth holds the binary built from cmd/auth, not another main of the batch.
-        assert harness.registry.file_sha256(name, TAGS["prod"], "/service")[2] == binary["sha256_arm64"]
-        assert harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}")[0] == binary["sha256_arm64"] == \
-            harness.metadata(f"s3/{name}", staging)["sha256_arm64"]
-    assert harness.registry.manifest_digest("cli_cli", TAGS["prod"]) == harness.metadata("image/cli_cli", prod)["digest"]
-    assert harness.registry.file_sha256("cli_cli", TAGS["prod"], "/cli")[2] == \
-        harness.metadata("binary/cli_cli", prod)["sha256_arm64"]
+        assert (
+            harness.registry.file_sha256(name, TAGS["prod"], "/service")[2]
+            == binary["sha256_arm64"]
+        )
+        assert (
+            harness.s3.download_sha256(f"binaries/{TAGS['prod']}/{name}")[0]
+            == binary["sha256_arm64"]
+            == harness.metadata(f"s3/{name}", staging)["sha256_arm64"]
+        )
+    assert (
+        harness.registry.manifest_digest("cli_cli", TAGS["prod"])
+        == harness.metadata("image/cli_cli", prod)["digest"]
+    )
+    assert (
+        harness.registry.file_sha256("cli_cli", TAGS["prod"], "/cli")[2]
+        == harness.metadata("binary/cli_cli", prod)["sha256_arm64"]
+    )
 
     for env, tag in TAGS.items():
-        expected = {f"binaries/{tag}/{n}" for n in MS + (["lambda_webhook"] if env == "prod" else [])}
-        binaries = {k for k in s3_keys(harness, f"binaries/{tag}/") if k.rsplit("/", 1)[1] in
-                    {"ms_auth", "ms_things", "lambda_webhook", "cli_cli", "auth", "things", "webhook", "cli"}}
+        expected = {
+            f"binaries/{tag}/{n}" for n in MS + (["lambda_webhook"] if env == "prod" else [])
+        }
+        binaries = {
+            k
+            for k in s3_keys(harness, f"binaries/{tag}/")
+            if k.rsplit("/", 1)[1]
+            in {
+                "ms_auth",
+                "ms_things",
+                "lambda_webhook",
+                "cli_cli",
+                "auth",
+                "things",
+                "webhook",
+                "cli",
+            }
+        }
         assert binaries == expected, env
 
-    for env, repo in (("dev", "gitops-development"), ("staging", "gitops-staging"), ("prod", "gitops-production")):
+    for env, repo in (
+        ("dev", "gitops-development"),
+        ("staging", "gitops-staging"),
+        ("prod", "gitops-production"),
+    ):
         tag = TAGS[env]
-        assert harness.gitops_log(repo)[0].endswith(f" deploy({env}): {' '.join(MS)} -> {tag}"), repo
+        assert harness.gitops_log(repo)[0].endswith(f" deploy({env}): {' '.join(MS)} -> {tag}"), (
+            repo
+        )
         for name in MS:
             kustomization = yaml.safe_load(show(harness, repo, f"apps/{name}/kustomization.yaml"))
-            assert {"newTag": tag, "newName": f"{harness.settings.registry}/{name}"}.items() <= \
-                kustomization["images"][0].items(), (repo, name)
-    tfvars = yaml.safe_load(show(harness, "terraform-apps-production", "api_gateway/routes.auto.tfvars.json"))
+            assert {
+                "newTag": tag,
+                "newName": f"{harness.settings.registry}/{name}",
+            }.items() <= kustomization["images"][0].items(), (repo, name)
+    tfvars = yaml.safe_load(
+        show(harness, "terraform-apps-production", "api_gateway/routes.auto.tfvars.json")
+    )
     assert {"service": "ms_auth", "method": "GET", "path": "/healthz"} in tfvars["routes"]

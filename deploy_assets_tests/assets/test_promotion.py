@@ -23,7 +23,9 @@ PROD_REPOS = ("gitops-production", "terraform-apps-production")
 
 
 def s3_keys(harness, prefix: str) -> list[str]:
-    client = boto3.client("s3", endpoint_url=harness.settings.s3_endpoint, region_name=harness.settings.aws_region)
+    client = boto3.client(
+        "s3", endpoint_url=harness.settings.s3_endpoint, region_name=harness.settings.aws_region
+    )
     listing = client.list_objects_v2(Bucket=harness.settings.bucket, Prefix=prefix)
     return sorted(obj["Key"] for obj in listing.get("Contents", []))
 
@@ -66,8 +68,9 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
 
         s3 = harness.metadata(f"s3/{name}", production)
         assert s3["action_arm64"] == f"copied from binaries/v0.1.0-rc.1/{name}"
-        assert harness.s3.download_sha256(f"binaries/v0.1.0/{name}") == \
-            harness.s3.download_sha256(f"binaries/v0.1.0-rc.1/{name}")
+        assert harness.s3.download_sha256(f"binaries/v0.1.0/{name}") == harness.s3.download_sha256(
+            f"binaries/v0.1.0-rc.1/{name}"
+        )
 
     # Staging ships no CLI or lambdas but prebuilt them: prod runs no docker build for the CLI, it
     # retags the image staging left under its content key; lambdas are copied from the bucket's build
@@ -76,19 +79,31 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
     assert cli_image["action"] == f"retagged from the image prebuilt in {staging}"
     assert cli_image["reused_from"] == staging
     prebuilt = harness.registry.manifest_digest("cli_core", f"ck-{cli_image['content_key']}")
-    assert prebuilt and harness.registry.manifest_digest("cli_core", "v0.1.0") == cli_image["digest"] == prebuilt
-    assert harness.registry.image_labels("cli_core", "v0.1.0")["io.deploy-assets.content-key"] == \
-        harness.metadata("binary/cli_core", production)["content_key_arm64"]
+    assert (
+        prebuilt
+        and harness.registry.manifest_digest("cli_core", "v0.1.0")
+        == cli_image["digest"]
+        == prebuilt
+    )
+    assert (
+        harness.registry.image_labels("cli_core", "v0.1.0")["io.deploy-assets.content-key"]
+        == harness.metadata("binary/cli_core", production)["content_key_arm64"]
+    )
     assert harness.registry.manifest_platform("cli_core", "v0.1.0") == "linux/arm64"
     assert harness.registry.manifest_digest("cli_core", "v0.1.0-rc.1") is None
     assert not harness.instance.fetch_materializations(  # a prebuild is not part of the staging release
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["image", "cli_core"]),
-                                                 asset_partitions=[staging]), limit=1).records
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(["image", "cli_core"]), asset_partitions=[staging]
+        ),
+        limit=1,
+    ).records
     for name in LAMBDAS:
         binary = harness.metadata(f"binary/{name}", production)
         assert binary["reused_from"] == ""
-        assert harness.metadata(f"s3/{name}", production)["action_arm64"] == \
-            f"copied from the build cache binaries/build-cache/{binary['content_key_arm64']}/{name}"
+        assert (
+            harness.metadata(f"s3/{name}", production)["action_arm64"]
+            == f"copied from the build cache binaries/build-cache/{binary['content_key_arm64']}/{name}"
+        )
         assert harness.s3.download_sha256(f"binaries/v0.1.0/{name}")[0] == binary["sha256_arm64"]
     stored = s3_keys(harness, "binaries/v0.1.0/")
     assert {f"binaries/v0.1.0/{n}" for n in MS + LAMBDAS} <= set(stored)
@@ -97,10 +112,16 @@ def test_prod_promotes_the_bytes_staging_validated(harness):
     for repo in ("gitops-staging", "gitops-production", "terraform-apps-production"):
         log = harness.gitops_log(repo)
         assert len(log) == 2, (repo, log)
-    assert harness.gitops_log("gitops-production")[0].endswith(f"deploy(prod): {' '.join(MS)} -> v0.1.0")
-    kustomization = yaml.safe_load(show(harness, "gitops-production", "apps/ms_core/kustomization.yaml"))
+    assert harness.gitops_log("gitops-production")[0].endswith(
+        f"deploy(prod): {' '.join(MS)} -> v0.1.0"
+    )
+    kustomization = yaml.safe_load(
+        show(harness, "gitops-production", "apps/ms_core/kustomization.yaml")
+    )
     assert kustomization["images"][0]["newTag"] == "v0.1.0"
-    tfvars = json.loads(show(harness, "terraform-apps-production", "api_gateway/routes.auto.tfvars.json"))
+    tfvars = json.loads(
+        show(harness, "terraform-apps-production", "api_gateway/routes.auto.tfvars.json")
+    )
     assert tfvars["api_version"] == "v0.1.0"
     assert {"service": "ms_core", "method": "GET", "path": "/healthz"} in tfvars["routes"]
     routes = harness.metadata("api_gateway_routes", production)
@@ -114,7 +135,10 @@ def test_prod_tag_without_a_staging_release_fails_before_any_side_effect(harness
     failures = step_failures(harness.instance, outcome.run_id)
     assert list(failures) == ["source"]
     assert "v0.2.0 refused before any side effect" in failures["source"]
-    assert f"no successful staging release v0.2.0-rc.N on commit {harness.monorepo.head()[:12]}" in failures["source"]
+    assert (
+        f"no successful staging release v0.2.0-rc.N on commit {harness.monorepo.head()[:12]}"
+        in failures["source"]
+    )
     assert "(staging releases of 0.2.0: none)" in failures["source"]
     assert registry_repositories(harness) == []  # nothing pushed at all, under any tag
     assert_prod_untouched(harness, "v0.2.0")
@@ -124,7 +148,9 @@ def test_prod_tag_on_another_commit_than_its_rc_is_refused(harness):
     rc = harness.release("v0.3.0-rc.1")
     assert rc.success, rc.error
     validated = harness.monorepo.head()
-    harness.monorepo.write("cmd/ms/ms_core/hotfix.go", "package main\n\nconst hotfix = 1\n\nvar _ = hotfix\n")
+    harness.monorepo.write(
+        "cmd/ms/ms_core/hotfix.go", "package main\n\nconst hotfix = 1\n\nvar _ = hotfix\n"
+    )
     unvalidated = harness.monorepo.commit("a change staging never saw")
 
     outcome = harness.release("v0.3.0")
@@ -137,7 +163,9 @@ def test_prod_tag_on_another_commit_than_its_rc_is_refused(harness):
 
 
 def test_the_explicit_switch_allows_prod_without_staging_and_says_so(harness):
-    assert Settings.from_env({"DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING": "1"}).allow_prod_without_staging
+    assert Settings.from_env(
+        {"DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING": "1"}
+    ).allow_prod_without_staging
     harness.settings = harness.settings.model_copy(update={"allow_prod_without_staging": True})
     harness.reload()
 
@@ -145,8 +173,10 @@ def test_the_explicit_switch_allows_prod_without_staging_and_says_so(harness):
 
     assert outcome.success, outcome.error
     warnings = user_logs(harness.instance, outcome.run_id, logging.WARNING)
-    assert any("ALLOWED WITHOUT STAGING by explicit switch" in w and "no successful v0.4.0-rc.N" in w
-               for w in warnings), warnings
+    assert any(
+        "ALLOWED WITHOUT STAGING by explicit switch" in w and "no successful v0.4.0-rc.N" in w
+        for w in warnings
+    ), warnings
     assert "ALLOWED WITHOUT STAGING" in harness.metadata("source", "prod|v0.4.0")["promotion_gate"]
     for name in MS:
         image = harness.metadata(f"image/{name}", "prod|v0.4.0")

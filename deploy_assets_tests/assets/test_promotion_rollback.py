@@ -13,7 +13,9 @@ MS = ["ms_chat", "ms_core", "ms_payments"]
 def test_prod_is_refused_on_the_commit_of_an_rc_staging_was_rolled_back_from(harness):
     earlier = harness.release("v0.8.0-rc.1")
     assert earlier.success, earlier.error
-    harness.monorepo.write("cmd/ms/ms_core/fix.go", "package main\n\nconst fix = 1\n\nvar _ = fix\n")
+    harness.monorepo.write(
+        "cmd/ms/ms_core/fix.go", "package main\n\nconst fix = 1\n\nvar _ = fix\n"
+    )
     commit = harness.monorepo.commit("a fix that staging will turn out not to like")
     validated = harness.release("v0.8.0-rc.2")
     assert validated.success, validated.error
@@ -28,8 +30,10 @@ def test_prod_is_refused_on_the_commit_of_an_rc_staging_was_rolled_back_from(har
     error = step_failures(harness.instance, prod.run_id)["source"]
     assert "v0.8.0 refused before any side effect" in error
     assert f"no successful staging release v0.8.0-rc.N on commit {commit[:12]}" in error
-    assert (f"v0.8.0-rc.2@{commit[:12]} (rolled back from v0.8.0-rc.2 to v0.8.0-rc.1 by alice at "
-            in error), error
+    assert (
+        f"v0.8.0-rc.2@{commit[:12]} (rolled back from v0.8.0-rc.2 to v0.8.0-rc.1 by alice at "
+        in error
+    ), error
     assert f"(run {rolled.run_id})" in error
     for name in MS:
         assert harness.registry.manifest_digest(name, "v0.8.0") is None, name

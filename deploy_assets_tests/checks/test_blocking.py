@@ -7,24 +7,38 @@ pushed manifest is deleted from the registry.
 
 import dagster as dg
 
-from deploy_assets.checks.rerun import release_check_keys
 from deploy_assets.assets.partitions import VERSION_PARTITIONS_NAME, release_partition_key
+from deploy_assets.checks.rerun import release_check_keys
 from deploy_assets_tests.checks.evaluations import check_evaluations, materialized_keys
 
 TAG = "v0.4.0-alpha.1"
 MS = ("ms_chat", "ms_core", "ms_payments")
 # The whole release, split after the pushes (the bump's deploy gate wants every service published).
-FIRST_PART = {"source", "routes"} | {f"{kind}/{name}" for kind in ("binary", "image") for name in MS}
+FIRST_PART = {"source", "routes"} | {
+    f"{kind}/{name}" for kind in ("binary", "image") for name in MS
+}
 SECOND_PART = {f"s3/{name}" for name in MS} | {"s3/routes_json", "s3/manifest_json", "gitops_bump"}
 
 
 def _run_part(harness, assets: set[str], with_checks: bool) -> dg.ExecuteInProcessResult:
     keys = {dg.AssetKey.from_user_string(k) for k in assets}
-    checks = {k for k in release_check_keys(harness.defs, "dev") if k.asset_key in keys or
-              k.asset_key == dg.AssetKey(["image", "ms_core"])} if with_checks else set()
-    job = harness.defs.resolve_job_def("release_to_dev").get_subset(asset_selection=keys, asset_check_selection=checks)
-    return job.execute_in_process(instance=harness.instance, partition_key=release_partition_key("dev", TAG),
-                                  raise_on_error=False)
+    checks = (
+        {
+            k
+            for k in release_check_keys(harness.defs, "dev")
+            if k.asset_key in keys or k.asset_key == dg.AssetKey(["image", "ms_core"])
+        }
+        if with_checks
+        else set()
+    )
+    job = harness.defs.resolve_job_def("release_to_dev").get_subset(
+        asset_selection=keys, asset_check_selection=checks
+    )
+    return job.execute_in_process(
+        instance=harness.instance,
+        partition_key=release_partition_key("dev", TAG),
+        raise_on_error=False,
+    )
 
 
 def test_a_broken_image_blocks_the_gitops_bump(harness):
@@ -42,8 +56,10 @@ def test_a_broken_image_blocks_the_gitops_bump(harness):
     results = check_evaluations(harness.instance, second.run_id)
     image_check = results["image/ms_core:served_with_recorded_digest"]
     assert not image_check.passed and image_check.blocking
-    assert image_check.description == (f"{harness.settings.registry}/ms_core:{TAG} is not in the registry "
-                                       f"(recorded digest {digest})")
+    assert image_check.description == (
+        f"{harness.settings.registry}/ms_core:{TAG} is not in the registry "
+        f"(recorded digest {digest})"
+    )
     assert results["s3/ms_core:objects_match_build"].passed  # S3 does not depend on the image
     assert "gitops_bump" not in materialized_keys(harness.instance, second.run_id)
     assert "s3/manifest_json" not in materialized_keys(harness.instance, second.run_id)
@@ -55,7 +71,9 @@ def test_a_broken_image_blocks_the_gitops_bump(harness):
     assert _run_part(harness, {"image/ms_core"}, with_checks=False).success
     third = _run_part(harness, SECOND_PART, with_checks=True)
     assert third.success
-    assert check_evaluations(harness.instance, third.run_id)["image/ms_core:served_with_recorded_digest"].passed
+    assert check_evaluations(harness.instance, third.run_id)[
+        "image/ms_core:served_with_recorded_digest"
+    ].passed
     assert "gitops_bump" in materialized_keys(harness.instance, third.run_id)
     assert len(harness.gitops_log("gitops-development")) == len(gitops_before) + 1
 
@@ -67,8 +85,13 @@ def test_a_damaged_build_cache_entry_is_caught_before_anything_is_published(harn
     first = harness.release("v0.5.0-alpha.1")
     assert first.success, first.error
     built = harness.metadata("binary/ms_core", "dev|v0.5.0-alpha.1")
-    cached = (harness.settings.cache_dir / "builds" / built["content_key_arm64"][:2]
-              / built["content_key_arm64"] / "ms_core")
+    cached = (
+        harness.settings.cache_dir
+        / "builds"
+        / built["content_key_arm64"][:2]
+        / built["content_key_arm64"]
+        / "ms_core"
+    )
     cached.chmod(0o755)
     with open(cached, "r+b") as fh:  # one flipped byte, same size
         fh.seek(4096)

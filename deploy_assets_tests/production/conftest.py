@@ -15,7 +15,12 @@ import pytest
 
 from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.production import deployment
-from deploy_assets_tests.production.postgres import PostgresServer, PostgresUnavailable, start_postgres, stop_postgres
+from deploy_assets_tests.production.postgres import (
+    PostgresServer,
+    PostgresUnavailable,
+    start_postgres,
+    stop_postgres,
+)
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +63,20 @@ def production(harness, postgres_server, s3_server, tmp_path, monkeypatch) -> Pr
     """
     database = postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
     home = tmp_path / "dagster_home"
-    env = deployment.deployment_env(harness.settings, home, **postgres_server.env(database),
-                                    DAGSTER_COMPUTE_LOGS_BUCKET=harness.settings.bucket,
-                                    AWS_ENDPOINT_URL_S3=s3_server, WORKFLOW_PAT="")
-    for key in ("DAGSTER_HOME", "DAGSTER_COMPUTE_LOGS_BUCKET", "AWS_ENDPOINT_URL_S3", *postgres_server.env(database)):
+    env = deployment.deployment_env(
+        harness.settings,
+        home,
+        **postgres_server.env(database),
+        DAGSTER_COMPUTE_LOGS_BUCKET=harness.settings.bucket,
+        AWS_ENDPOINT_URL_S3=s3_server,
+        WORKFLOW_PAT="",
+    )
+    for key in (
+        "DAGSTER_HOME",
+        "DAGSTER_COMPUTE_LOGS_BUCKET",
+        "AWS_ENDPOINT_URL_S3",
+        *postgres_server.env(database),
+    ):
         monkeypatch.setenv(key, env[key])
     prod = ProductionDeployment(home, env, database, postgres_server, tmp_path / "processes")
     prod.write_config(deployment.production_config(run_launcher=deployment.DEFAULT_RUN_LAUNCHER))

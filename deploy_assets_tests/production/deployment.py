@@ -19,8 +19,8 @@ from typing import TypeVar
 import dagster as dg
 import yaml
 
-from deploy_assets.local import stack as local_stack
 from deploy_assets.config import REPO_ROOT, Settings
+from deploy_assets.local import stack as local_stack
 from deploy_assets.sensors.release_tags import SENSOR_NAME
 
 PRODUCTION_YAML = REPO_ROOT / "misc" / "configs" / "dagster.production.yaml"
@@ -35,13 +35,20 @@ DEFAULT_RUN_LAUNCHER = {"module": "dagster._core.launcher", "class": "DefaultRun
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes Settings.from_env() return `settings` (inverse of it)."""
     env = {
-        "DEPLOY_ASSETS_SOURCE_REPO": settings.source_repo, "DEPLOY_ASSETS_REGISTRY": settings.registry,
-        "DEPLOY_ASSETS_S3_ENDPOINT": settings.s3_endpoint or "", "APP_ARCHIVER_AWS_REGION": settings.aws_region,
-        "APP_ARCHIVER_BUCKET": settings.bucket, "APP_ARCHIVER_PATH": settings.s3_path,
-        "DEPLOY_ASSETS_GITOPS_ROOT": settings.git_root, "DEPLOY_ASSETS_WORK_DIR": str(settings.work_dir),
-        "DEPLOY_ASSETS_CACHE_DIR": str(settings.cache_dir), "DEPLOY_ASSETS_GITHUB_API": settings.github_api,
+        "DEPLOY_ASSETS_SOURCE_REPO": settings.source_repo,
+        "DEPLOY_ASSETS_REGISTRY": settings.registry,
+        "DEPLOY_ASSETS_S3_ENDPOINT": settings.s3_endpoint or "",
+        "APP_ARCHIVER_AWS_REGION": settings.aws_region,
+        "APP_ARCHIVER_BUCKET": settings.bucket,
+        "APP_ARCHIVER_PATH": settings.s3_path,
+        "DEPLOY_ASSETS_GITOPS_ROOT": settings.git_root,
+        "DEPLOY_ASSETS_WORK_DIR": str(settings.work_dir),
+        "DEPLOY_ASSETS_CACHE_DIR": str(settings.cache_dir),
+        "DEPLOY_ASSETS_GITHUB_API": settings.github_api,
         "DEPLOY_ASSETS_GITHUB_OWNER": settings.github_owner,
-        "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING": "1" if settings.allow_prod_without_staging else "",
+        "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING": "1"
+        if settings.allow_prod_without_staging
+        else "",
         "DEPLOY_ASSETS_GO_COMPILE_CACHE": settings.go_compile_cache,
     }
     # A new Settings field without an env var here would silently fall back to its default.
@@ -65,10 +72,17 @@ def write_dagster_home(home: Path, config: dict) -> Path:
 
 def write_workspace(path: Path, grpc_port: int | None = None) -> Path:
     """A workspace loading deploy_assets.definitions in a subprocess, or from a code server."""
-    location = ({"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": "deploy_assets"}}
-                if grpc_port else
-                {"python_module": {"module_name": "deploy_assets.definitions", "working_directory": str(REPO_ROOT),
-                                   "location_name": "deploy_assets"}})
+    location = (
+        {"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": "deploy_assets"}}
+        if grpc_port
+        else {
+            "python_module": {
+                "module_name": "deploy_assets.definitions",
+                "working_directory": str(REPO_ROOT),
+                "location_name": "deploy_assets",
+            }
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"load_from": [location]}))
     return path
@@ -76,8 +90,14 @@ def write_workspace(path: Path, grpc_port: int | None = None) -> Path:
 
 def deployment_env(settings: Settings, home: Path, **extra: str) -> dict[str, str]:
     """The environment of the daemon/webserver: ours, the settings, DAGSTER_HOME, no env file."""
-    return {**os.environ, **settings_env(settings), "DAGSTER_HOME": str(home),
-            "DEPLOY_ASSETS_ENV_FILE": "/nonexistent", "DAGSTER_DISABLE_TELEMETRY": "1", **extra}
+    return {
+        **os.environ,
+        **settings_env(settings),
+        "DAGSTER_HOME": str(home),
+        "DEPLOY_ASSETS_ENV_FILE": "/nonexistent",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        **extra,
+    }
 
 
 def start_process(argv: list[str], env: dict[str, str], state_dir: Path, name: str) -> Path:
@@ -85,8 +105,15 @@ def start_process(argv: list[str], env: dict[str, str], state_dir: Path, name: s
     pidfile = state_dir / f"{name}.pid"
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / f"{name}.log", "ab") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=state_dir, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=state_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     pidfile.write_text(f"{proc.pid}\n")
     return pidfile
 
@@ -100,8 +127,13 @@ def log_tail(pidfile: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
-def wait_for(probe: Callable[[], T], timeout: float, what: str, pidfile: Path | None = None,
-             interval: float = 0.5) -> T:
+def wait_for(
+    probe: Callable[[], T],
+    timeout: float,
+    what: str,
+    pidfile: Path | None = None,
+    interval: float = 0.5,
+) -> T:
     """Poll probe() until it returns something truthy; fail naming `what` (and the log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -30,8 +30,10 @@ def postgres_bin(program: str) -> str:
     """Path of a server program: on PATH, else Debian's versioned directory (not on PATH)."""
     if found := shutil.which(program):
         return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"),
-                        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{program}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     if not candidates:
         raise PostgresUnavailable(f"{program} not found: apt-get install postgresql")
     return str(candidates[-1])
@@ -47,9 +49,13 @@ class PostgresServer:
 
     def env(self, db_name: str) -> dict[str, str]:
         """The variables misc/configs/dagster.production.yaml reads for its storage."""
-        return {"DAGSTER_POSTGRES_HOST": self.host, "DAGSTER_POSTGRES_PORT": str(self.port),
-                "DAGSTER_POSTGRES_USER": self.user, "DAGSTER_POSTGRES_PASSWORD": self.password,
-                "DAGSTER_POSTGRES_DB": db_name}
+        return {
+            "DAGSTER_POSTGRES_HOST": self.host,
+            "DAGSTER_POSTGRES_PORT": str(self.port),
+            "DAGSTER_POSTGRES_USER": self.user,
+            "DAGSTER_POSTGRES_PASSWORD": self.password,
+            "DAGSTER_POSTGRES_DB": db_name,
+        }
 
     def url(self, db_name: str) -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{db_name}"
@@ -86,8 +92,10 @@ def _server_account() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        raise PostgresUnavailable("running as root and there is no `postgres` user to run the server as: "
-                                  "apt-get install postgresql (it creates the user)") from None
+        raise PostgresUnavailable(
+            "running as root and there is no `postgres` user to run the server as: "
+            "apt-get install postgresql (it creates the user)"
+        ) from None
 
 
 def _as_server_user(argv: list[str]) -> list[str]:
@@ -97,7 +105,9 @@ def _as_server_user(argv: list[str]) -> list[str]:
 def _run(argv: list[str], what: str) -> None:
     done = subprocess.run(_as_server_user(argv), capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise RuntimeError(
+            f"{what} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
 
 
 def start_postgres(port: int) -> PostgresServer:
@@ -111,12 +121,39 @@ def start_postgres(port: int) -> PostgresServer:
         for path in (data_dir, pwfile):
             os.chown(path, account.pw_uid, account.pw_gid)
     cluster = data_dir / "cluster"
-    _run([postgres_bin("initdb"), "-D", str(cluster), "-U", DB_USER, f"--pwfile={pwfile}",
-          "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"], "initdb")
+    _run(
+        [
+            postgres_bin("initdb"),
+            "-D",
+            str(cluster),
+            "-U",
+            DB_USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        "initdb",
+    )
     pwfile.unlink()
     options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off"
-    _run([postgres_bin("pg_ctl"), "start", "-D", str(cluster), "-w", "-t", "60", "-o", options,
-          "-l", str(data_dir / "postgres.log")], "pg_ctl start")
+    _run(
+        [
+            postgres_bin("pg_ctl"),
+            "start",
+            "-D",
+            str(cluster),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "-l",
+            str(data_dir / "postgres.log"),
+        ],
+        "pg_ctl start",
+    )
     return PostgresServer("127.0.0.1", port, DB_USER, password, data_dir)
 
 
@@ -132,8 +169,20 @@ def stop_postgres(server: PostgresServer, grace: float = 10) -> None:
     cluster = server.data_dir / "cluster"
     pid = _postmaster_pid(cluster)
     try:
-        _run([postgres_bin("pg_ctl"), "stop", "-D", str(cluster), "-m", "immediate", "-w",
-              "-t", str(int(grace))], "pg_ctl stop")
+        _run(
+            [
+                postgres_bin("pg_ctl"),
+                "stop",
+                "-D",
+                str(cluster),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                str(int(grace)),
+            ],
+            "pg_ctl stop",
+        )
     except (RuntimeError, subprocess.TimeoutExpired):
         pass  # the kill below still ends it
     if pid is not None:

@@ -23,8 +23,20 @@ SCRIPT = REPO_ROOT / "misc" / "scripts" / "build-code-location-image.sh"
 
 def drop_earlier_images(repository: str, keep: str) -> subprocess.CompletedProcess:
     """The script's clean-up as a build runs it: sourced, strict mode on, then the function."""
-    return subprocess.run(["bash", "-c", 'set -euo pipefail; source "$1"; drop_earlier_images "$2" "$3"; echo done',
-                           "bash", str(SCRIPT), repository, keep], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            "bash",
+            "-c",
+            'set -euo pipefail; source "$1"; drop_earlier_images "$2" "$3"; echo done',
+            "bash",
+            str(SCRIPT),
+            repository,
+            keep,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture

@@ -15,13 +15,21 @@ from playwright.sync_api import Page, expect, sync_playwright
 from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.production import deployment
 
-expect.set_options(timeout=60_000)  # the UI loads its data over GraphQL after the page; 2 busy cores
+expect.set_options(
+    timeout=60_000
+)  # the UI loads its data over GraphQL after the page; 2 busy cores
 
 TAG = "v0.1.0-alpha.1"
 PARTITION = f"dev|{TAG}"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 UI_TIMEOUT_MS = 60_000
 
 
@@ -51,24 +59,44 @@ def dagster_ui(harness, tmp_path):
     port = local_stack.free_port()
     env = deployment.deployment_env(harness.settings, Path(harness.instance.root_directory))
     pidfile = deployment.start_process(
-        [str(deployment.BIN / "dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
-        env, state, "dagster-dev")
+        [
+            str(deployment.BIN / "dagster"),
+            "dev",
+            "-w",
+            str(workspace),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env,
+        state,
+        "dagster-dev",
+    )
     try:
         url = f"http://127.0.0.1:{port}"
-        deployment.wait_for(lambda: _answers(f"{url}/server_info"), 180, "dagster dev to answer", pidfile)
+        deployment.wait_for(
+            lambda: _answers(f"{url}/server_info"), 180, "dagster dev to answer", pidfile
+        )
         yield url
     finally:
         deployment.stop(pidfile)
 
 
-def test_ui_shows_the_release_its_image_digest_and_the_running_sensor(harness, dagster_ui, tmp_path):
+def test_ui_shows_the_release_its_image_digest_and_the_running_sensor(
+    harness, dagster_ui, tmp_path
+):
     digest = harness.metadata("image/ms_core", PARTITION)["digest"]
     assert harness.registry.manifest_digest("ms_core", TAG) == digest
     shots = tmp_path / "screenshots"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 1000})
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1600, "height": 1000},
+        )
         try:
             page = browser.new_page()
             page.set_default_timeout(UI_TIMEOUT_MS)
@@ -78,7 +106,9 @@ def test_ui_shows_the_release_its_image_digest_and_the_running_sensor(harness, d
             _skip_community_dialog(page)
             expect(page.get_by_text("Global asset lineage")).to_be_visible()
             for group in ("release", "binaries", "images", "artifacts", "deploy"):
-                expect(page.get_by_role("button", name=f"asset_group {group} {group}")).to_be_visible()
+                expect(
+                    page.get_by_role("button", name=f"asset_group {group} {group}")
+                ).to_be_visible()
             page.screenshot(path=shots / "asset-graph.png")
 
             # The images group's graph has one node per service image.
@@ -96,8 +126,9 @@ def test_ui_shows_the_release_its_image_digest_and_the_running_sensor(harness, d
             expect(page.get_by_text(PARTITION, exact=True).first).to_be_visible()
             metadata = page.locator("tr", has=page.get_by_text("digest", exact=True))
             expect(metadata.first).to_contain_text(digest)
-            expect(page.locator("tr", has=page.get_by_text("ref", exact=True)).first).to_contain_text(
-                f"{harness.settings.registry}/ms_core:{TAG}")
+            expect(
+                page.locator("tr", has=page.get_by_text("ref", exact=True)).first
+            ).to_contain_text(f"{harness.settings.registry}/ms_core:{TAG}")
             page.screenshot(path=shots / "image-partition.png", full_page=True)
 
             # The tag sensor, on by default, is running under the daemon: switched on, and ticking.
@@ -111,4 +142,8 @@ def test_ui_shows_the_release_its_image_digest_and_the_running_sensor(harness, d
         finally:
             browser.close()
     assert sorted(p.name for p in shots.iterdir()) == [
-        "asset-graph.png", "image-partition.png", "images-group.png", "sensor.png"]
+        "asset-graph.png",
+        "image-partition.png",
+        "images-group.png",
+        "sensor.png",
+    ]

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-
-from deploy_assets_tests.assets.run_events import step_failures
 import pytest
 
-from deploy_assets.local import stack as local_stack
-from deploy_assets.config import load_pipeline_config
 from deploy_assets.cli.demo import EXAMPLE_MONOREPO, create_monorepo
+from deploy_assets.config import load_pipeline_config
+from deploy_assets.local import stack as local_stack
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets_tests.assets.run_events import step_failures
 from deploy_assets_tests.conftest import Harness, Monorepo, make_settings
 from deploy_assets_tests.reliability.faults import KillableRegistry, KillableS3
 
@@ -63,8 +62,11 @@ def s3_bucket(s3_server):
 def rig(tmp_path, git_root, monorepo, docker_engine):
     """rig(registry_host, s3_endpoint, bucket) -> Harness on a temporary Dagster instance."""
     with dg.instance_for_test() as instance:
+
         def make(registry: str, s3_endpoint: str, bucket: str, **settings: str) -> Harness:
-            config = make_settings(tmp_path, registry, s3_endpoint, git_root, monorepo.bare, bucket, **settings)
+            config = make_settings(
+                tmp_path, registry, s3_endpoint, git_root, monorepo.bare, bucket, **settings
+            )
             return Harness(config, load_pipeline_config(), instance, monorepo)
 
         yield make
@@ -81,7 +83,9 @@ class Stack:
     monorepo: Monorepo
 
     def harness(self, instance: dg.DagsterInstance, s3_endpoint: str, bucket: str) -> Harness:
-        settings = make_settings(self.root, self.registry.host, s3_endpoint, self.git_root, self.monorepo.bare, bucket)
+        settings = make_settings(
+            self.root, self.registry.host, s3_endpoint, self.git_root, self.monorepo.bare, bucket
+        )
         return Harness(settings, load_pipeline_config(), instance, self.monorepo)
 
 
@@ -102,9 +106,14 @@ def scenario_stack(root: Path):
 def with_resources(harness: Harness, **resources: dg.ConfigurableResource) -> None:
     """Swap some of the code location's resources (e.g. shorter retry limits) for this harness."""
     defs = harness.defs
-    harness._defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                   sensors=defs.sensors, schedules=defs.schedules,
-                                   resources={**defs.resources, **resources})
+    harness._defs = dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        resources={**defs.resources, **resources},
+    )
 
 
 def bucket_objects(s3: S3Resource) -> dict[str, tuple[str, str, int]]:
@@ -119,13 +128,16 @@ def bucket_objects(s3: S3Resource) -> dict[str, tuple[str, str, int]]:
 
 def failure(instance: dg.DagsterInstance, run_id: str) -> str:
     """Every failed step of a run as 'step: message' with the causes (our exception is a cause)."""
-    return "\n".join(f"{step}: {message}" for step, message in step_failures(instance, run_id).items())
+    return "\n".join(
+        f"{step}: {message}" for step, message in step_failures(instance, run_id).items()
+    )
 
 
 def gitops_bumps(harness: Harness, partition: str) -> list:
     return harness.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("gitops_bump"), asset_partitions=[partition]), limit=10).records
-
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("gitops_bump"), asset_partitions=[partition]),
+        limit=10,
+    ).records
 
 
 # --- the CLI as a separate process --------------------------------------------------------------
@@ -149,8 +161,14 @@ class CliDeployment:
     def spawn(self, tag: str) -> subprocess.Popen:
         # Own session: a SIGKILL of the group takes the CLI and its `go build` down together,
         # as a crashed container would.
-        return subprocess.Popen([str(CLI), "release", tag], env=self.env, cwd=self.home.parent,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(CLI), "release", tag],
+            env=self.env,
+            cwd=self.home.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def finish(self, proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
         out, _ = proc.communicate(timeout=timeout)
@@ -161,17 +179,35 @@ class CliDeployment:
         return self.finish(self.spawn(tag))
 
 
-def cli_deployment_at(root: Path, monorepo: Monorepo, git_root: Path, registry: str, s3_endpoint: str,
-                      bucket: str, **extra: str) -> CliDeployment:
+def cli_deployment_at(
+    root: Path,
+    monorepo: Monorepo,
+    git_root: Path,
+    registry: str,
+    s3_endpoint: str,
+    bucket: str,
+    **extra: str,
+) -> CliDeployment:
     """A CliDeployment whose DAGSTER_HOME, work and cache dirs live under root (secrets set)."""
     home = root / "dagster_home"
-    env = {**os.environ, **SECRETS,
-           "DAGSTER_HOME": str(home), "DEPLOY_ASSETS_ENV_FILE": str(root / "no.env"),
-           "DEPLOY_ASSETS_LOCAL_DIR": str(root / "local"), "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare),
-           "DEPLOY_ASSETS_REGISTRY": registry, "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint,
-           "APP_ARCHIVER_BUCKET": bucket, "APP_ARCHIVER_AWS_REGION": "eu-west-1", "APP_ARCHIVER_PATH": "binaries",
-           "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root), "DEPLOY_ASSETS_WORK_DIR": str(root / "work"),
-           "DEPLOY_ASSETS_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1", **extra}
+    env = {
+        **os.environ,
+        **SECRETS,
+        "DAGSTER_HOME": str(home),
+        "DEPLOY_ASSETS_ENV_FILE": str(root / "no.env"),
+        "DEPLOY_ASSETS_LOCAL_DIR": str(root / "local"),
+        "DEPLOY_ASSETS_SOURCE_REPO": str(monorepo.bare),
+        "DEPLOY_ASSETS_REGISTRY": registry,
+        "DEPLOY_ASSETS_S3_ENDPOINT": s3_endpoint,
+        "APP_ARCHIVER_BUCKET": bucket,
+        "APP_ARCHIVER_AWS_REGION": "eu-west-1",
+        "APP_ARCHIVER_PATH": "binaries",
+        "DEPLOY_ASSETS_GITOPS_ROOT": str(git_root),
+        "DEPLOY_ASSETS_WORK_DIR": str(root / "work"),
+        "DEPLOY_ASSETS_CACHE_DIR": str(root / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
     return CliDeployment(env, home)
 
 
@@ -184,9 +220,16 @@ def cli_deployment(tmp_path, monorepo, git_root, docker_engine):
 def leaks(paths: list[Path], texts: list[str]) -> list[str]:
     """Where any secret (or its base64) occurs: every byte of every file under paths, every
     row of every sqlite database (a value split across pages hides from a byte scan), texts."""
-    needles = {name: [value.encode(), base64.b64encode(value.encode())] for name, value in SECRETS.items()}
+    needles = {
+        name: [value.encode(), base64.b64encode(value.encode())] for name, value in SECRETS.items()
+    }
     found = []
-    files = [p for root in paths for p in ([root] if root.is_file() else sorted(root.rglob("*"))) if p.is_file()]
+    files = [
+        p
+        for root in paths
+        for p in ([root] if root.is_file() else sorted(root.rglob("*")))
+        if p.is_file()
+    ]
     # Every file's bytes first: opening a database below checkpoints its -wal file into it and
     # removes the -wal/-shm files a killed process left behind.
     contents = {path: path.read_bytes() for path in files}
@@ -194,8 +237,13 @@ def leaks(paths: list[Path], texts: list[str]) -> list[str]:
         if data.startswith(b"SQLite format 3"):
             with contextlib.closing(sqlite3.connect(path)) as db:
                 data += "\n".join(db.iterdump()).encode()
-        found += [f"{name} in {path}" for name, forms in needles.items() if any(f in data for f in forms)]
+        found += [
+            f"{name} in {path}" for name, forms in needles.items() if any(f in data for f in forms)
+        ]
     for n, text in enumerate(texts):
-        found += [f"{name} in output #{n}" for name, forms in needles.items()
-                  if any(f.decode() in text for f in forms)]
+        found += [
+            f"{name} in output #{n}"
+            for name, forms in needles.items()
+            if any(f.decode() in text for f in forms)
+        ]
     return found

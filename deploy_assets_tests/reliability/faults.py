@@ -28,10 +28,12 @@ import requests
 from deploy_assets.local import stack as local_stack
 from deploy_assets_tests.stack_fixtures import S3_TEST_REGION, STOP_GRACE
 
-MANIFEST_ACCEPT = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-])
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
 
 
 def _alive(pid: int) -> bool:
@@ -74,7 +76,9 @@ class KillableRegistry:
         sigkill(self.state_dir / "registry.pid")
 
     def stop(self) -> None:
-        local_stack.stop_process(self.state_dir / "registry.pid", grace=STOP_GRACE, expect="docker-registry")
+        local_stack.stop_process(
+            self.state_dir / "registry.pid", grace=STOP_GRACE, expect="docker-registry"
+        )
 
 
 @dataclass
@@ -103,7 +107,9 @@ class KillableS3:
         local_stack.stop_process(self.state_dir / "s3.pid", grace=STOP_GRACE, expect="moto_server")
 
 
-def when_log_line(path: Path, pattern: str, action: Callable[[], None], timeout: float = 300) -> threading.Thread:
+def when_log_line(
+    path: Path, pattern: str, action: Callable[[], None], timeout: float = 300
+) -> threading.Thread:
     """Run action (in a thread) as soon as a line matching pattern appears in a server's log."""
     regex = re.compile(pattern)
 
@@ -126,18 +132,26 @@ def when_log_line(path: Path, pattern: str, action: Callable[[], None], timeout:
 
 def missing_blobs(host: str, name: str, tag: str) -> list[str] | None:
     """None if name:tag does not exist; else the blobs its manifest names that the registry lacks."""
-    got = requests.get(f"http://{host}/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_ACCEPT}, timeout=10)
+    got = requests.get(
+        f"http://{host}/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_ACCEPT}, timeout=10
+    )
     if got.status_code == 404:
         return None
     got.raise_for_status()
     manifest = got.json()
     blobs = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
-    return [b for b in blobs if requests.head(f"http://{host}/v2/{name}/blobs/{b}", timeout=10).status_code != 200]
+    return [
+        b
+        for b in blobs
+        if requests.head(f"http://{host}/v2/{name}/blobs/{b}", timeout=10).status_code != 200
+    ]
 
 
 # --- a 503-injecting reverse proxy in front of an S3 API server -----------------------------
 
-Policy = Callable[[str, str, int], bool]  # (method, path, nth time this method+path is seen) -> answer 503?
+Policy = Callable[
+    [str, str, int], bool
+]  # (method, path, nth time this method+path is seen) -> answer 503?
 
 
 class FaultProxy:
@@ -199,17 +213,21 @@ class FaultProxy:
                         proxy.refused[(self.command, path)] += 1
                     elif body and proxy.corrupt(self.command, path, nth):
                         middle = len(body) // 2
-                        body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1:]
+                        body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
                 if refuse:
-                    payload = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
-                               b"<Message>Please reduce your request rate.</Message></Error>")
+                    payload = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                        b"<Message>Please reduce your request rate.</Message></Error>"
+                    )
                     self.send_response(503)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"
+                }
                 headers["Content-Length"] = str(len(body))
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 try:
@@ -220,7 +238,13 @@ class FaultProxy:
                     conn.close()
                 self.send_response(response.status)
                 for key, value in response.getheaders():
-                    if key.lower() not in ("transfer-encoding", "content-length", "connection", "date", "server"):
+                    if key.lower() not in (
+                        "transfer-encoding",
+                        "content-length",
+                        "connection",
+                        "date",
+                        "server",
+                    ):
                         self.send_header(key, value)
                 # A HEAD answer has no body but announces the object's length: pass that through.
                 length = response.getheader("Content-Length") if self.command == "HEAD" else None

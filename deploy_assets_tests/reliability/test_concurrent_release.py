@@ -15,12 +15,15 @@ from deploy_assets_tests.reliability.conftest import MS
 TAG = "v7.3.0-alpha.1"
 
 
-def test_two_releases_of_one_tag_at_once_make_one_release_and_one_bump(cli_deployment, fresh_registry, s3_bucket,
-                                                                      monorepo, git_root):
+def test_two_releases_of_one_tag_at_once_make_one_release_and_one_bump(
+    cli_deployment, fresh_registry, s3_bucket, monorepo, git_root
+):
     deployment = cli_deployment(fresh_registry, *s3_bucket)
     monorepo.tag(TAG)
     deployment.home.mkdir(parents=True)  # the schema exists before both start (see test_load.py)
-    shutil.copyfile(REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", deployment.home / "dagster.yaml")
+    shutil.copyfile(
+        REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", deployment.home / "dagster.yaml"
+    )
     load_instance(str(deployment.home)).dispose()
 
     first, second = deployment.spawn(TAG), deployment.spawn(TAG)
@@ -34,17 +37,32 @@ def test_two_releases_of_one_tag_at_once_make_one_release_and_one_bump(cli_deplo
     assert len(runs) == 2
     winner = next(r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)
     assert f"dev|{TAG} is already being released by run {winner.run_id}" in refused
-    log = run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git").decode().splitlines()
+    log = (
+        run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git")
+        .decode()
+        .splitlines()
+    )
     assert len(log) == 2 and log[0].endswith(f"-> {TAG}")
     registry = RegistryResource(host=fresh_registry)
     for name in MS:
-        image = instance.fetch_materializations(dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(["image", name]), asset_partitions=[f"dev|{TAG}"]), limit=5).records
+        image = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["image", name]), asset_partitions=[f"dev|{TAG}"]
+            ),
+            limit=5,
+        ).records
         assert len(image) == 1  # only the winner published
-        assert image[0].asset_materialization.metadata["digest"].value == registry.manifest_digest(name, TAG)
+        assert image[0].asset_materialization.metadata["digest"].value == registry.manifest_digest(
+            name, TAG
+        )
     instance.dispose()
 
     # Afterwards the refused side can re-run: nothing to do, no second bump.
     code, out = deployment.release(TAG)
     assert code == 0, out
-    assert run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git").decode().splitlines() == log
+    assert (
+        run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git")
+        .decode()
+        .splitlines()
+        == log
+    )

@@ -19,16 +19,23 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deploy_assets.local import stack as local_stack
 from deploy_assets.assets.gitops import UPDATE_VERSION_WORKFLOW
 from deploy_assets.config import REPO_ROOT
-
+from deploy_assets.local import stack as local_stack
 from deploy_assets.resources.git import GitSourceResource, run_git
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets_tests.instances import load_instance
 from deploy_assets_tests.github_standin import GitHubStandin
-from deploy_assets_tests.reliability.conftest import (MS, SECRETS, CliDeployment, Stack, cli_deployment_at, leaks,
-                                                      new_bucket, scenario_stack)
+from deploy_assets_tests.instances import load_instance
+from deploy_assets_tests.reliability.conftest import (
+    MS,
+    SECRETS,
+    CliDeployment,
+    Stack,
+    cli_deployment_at,
+    leaks,
+    new_bucket,
+    scenario_stack,
+)
 from deploy_assets_tests.reliability.faults import missing_blobs, when_log_line
 
 pytestmark = pytest.mark.reliability
@@ -46,7 +53,9 @@ def session_commands(sid: int) -> list[list[str]]:
         try:
             stat = (entry / "stat").read_text().rpartition(")")[2].split()
             if stat[0] != "Z" and int(stat[3]) == sid:
-                commands.append((entry / "cmdline").read_bytes().decode(errors="replace").split("\0"))
+                commands.append(
+                    (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                )
         except (OSError, IndexError, ValueError):
             continue
     return commands
@@ -67,16 +76,27 @@ def go_build_running(sid: int) -> bool:
     return any(Path(c[0]).name == "go" and c[1:2] == ["build"] for c in session_commands(sid))
 
 
-def assert_images_and_objects_complete(deployment, registry: str, endpoint: str, bucket: str) -> None:
+def assert_images_and_objects_complete(
+    deployment, registry: str, endpoint: str, bucket: str
+) -> None:
     s3 = S3Resource(bucket=bucket, endpoint_url=endpoint)
     for name in MS:
         assert missing_blobs(registry, name, TAG) == []
         built = deployment.home.parent / "work" / "dev" / TAG / "out" / "bin_arm64" / "ms" / name
-        assert s3.download_sha256(f"binaries/{TAG}/{name}")[0] == hashlib.sha256(built.read_bytes()).hexdigest()
+        assert (
+            s3.download_sha256(f"binaries/{TAG}/{name}")[0]
+            == hashlib.sha256(built.read_bytes()).hexdigest()
+        )
 
 
-def assert_release_complete(deployment, registry: str, endpoint: str, bucket: str, git_root: Path) -> None:
-    log = run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git").decode().splitlines()
+def assert_release_complete(
+    deployment, registry: str, endpoint: str, bucket: str, git_root: Path
+) -> None:
+    log = (
+        run_git(["log", "--format=%s", "main"], cwd=git_root / "gitops-development.git")
+        .decode()
+        .splitlines()
+    )
     assert log == [f"deploy(dev): {' '.join(MS)} -> {TAG}", "Initialise gitops-development"]
     assert_images_and_objects_complete(deployment, registry, endpoint, bucket)
 
@@ -103,16 +123,31 @@ def killed_mid_build(tmp_path_factory, s3_server, docker_engine):
     through the GitHub stand-in, so WORKFLOW_PAT is really sent by the release that completes."""
     root = tmp_path_factory.mktemp("killed-mid-build")
     config = root / "pipeline.yaml"
-    config.write_text((REPO_ROOT / "misc" / "configs" / "pipeline.yaml").read_text().replace(
-        "    gitops_repo: gitops-development\n", "    gitops_repo: gitops-development\n    gitops_mode: dispatch\n", 1))
+    config.write_text(
+        (REPO_ROOT / "misc" / "configs" / "pipeline.yaml")
+        .read_text()
+        .replace(
+            "    gitops_repo: gitops-development\n",
+            "    gitops_repo: gitops-development\n    gitops_mode: dispatch\n",
+            1,
+        )
+    )
     with scenario_stack(root) as stack, GitHubStandin(token=SECRETS["WORKFLOW_PAT"]) as github:
-        github.add_workflow(f"{OWNER}/gitops-development", UPDATE_VERSION_WORKFLOW, queued_polls=0,
-                            in_progress_polls=0)
+        github.add_workflow(
+            f"{OWNER}/gitops-development",
+            UPDATE_VERSION_WORKFLOW,
+            queued_polls=0,
+            in_progress_polls=0,
+        )
         bucket = new_bucket(s3_server)
-        dispatch = {"DEPLOY_ASSETS_CONFIG": str(config), "DEPLOY_ASSETS_GITHUB_API": github.url,
-                    "DEPLOY_ASSETS_GITHUB_OWNER": OWNER}
-        deployment = cli_deployment_at(root, stack.monorepo, stack.git_root, stack.registry.host, s3_server, bucket,
-                                       **dispatch)
+        dispatch = {
+            "DEPLOY_ASSETS_CONFIG": str(config),
+            "DEPLOY_ASSETS_GITHUB_API": github.url,
+            "DEPLOY_ASSETS_GITHUB_OWNER": OWNER,
+        }
+        deployment = cli_deployment_at(
+            root, stack.monorepo, stack.git_root, stack.registry.host, s3_server, bucket, **dispatch
+        )
         stack.monorepo.tag(TAG)
         proc = deployment.spawn(TAG)
         killed = kill_session_when(proc, lambda: go_build_running(proc.pid))
@@ -121,38 +156,63 @@ def killed_mid_build(tmp_path_factory, s3_server, docker_engine):
         while (left := session_commands(proc.pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
         after_kill = {name: missing_blobs(stack.registry.host, name, TAG) for name in MS}
-        commits = len(run_git(["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git").split())
+        commits = len(
+            run_git(
+                ["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git"
+            ).split()
+        )
         dead = f"127.0.0.1:{local_stack.free_port()}"
-        broken = cli_deployment_at(root, stack.monorepo, stack.git_root, dead, s3_server, bucket, **dispatch)
+        broken = cli_deployment_at(
+            root, stack.monorepo, stack.git_root, dead, s3_server, bucket, **dispatch
+        )
         failed = broken.release(TAG)
         deployment.outputs += broken.outputs
         rerun = deployment.release(TAG)
-        yield MidBuild(stack, deployment, killed, code, left, after_kill, commits, dead, failed, rerun, github)
+        yield MidBuild(
+            stack, deployment, killed, code, left, after_kill, commits, dead, failed, rerun, github
+        )
 
 
 def test_killed_mid_build_the_rerun_completes_with_one_bump(killed_mid_build):
     run = killed_mid_build
     assert run.killed, run.deployment.outputs[0]
     assert run.killed_code == -signal.SIGKILL and run.group_left == []  # the go build died with it
-    assert all(missing is None for missing in run.after_kill.values()) and run.commits_after_kill == 1
+    assert (
+        all(missing is None for missing in run.after_kill.values()) and run.commits_after_kill == 1
+    )
     # with the registry down, the release is refused by the preflight (exit 4), nothing changed
     assert run.failed[0] == 4 and "preflight failed" in run.failed[1], run.failed[1]
     code, out = run.rerun
     assert code == 0 and "succeeded" in out.splitlines()[-1], out
-    assert_images_and_objects_complete(run.deployment, run.stack.registry.host,
-                                       run.deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
-                                       run.deployment.env["APP_ARCHIVER_BUCKET"])
+    assert_images_and_objects_complete(
+        run.deployment,
+        run.stack.registry.host,
+        run.deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
+        run.deployment.env["APP_ARCHIVER_BUCKET"],
+    )
     # Exactly one GitOps dispatch: the killed and the failed release never got that far.
-    assert run.github.dispatches(f"{OWNER}/gitops-development") == [{"ref": "main", "inputs": {
-        "newVersion": TAG, "projectNames": " ".join(MS), "updatesRoutes": "true"}, "return_run_details": True}]
+    assert run.github.dispatches(f"{OWNER}/gitops-development") == [
+        {
+            "ref": "main",
+            "inputs": {"newVersion": TAG, "projectNames": " ".join(MS), "updatesRoutes": "true"},
+            "return_run_details": True,
+        }
+    ]
 
 
-def test_no_secret_in_dagster_storage_or_cli_output_of_killed_failed_and_good_releases(killed_mid_build):
+def test_no_secret_in_dagster_storage_or_cli_output_of_killed_failed_and_good_releases(
+    killed_mid_build,
+):
     run = killed_mid_build
     pat = SECRETS["WORKFLOW_PAT"]
-    assert run.github.requests and all(pat in r.headers.get("Authorization", "") for r in run.github.requests)
+    assert run.github.requests and all(
+        pat in r.headers.get("Authorization", "") for r in run.github.requests
+    )
     assert len(run.deployment.outputs) == 3 and (run.deployment.home / "history").is_dir()
-    assert leaks([run.deployment.home, run.deployment.home.parent / "work"], run.deployment.outputs) == []
+    assert (
+        leaks([run.deployment.home, run.deployment.home.parent / "work"], run.deployment.outputs)
+        == []
+    )
 
 
 def test_the_killed_run_is_not_left_started_after_the_rerun(killed_mid_build):
@@ -177,16 +237,26 @@ def killed_mid_push(tmp_path_factory, s3_server, docker_engine):
     started. Then `deploy-assets release TAG` again."""
     root = tmp_path_factory.mktemp("killed-mid-push")
     with scenario_stack(root) as stack:
-        deployment = cli_deployment_at(root, stack.monorepo, stack.git_root, stack.registry.host, s3_server,
-                                       new_bucket(s3_server))
+        deployment = cli_deployment_at(
+            root,
+            stack.monorepo,
+            stack.git_root,
+            stack.registry.host,
+            s3_server,
+            new_bucket(s3_server),
+        )
         stack.monorepo.tag(TAG)
         proc = deployment.spawn(TAG)
         pushed = threading.Event()
-        when_log_line(stack.registry.log, rf'"PUT /v2/ms_\w+/manifests/{TAG} HTTP/1.1" 201', pushed.set)
+        when_log_line(
+            stack.registry.log, rf'"PUT /v2/ms_\w+/manifests/{TAG} HTTP/1.1" 201', pushed.set
+        )
         killed = kill_session_when(proc, pushed.is_set)
         deployment.finish(proc)
         after_kill = {name: missing_blobs(stack.registry.host, name, TAG) for name in MS}
-        bumps_after_kill = run_git(["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git")
+        bumps_after_kill = run_git(
+            ["log", "--format=%H", "main"], cwd=stack.git_root / "gitops-development.git"
+        )
         rerun = deployment.release(TAG)
         yield stack, deployment, killed, after_kill, len(bumps_after_kill.split()), rerun
 
@@ -204,18 +274,29 @@ def test_killed_mid_push_leaves_no_tag_on_a_half_pushed_image(killed_mid_push):
 def test_killed_mid_push_the_rerun_completes_with_one_bump(killed_mid_push):
     stack, deployment, _, _, _, (code, out) = killed_mid_push
     assert code == 0 and "succeeded" in out.splitlines()[-1], out
-    assert_release_complete(deployment, stack.registry.host, deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
-                            deployment.env["APP_ARCHIVER_BUCKET"], stack.git_root)
+    assert_release_complete(
+        deployment,
+        stack.registry.host,
+        deployment.env["DEPLOY_ASSETS_S3_ENDPOINT"],
+        deployment.env["APP_ARCHIVER_BUCKET"],
+        stack.git_root,
+    )
 
 
 # --- git killed holding its locks; exports killed midway --------------------------------------
+
 
 def test_a_git_killed_holding_a_ref_lock_does_not_block_the_next_fetch(monorepo, tmp_path):
     git = GitSourceResource(remote=str(monorepo.bare), cache_dir=str(tmp_path / "cache"))
     mirror = git.fetch()
     # A real git holding a real lock: a ref transaction prepared and left waiting for input...
-    holder = subprocess.Popen(["git", "update-ref", "--stdin"], cwd=mirror, stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, text=True)
+    holder = subprocess.Popen(
+        ["git", "update-ref", "--stdin"],
+        cwd=mirror,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     holder.stdin.write(f"start\nupdate refs/heads/main {git.resolve('HEAD')}\nprepare\n")
     holder.stdin.flush()
     lock = mirror / "refs" / "heads" / "main.lock"

@@ -31,8 +31,9 @@ rm -f "$GIT_INDEX_FILE"
 """
 
 
-def test_remote_moved_between_fetch_and_push_rebases_keeps_theirs_and_bumps_once(rig, fresh_registry, s3_bucket,
-                                                                                   tmp_path):
+def test_remote_moved_between_fetch_and_push_rebases_keeps_theirs_and_bumps_once(
+    rig, fresh_registry, s3_bucket, tmp_path
+):
     harness = rig(fresh_registry, *s3_bucket)
     repo = Path(harness.settings.git_root) / "gitops-development.git"
     hook = repo / "hooks" / "pre-receive"
@@ -45,7 +46,10 @@ def test_remote_moved_between_fetch_and_push_rebases_keeps_theirs_and_bumps_once
     assert (repo / "raced").exists(), "the hook never ran: no race was injected"
     log = [line.split(" ", 1) for line in harness.gitops_log("gitops-development")]
     assert [subject for _, subject in log] == [
-        f"deploy(dev): ms_chat ms_core ms_payments -> {TAG}", "someone else's change", "Initialise gitops-development"]
+        f"deploy(dev): ms_chat ms_core ms_payments -> {TAG}",
+        "someone else's change",
+        "Initialise gitops-development",
+    ]
     bump = harness.metadata("gitops_bump", f"dev|{TAG}")
     assert bump["gitops_commit"] == log[0][0] and bump["push_attempts"] == 2
     parent = run_git(["rev-parse", f"{log[0][0]}^"], cwd=repo).decode().strip()

@@ -8,10 +8,16 @@ import dagster as dg
 import docker
 import pytest
 
-from deploy_assets.resources.docker import DockerResource
 from deploy_assets.cli.runner import run_release
-from deploy_assets_tests.reliability.conftest import (MS, failure, gitops_bumps, new_bucket, scenario_stack,
-                                                      with_resources)
+from deploy_assets.resources.docker import DockerResource
+from deploy_assets_tests.reliability.conftest import (
+    MS,
+    failure,
+    gitops_bumps,
+    new_bucket,
+    scenario_stack,
+    with_resources,
+)
 from deploy_assets_tests.reliability.faults import missing_blobs, when_log_line
 
 pytestmark = pytest.mark.reliability
@@ -21,7 +27,8 @@ PARTITION = f"dev|{TAG}"
 
 
 def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one_bump(
-        rig, killable_registry, s3_bucket):
+    rig, killable_registry, s3_bucket
+):
     harness = rig(killable_registry.host, *s3_bucket)
     # One retry of a failing layer instead of the default two: the same code path, 10 s sooner.
     with_resources(harness, docker=DockerResource(max_push_retries=1))
@@ -42,7 +49,10 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
     assert f"images not published to {host} ({', '.join(MS)}): registry {host} unreachable" in error
     killable_registry.start()  # same port, same data directory
     assert all(missing_blobs(host, name, TAG) is None for name in MS)
-    early = {name: f"ck-{harness.metadata(f'binary/{name}', PARTITION)['content_key_arm64']}" for name in MS}
+    early = {
+        name: f"ck-{harness.metadata(f'binary/{name}', PARTITION)['content_key_arm64']}"
+        for name in MS
+    }
     for name, tag in early.items():  # an early push that got through is whole
         assert missing_blobs(host, name, tag) in (None, [])
     assert gitops_bumps(harness, PARTITION) == []
@@ -63,7 +73,10 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
         assert f"{name}: push of {host}/{name}:{TAG}" in error
     for name in set(MS) - set(not_pushed):  # what did get through is whole
         assert missing_blobs(host, name, TAG) == []
-    assert len(harness.gitops_log("gitops-development")) == 1 and gitops_bumps(harness, PARTITION) == []
+    assert (
+        len(harness.gitops_log("gitops-development")) == 1
+        and gitops_bumps(harness, PARTITION) == []
+    )
 
     again = run_release(harness.defs, harness.instance, TAG)
 
@@ -72,8 +85,9 @@ def test_registry_killed_mid_push_fails_naming_it_and_a_rerun_completes_with_one
     assert len(log) == 2 and log[0].endswith(f"-> {TAG}")
     for name in MS:
         assert missing_blobs(host, name, TAG) == []
-        assert harness.metadata(f"image/{name}", PARTITION)["digest"] == \
-            harness.registry.manifest_digest(name, TAG)
+        assert harness.metadata(f"image/{name}", PARTITION)[
+            "digest"
+        ] == harness.registry.manifest_digest(name, TAG)
 
 
 def _push_foreign_image(registry: str, name: str, tag: str) -> str:
@@ -92,7 +106,10 @@ def _push_foreign_image(registry: str, name: str, tag: str) -> str:
 @pytest.fixture(scope="module")
 def conflict(tmp_path_factory, s3_server, docker_engine):
     """Someone pushed another image as ms_core:TAG; then TAG is released."""
-    with scenario_stack(tmp_path_factory.mktemp("conflict")) as stack, dg.instance_for_test() as instance:
+    with (
+        scenario_stack(tmp_path_factory.mktemp("conflict")) as stack,
+        dg.instance_for_test() as instance,
+    ):
         harness = stack.harness(instance, s3_server, new_bucket(s3_server))
         theirs = _push_foreign_image(stack.registry.host, "ms_core", TAG)
         outcome = harness.release(TAG)
@@ -106,7 +123,10 @@ def test_an_existing_tag_with_another_digest_is_refused_and_kept(conflict):
     assert f"{harness.settings.registry}/ms_core:{TAG} already exists with digest {theirs}" in error
     assert "not overwriting" in error
     assert harness.registry.manifest_digest("ms_core", TAG) == theirs
-    assert len(harness.gitops_log("gitops-development")) == 1 and gitops_bumps(harness, PARTITION) == []
+    assert (
+        len(harness.gitops_log("gitops-development")) == 1
+        and gitops_bumps(harness, PARTITION) == []
+    )
 
 
 def test_the_refusal_names_both_digests(conflict):

@@ -14,8 +14,11 @@ import pytest
 from deploy_assets.config import DOCKERFILES_DIR
 from deploy_assets.resources.docker import DockerEngineError, DockerResource, buildkit_refusal
 
-LABELS = {"org.opencontainers.image.title": "ms_core", "io.deploy-assets.content-key": "k" * 64,
-          "with space": "a b=c"}
+LABELS = {
+    "org.opencontainers.image.title": "ms_core",
+    "io.deploy-assets.content-key": "k" * 64,
+    "with space": "a b=c",
+}
 
 
 @pytest.fixture
@@ -34,8 +37,11 @@ def _layer_files(engine: docker.DockerClient, ref: str) -> dict[str, tuple[int, 
         layers = [m for m in image.getmembers() if m.name.endswith("layer.tar")]
         assert len(layers) == 1, [m.name for m in image.getmembers()]
         with tarfile.open(fileobj=image.extractfile(layers[0])) as layer:
-            return {m.name: (m.mode & 0o7777, hashlib.sha256(layer.extractfile(m).read()).hexdigest())
-                    for m in layer.getmembers() if m.isfile()}
+            return {
+                m.name: (m.mode & 0o7777, hashlib.sha256(layer.extractfile(m).read()).hexdigest())
+                for m in layer.getmembers()
+                if m.isfile()
+            }
 
 
 def test_buildkit_builds_the_image_the_classic_builder_builds(docker_engine, binary):
@@ -45,7 +51,8 @@ def test_buildkit_builds_the_image_the_classic_builder_builds(docker_engine, bin
     for builder in ("buildkit", "classic"):
         refs[builder] = f"deploy-assets-test/builders:{builder}-{run}"
         image_id = DockerResource(builder=builder).build_image(
-            binary, DOCKERFILES_DIR / "ms.Dockerfile", "arm64", refs[builder], LABELS)
+            binary, DOCKERFILES_DIR / "ms.Dockerfile", "arm64", refs[builder], LABELS
+        )
         assert engine.images.get(refs[builder]).id == image_id
     try:
         attrs = {b: engine.images.get(ref).attrs for b, ref in refs.items()}
@@ -63,12 +70,16 @@ def test_buildkit_builds_the_image_the_classic_builder_builds(docker_engine, bin
             engine.images.remove(ref, force=True)
 
 
-@pytest.mark.parametrize("template, cause", [
-    ("FROM scratch\nCOPY not-in-context /x\n", '"/not-in-context" not found'),
-    ("FROM scratch\nCOPY service /service\nFROBNICATE 1\n", "unknown instruction: FROBNICATE"),
-])
-def test_buildkit_failure_names_the_image_and_the_cause_and_tags_nothing(docker_engine, binary, tmp_path,
-                                                                        template, cause):
+@pytest.mark.parametrize(
+    "template, cause",
+    [
+        ("FROM scratch\nCOPY not-in-context /x\n", '"/not-in-context" not found'),
+        ("FROM scratch\nCOPY service /service\nFROBNICATE 1\n", "unknown instruction: FROBNICATE"),
+    ],
+)
+def test_buildkit_failure_names_the_image_and_the_cause_and_tags_nothing(
+    docker_engine, binary, tmp_path, template, cause
+):
     dockerfile = tmp_path / "broken.Dockerfile"
     dockerfile.write_text(template)
     ref = f"deploy-assets-test/broken:{uuid.uuid4().hex[:8]}"
@@ -85,7 +96,9 @@ def test_buildkit_failure_names_the_image_and_the_cause_and_tags_nothing(docker_
 def test_missing_template_is_refused_before_the_engine_is_asked(binary, tmp_path):
     # No engine at this address: the template is checked first.
     resource = DockerResource(base_url=f"unix://{tmp_path}/no-engine.sock")
-    with pytest.raises(DockerEngineError, match=r"Dockerfile template .*gone.Dockerfile does not exist"):
+    with pytest.raises(
+        DockerEngineError, match=r"Dockerfile template .*gone.Dockerfile does not exist"
+    ):
         resource.build_image(binary, tmp_path / "gone.Dockerfile", "arm64", "x/y:z", {})
 
 
@@ -94,7 +107,9 @@ def test_engine_that_cannot_run_buildkit_is_named_with_the_way_out(docker_engine
     assert buildkit_refusal(docker.from_env().version()) is None
     # What older or Windows engines answer on /version (their fields, not a stand-in engine).
     assert buildkit_refusal({"ApiVersion": "1.38", "Os": "linux"}) == (
-        "speaks API 1.38, BuildKit builds need 1.39 (Docker 18.09) or later")
+        "speaks API 1.38, BuildKit builds need 1.39 (Docker 18.09) or later"
+    )
     assert buildkit_refusal({"ApiVersion": "1.41", "Os": "windows"}) == (
-        "runs on windows, BuildKit builds need a Linux engine")
+        "runs on windows, BuildKit builds need a Linux engine"
+    )
     assert buildkit_refusal({"ApiVersion": "1.40", "Os": "linux"}) is None

@@ -50,16 +50,23 @@ def test_success_returns_outcome_and_sends_inputs(standin, caplog, monkeypatch):
     resource = make(standin, token=dg.EnvVar("WORKFLOW_PAT"))
 
     with dg.build_resources({"github": resource}) as resources:
-        outcome = resources.github.dispatch_and_wait(REPO, VERSION_WF, INPUTS, log=logging.getLogger("test.gitops"))
+        outcome = resources.github.dispatch_and_wait(
+            REPO, VERSION_WF, INPUTS, log=logging.getLogger("test.gitops")
+        )
 
     assert isinstance(outcome, WorkflowRunOutcome)
     assert outcome.conclusion == "success"
     assert outcome.html_url == f"https://github.com/{FULL}/actions/runs/{outcome.run_id}"
-    assert standin.dispatches(FULL) == [{"ref": "main", "inputs": INPUTS, "return_run_details": True}]
+    assert standin.dispatches(FULL) == [
+        {"ref": "main", "inputs": INPUTS, "return_run_details": True}
+    ]
     dispatch = next(r for r in standin.requests if r.method == "POST")
     assert dispatch.path.endswith("/dispatches")
     assert dispatch.json["inputs"]["projectNames"].split(" ") == ["billing", "users", "gateway"]
-    assert all(r.headers.get("Authorization") in (f"token {PAT}", f"Bearer {PAT}") for r in standin.requests)
+    assert all(
+        r.headers.get("Authorization") in (f"token {PAT}", f"Bearer {PAT}")
+        for r in standin.requests
+    )
     # GitHub named our run: it is polled by id, the workflow's run list is never read.
     polls = [r.path for r in standin.requests if r.method == "GET" and "/actions/runs" in r.path]
     assert polls and set(polls) == {f"/repos/{FULL}/actions/runs/{outcome.run_id}"}
@@ -97,15 +104,25 @@ def test_a_persons_run_of_the_workflow_beside_ours_is_not_taken_for_ours(standin
 
 def test_without_run_details_our_run_is_the_one_whose_name_carries_our_dispatch_id():
     with GitHubStandin(token=PAT, run_details=False) as standin:
-        standin.add_workflow(FULL, VERSION_WF, outcome="failure", run_name_input="dispatch_id", someone_else="success")
+        standin.add_workflow(
+            FULL,
+            VERSION_WF,
+            outcome="failure",
+            run_name_input="dispatch_id",
+            someone_else="success",
+        )
 
         with pytest.raises(WorkflowDispatchError) as err:
-            make(standin, dispatch_id_input="dispatch_id").dispatch_and_wait(REPO, VERSION_WF, {"newVersion": "2.0.0"})
+            make(standin, dispatch_id_input="dispatch_id").dispatch_and_wait(
+                REPO, VERSION_WF, {"newVersion": "2.0.0"}
+            )
 
         sent = standin.dispatches(FULL)[0]["inputs"]
         theirs, ours = sorted(standin._runs)
         assert sent["newVersion"] == "2.0.0" and sent["dispatch_id"].startswith("deploy-assets-")
-        assert f"runs/{ours} concluded 'failure'" in str(err.value) and f"runs/{theirs}" not in str(err.value)
+        assert f"runs/{ours} concluded 'failure'" in str(err.value) and f"runs/{theirs}" not in str(
+            err.value
+        )
         listed = [r for r in standin.requests if r.path.endswith("/runs")]
         assert listed and all(r.query["created"].startswith(">=") for r in listed)
         assert standin.unknown == []
@@ -113,13 +130,18 @@ def test_without_run_details_our_run_is_the_one_whose_name_carries_our_dispatch_
 
 def test_without_run_details_or_a_dispatch_id_no_run_is_taken(caplog):
     with GitHubStandin(token=PAT, run_details=False) as standin:
-        standin.add_workflow(FULL, VERSION_WF, outcome="success")  # even when ours is the only new run
+        standin.add_workflow(
+            FULL, VERSION_WF, outcome="success"
+        )  # even when ours is the only new run
 
         with pytest.raises(WorkflowDispatchError) as err:
             make(standin).dispatch_and_wait(REPO, VERSION_WF, {"newVersion": "2.0.0"})
 
     message = str(err.value)
-    assert "GitHub returned no run id" in message and "our run cannot be told from anyone else's" in message
+    assert (
+        "GitHub returned no run id" in message
+        and "our run cannot be told from anyone else's" in message
+    )
     assert "dispatch_id_input" in message and len(standin.dispatches()) == 1
     assert not [r for r in standin.requests if "/actions/runs" in r.path]  # no run was looked at
 
@@ -129,9 +151,13 @@ def test_a_dispatch_id_the_workflow_does_not_echo_times_out_saying_so():
         standin.add_workflow(FULL, VERSION_WF, outcome="success")  # no run-name with the id
 
         with pytest.raises(WorkflowDispatchError) as err:
-            make(standin, dispatch_id_input="dispatch_id", timeout_s=0.5).dispatch_and_wait(REPO, VERSION_WF, {})
+            make(standin, dispatch_id_input="dispatch_id", timeout_s=0.5).dispatch_and_wait(
+                REPO, VERSION_WF, {}
+            )
 
-    assert "timed out after" in str(err.value) and "no run named with dispatch id deploy-assets-" in str(err.value)
+    assert "timed out after" in str(
+        err.value
+    ) and "no run named with dispatch id deploy-assets-" in str(err.value)
 
 
 def test_failed_run_raises(standin, caplog):

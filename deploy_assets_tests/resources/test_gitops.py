@@ -40,7 +40,9 @@ def commit_all(work: Path, message: str, push: bool = True) -> str:
 
 def log(git_root: Path, repo: str = REPO) -> list[str]:
     """Subjects of the repo's main branch, newest first."""
-    return run_git(["log", "--format=%s", "main"], cwd=git_root / f"{repo}.git").decode().splitlines()
+    return (
+        run_git(["log", "--format=%s", "main"], cwd=git_root / f"{repo}.git").decode().splitlines()
+    )
 
 
 def show(git_root: Path, path: str, repo: str = REPO) -> str:
@@ -51,32 +53,55 @@ def test_kustomize_layout_sets_new_tag_and_routes(gitops, git_root):
     layout = GitOpsLayout()  # kustomize, apps/{project}/kustomization.yaml
     routes = {"ms_core": [{"method": "GET", "path": "/core/health"}]}
 
-    result = gitops.commit_and_push(REPO, bump_edit(layout, "staging", IMAGES, "v1.2.0-rc.1", routes), "bump 1")
+    result = gitops.commit_and_push(
+        REPO, bump_edit(layout, "staging", IMAGES, "v1.2.0-rc.1", routes), "bump 1"
+    )
 
     assert result.changed and result.attempts == 1
     assert log(git_root)[0] == "bump 1"
     doc = yaml.safe_load(show(git_root, "apps/ms_core/kustomization.yaml"))
     assert doc["kind"] == "Kustomization"
-    assert doc["images"] == [{"name": "ms_core", "newName": f"{REGISTRY}/ms_core", "newTag": "v1.2.0-rc.1"}]
+    assert doc["images"] == [
+        {"name": "ms_core", "newName": f"{REGISTRY}/ms_core", "newTag": "v1.2.0-rc.1"}
+    ]
     assert json.loads(show(git_root, "apps/ms_core/routes.json")) == routes["ms_core"]
     assert json.loads(show(git_root, "apps/ms_chat/routes.json")) == []
-    assert read_version(layout, "staging", "ms_chat", show(git_root, "apps/ms_chat/kustomization.yaml")) == "v1.2.0-rc.1"
+    assert (
+        read_version(
+            layout, "staging", "ms_chat", show(git_root, "apps/ms_chat/kustomization.yaml")
+        )
+        == "v1.2.0-rc.1"
+    )
 
 
 def test_kustomize_layout_keeps_other_entries_of_an_existing_file(gitops, git_root, tmp_path):
     work = clone(git_root, tmp_path / "seed")
     (work / "apps/ms_core").mkdir(parents=True)
-    (work / "apps/ms_core/kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": ["deployment.yaml"],
-        "images": [{"name": "redis", "newTag": "7"}, {"name": "ms_core", "newTag": "v0.9.0"}]}))
+    (work / "apps/ms_core/kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": ["deployment.yaml"],
+                "images": [
+                    {"name": "redis", "newTag": "7"},
+                    {"name": "ms_core", "newTag": "v0.9.0"},
+                ],
+            }
+        )
+    )
     commit_all(work, "seed")
 
-    gitops.commit_and_push(REPO, bump_edit(GitOpsLayout(), "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None), "bump")
+    gitops.commit_and_push(
+        REPO,
+        bump_edit(GitOpsLayout(), "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None),
+        "bump",
+    )
 
     doc = yaml.safe_load(show(git_root, "apps/ms_core/kustomization.yaml"))
     assert doc["resources"] == ["deployment.yaml"]
-    assert doc["images"] == [{"name": "redis", "newTag": "7"},
-                             {"name": "ms_core", "newTag": "v1.0.0", "newName": f"{REGISTRY}/ms_core"}]
+    assert doc["images"] == [
+        {"name": "redis", "newTag": "7"},
+        {"name": "ms_core", "newTag": "v1.0.0", "newName": f"{REGISTRY}/ms_core"},
+    ]
 
 
 def test_image_ref_layout_updates_the_reference_in_place(gitops, git_root, tmp_path):
@@ -84,19 +109,29 @@ def test_image_ref_layout_updates_the_reference_in_place(gitops, git_root, tmp_p
     work = clone(git_root, tmp_path / "seed")
     manifest = work / "apps/ms_core/envs/staging/version.yml"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text("replicas: 2\n# pinned by deploy-assets\nimage: registry.example:5000/ms_core:old\n"
-                        "sidecar:\n  image: \"registry.example:5000/ms_core_proxy:3.1\"\n")
+    manifest.write_text(
+        "replicas: 2\n# pinned by deploy-assets\nimage: registry.example:5000/ms_core:old\n"
+        'sidecar:\n  image: "registry.example:5000/ms_core_proxy:3.1"\n'
+    )
     commit_all(work, "seed")
 
     result = gitops.commit_and_push(
-        REPO, bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.2.0-rc.2", None), "bump")
+        REPO,
+        bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.2.0-rc.2", None),
+        "bump",
+    )
 
     assert result.changed
     assert show(git_root, "apps/ms_core/envs/staging/version.yml") == (
         "replicas: 2\n# pinned by deploy-assets\nimage: registry.example:5000/ms_core:v1.2.0-rc.2\n"
-        "sidecar:\n  image: \"registry.example:5000/ms_core_proxy:3.1\"\n")
-    assert read_version(layout, "staging", "ms_core", show(git_root, "apps/ms_core/envs/staging/version.yml")) \
+        'sidecar:\n  image: "registry.example:5000/ms_core_proxy:3.1"\n'
+    )
+    assert (
+        read_version(
+            layout, "staging", "ms_core", show(git_root, "apps/ms_core/envs/staging/version.yml")
+        )
         == "v1.2.0-rc.2"
+    )
 
 
 def test_image_ref_layout_without_the_reference_names_the_file(gitops, git_root, tmp_path):
@@ -109,12 +144,17 @@ def test_image_ref_layout_without_the_reference_names_the_file(gitops, git_root,
     before = log(git_root)
 
     with pytest.raises(GitOpsError) as no_ref:
-        gitops.commit_and_push(REPO, bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None), "x")
+        gitops.commit_and_push(
+            REPO, bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None), "x"
+        )
     with pytest.raises(GitOpsError) as no_file:
-        gitops.commit_and_push(REPO, bump_edit(layout, "staging", {"ms_chat": IMAGES["ms_chat"]}, "v1.0.0", None), "x")
+        gitops.commit_and_push(
+            REPO, bump_edit(layout, "staging", {"ms_chat": IMAGES["ms_chat"]}, "v1.0.0", None), "x"
+        )
 
-    assert str(no_ref.value) == ("apps/ms_core/envs/staging/version.yml: "
-                                 "no 'image: .../ms_core:TAG' reference to update")
+    assert str(no_ref.value) == (
+        "apps/ms_core/envs/staging/version.yml: no 'image: .../ms_core:TAG' reference to update"
+    )
     assert str(no_file.value).startswith("apps/ms_chat/envs/staging/version.yml: file not found")
     assert log(git_root) == before
 
@@ -138,7 +178,9 @@ def test_nothing_to_change_means_no_commit(gitops, git_root):
     assert log(git_root) == ["bump", f"Initialise {REPO}"]
 
 
-def test_push_rejected_by_a_concurrent_push_is_reapplied_on_the_new_head(gitops, git_root, tmp_path):
+def test_push_rejected_by_a_concurrent_push_is_reapplied_on_the_new_head(
+    gitops, git_root, tmp_path
+):
     other = clone(git_root, tmp_path / "other")
     bump = bump_edit(GitOpsLayout(), "staging", IMAGES, "v1.0.0", None)
     calls = []
@@ -156,7 +198,10 @@ def test_push_rejected_by_a_concurrent_push_is_reapplied_on_the_new_head(gitops,
     assert result.changed and result.attempts == 2 and len(calls) == 2
     assert log(git_root) == ["bump", "someone else's commit", f"Initialise {REPO}"]
     assert show(git_root, "NOTES.md") == "maintenance window on Friday\n"
-    assert yaml.safe_load(show(git_root, "apps/ms_core/kustomization.yaml"))["images"][0]["newTag"] == "v1.0.0"
+    assert (
+        yaml.safe_load(show(git_root, "apps/ms_core/kustomization.yaml"))["images"][0]["newTag"]
+        == "v1.0.0"
+    )
     assert result.commit == gitops.head(REPO)
     assert any("push rejected" in m for m in messages)
 
@@ -189,21 +234,32 @@ def test_a_refused_push_that_is_not_a_race_fails_at_once(gitops, git_root):
     with pytest.raises(GitOpsError) as err:
         gitops.commit_and_push(REPO, edit, "bump")
 
-    assert "refused" in str(err.value) and "main is protected" in str(err.value) and REPO in str(err.value)
+    assert (
+        "refused" in str(err.value)
+        and "main is protected" in str(err.value)
+        and REPO in str(err.value)
+    )
     assert len(calls) == 1
     assert log(git_root) == [f"Initialise {REPO}"]
 
 
 def test_path_templates_that_escape_the_repo_are_refused(gitops, git_root, tmp_path):
     config = yaml.safe_load((Path(__file__).parents[2] / "misc/configs/pipeline.yaml").read_text())
-    config["envs"]["staging"]["gitops"] = {"layout": "version_file", "path_template": "../{project}/VERSION"}
+    config["envs"]["staging"]["gitops"] = {
+        "layout": "version_file",
+        "path_template": "../{project}/VERSION",
+    }
     bad = tmp_path / "pipeline.yaml"
     bad.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"envs\.staging\.gitops\.path_template.*escapes the GitOps repo"):
+    with pytest.raises(
+        ConfigError, match=r"envs\.staging\.gitops\.path_template.*escapes the GitOps repo"
+    ):
         load_pipeline_config(bad)
 
     # An unknown field is refused when the config loads, not after the pushes.
-    with pytest.raises(ValueError, match=r"uses \{service\}; only \{project\}, \{env\}, \{version\} exist"):
+    with pytest.raises(
+        ValueError, match=r"uses \{service\}; only \{project\}, \{env\}, \{version\} exist"
+    ):
         GitOpsLayout(path_template="apps/{service}/VERSION")
 
     # A symlink committed into the repo must not lead the edit outside of the clone.
@@ -212,13 +268,26 @@ def test_path_templates_that_escape_the_repo_are_refused(gitops, git_root, tmp_p
     work = clone(git_root, tmp_path / "seed")
     (work / "apps").symlink_to(outside)
     commit_all(work, "apps is a symlink")
-    with pytest.raises(GitOpsError, match=r"apps/ms_core/VERSION: apps is a symlink \(to .*outside\)"):
-        gitops.commit_and_push(REPO, bump_edit(GitOpsLayout(layout="version_file", path_template="apps/{project}/VERSION"),
-                                               "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None), "bump")
+    with pytest.raises(
+        GitOpsError, match=r"apps/ms_core/VERSION: apps is a symlink \(to .*outside\)"
+    ):
+        gitops.commit_and_push(
+            REPO,
+            bump_edit(
+                GitOpsLayout(layout="version_file", path_template="apps/{project}/VERSION"),
+                "staging",
+                {"ms_core": IMAGES["ms_core"]},
+                "v1.0.0",
+                None,
+            ),
+            "bump",
+        )
     assert list(outside.iterdir()) == []
 
 
-def test_a_kustomization_symlinked_out_of_the_repo_is_never_read_nor_written(gitops, git_root, tmp_path):
+def test_a_kustomization_symlinked_out_of_the_repo_is_never_read_nor_written(
+    gitops, git_root, tmp_path
+):
     """A hostile env repo whose apps/ms_core/kustomization.yaml links to a file of this machine:
     the read-back (what checks, status and rollback trust) refuses naming the path instead of
     reporting that file's content as deployed, and a bump refuses without writing through it."""
@@ -232,19 +301,26 @@ def test_a_kustomization_symlinked_out_of_the_repo_is_never_read_nor_written(git
     head = commit_all(work, "ms_core's kustomization is a symlink out of the repo")
     layout = GitOpsLayout(layout="kustomize", path_template="apps/{project}/kustomization.yaml")
 
-    with pytest.raises(GitOpsError, match=r"gitops-staging\.git: apps/ms_core/kustomization\.yaml: "
-                                          r"apps/ms_core/kustomization\.yaml is a symlink \(to .*outside"):
+    with pytest.raises(
+        GitOpsError,
+        match=r"gitops-staging\.git: apps/ms_core/kustomization\.yaml: "
+        r"apps/ms_core/kustomization\.yaml is a symlink \(to .*outside",
+    ):
         gitops.read_files(REPO, ["apps/ms_core/kustomization.yaml"])
 
     from deploy_assets.checks.gitops import deployed_versions
+
     config = load_pipeline_config()
     assert config.envs["staging"].gitops == layout  # the default layout
     with pytest.raises(GitOpsError, match=r"apps/ms_core/kustomization\.yaml is a symlink"):
         deployed_versions(gitops, config, "staging", ["ms_core"])
 
     with pytest.raises(GitOpsError, match=r"apps/ms_core/kustomization\.yaml is a symlink"):
-        gitops.commit_and_push(REPO, bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None),
-                               "bump")
+        gitops.commit_and_push(
+            REPO,
+            bump_edit(layout, "staging", {"ms_core": IMAGES["ms_core"]}, "v1.0.0", None),
+            "bump",
+        )
     assert secret.read_text() == original
     assert run_git(["rev-parse", "main"], cwd=git_root / f"{REPO}.git").decode().strip() == head
 
@@ -260,11 +336,14 @@ def test_gitops_and_terraform_writes_share_one_pool_of_one_slot(tmp_path, monkey
     from deploy_assets.assets.api_gateway import API_GATEWAY_KEY
     from deploy_assets.config import REPO_ROOT, Settings
     from deploy_assets.definitions import build_definitions
-    from deploy_assets.records.history import GITOPS_KEY
     from deploy_assets.plan import Service
+    from deploy_assets.records.history import GITOPS_KEY
 
-    defs = build_definitions(Settings.from_env({"DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path)}), load_pipeline_config(),
-                             [Service("ms_core", "ms", "cmd/ms/ms_core")])
+    defs = build_definitions(
+        Settings.from_env({"DEPLOY_ASSETS_LOCAL_DIR": str(tmp_path)}),
+        load_pipeline_config(),
+        [Service("ms_core", "ms", "cmd/ms/ms_core")],
+    )
     for key in (GITOPS_KEY, API_GATEWAY_KEY):
         assert defs.resolve_assets_def(key).node_def.pool == "gitops", key.to_user_string()
 

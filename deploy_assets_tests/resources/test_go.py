@@ -17,8 +17,10 @@ FLAGS = ["-trimpath", "-buildvcs=false"]
 
 def _probe_module(root):
     (root / "go.mod").write_text("module example.com/probe\n\ngo 1.24\n")
-    (root / "main.go").write_text('package main\n\nimport (\n\t"os"\n\t"strconv"\n)\n\n'
-                                  'func main() { os.Stdout.WriteString(strconv.Itoa(len(os.Args))) }\n')
+    (root / "main.go").write_text(
+        'package main\n\nimport (\n\t"os"\n\t"strconv"\n)\n\n'
+        "func main() { os.Stdout.WriteString(strconv.Itoa(len(os.Args))) }\n"
+    )
 
 
 def test_gc_off_below_a_memory_limit_builds_the_same_bytes(tmp_path, monkeypatch):
@@ -32,7 +34,10 @@ def test_gc_off_below_a_memory_limit_builds_the_same_bytes(tmp_path, monkeypatch
         digests[limit] = hashlib.sha256((out / "probe").read_bytes()).hexdigest()
 
     assert digests[""] == digests["600MiB"]
-    assert GoResource(cache_dir=str(tmp_path), memory_limit="600MiB").env("arm64")["GOMEMLIMIT"] == "600MiB"
+    assert (
+        GoResource(cache_dir=str(tmp_path), memory_limit="600MiB").env("arm64")["GOMEMLIMIT"]
+        == "600MiB"
+    )
     assert GoResource(cache_dir=str(tmp_path), memory_limit="600MiB").env("arm64")["GOGC"] == "off"
     assert "GOMEMLIMIT" not in GoResource(cache_dir=str(tmp_path)).env("arm64")
 
@@ -56,13 +61,19 @@ def test_content_keys_hash_each_shared_file_once_and_equal_keys_hashed_alone(tmp
     assert len(mains) >= 3
 
     shared: dict[str, bytes] = {}
-    together = {m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS, shared)
-                for m in mains}
-    alone = {m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS) for m in mains}
+    together = {
+        m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS, shared)
+        for m in mains
+    }
+    alone = {
+        m.import_path: go.content_key(m, packages, module, "go1.24", "arm64", FLAGS) for m in mains
+    }
 
     assert together == alone
     assert len(set(together.values())) == len(mains)  # every service its own key
-    module_files = {os.path.join(p.dir, f) for p in packages.values() if not p.standard for f in p.files}
+    module_files = {
+        os.path.join(p.dir, f) for p in packages.values() if not p.standard for f in p.files
+    }
     assert set(shared) == module_files  # each file of the module hashed once, for all services
     assert all(shared[path] == hashlib.sha256(Path(path).read_bytes()).digest() for path in shared)
 
@@ -70,8 +81,10 @@ def test_content_keys_hash_each_shared_file_once_and_equal_keys_hashed_alone(tmp
 def _tagged_module(root, special: str):
     """A main with one file behind `//go:build special` that changes what the binary prints."""
     _probe_module(root)
-    (root / "special.go").write_text('//go:build special\n\npackage main\n\nimport "os"\n\n'
-                                     f'func init() {{ os.Stdout.WriteString("{special}\\n") }}\n')
+    (root / "special.go").write_text(
+        '//go:build special\n\npackage main\n\nimport "os"\n\n'
+        f'func init() {{ os.Stdout.WriteString("{special}\\n") }}\n'
+    )
 
 
 def test_go_list_sees_the_build_tags_so_a_tagged_file_is_in_the_content_key(tmp_path):
@@ -112,12 +125,20 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in state  # a zombie has stopped running; init reaps it
 
 
-@pytest.mark.parametrize("call, field", [
-    (lambda go, d: go.version(), "version_timeout_s"),
-    (lambda go, d: go.list_packages(d, ["./..."], "arm64", FLAGS), "list_timeout_s"),
-    (lambda go, d: go.build(d, ["."], d / "out", "arm64", FLAGS, on_binary=lambda p: None), "build_timeout_s"),
-])
-def test_a_hanging_go_fails_within_its_timeout_and_leaves_no_process(tmp_path, monkeypatch, call, field):
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda go, d: go.version(), "version_timeout_s"),
+        (lambda go, d: go.list_packages(d, ["./..."], "arm64", FLAGS), "list_timeout_s"),
+        (
+            lambda go, d: go.build(d, ["."], d / "out", "arm64", FLAGS, on_binary=lambda p: None),
+            "build_timeout_s",
+        ),
+    ],
+)
+def test_a_hanging_go_fails_within_its_timeout_and_leaves_no_process(
+    tmp_path, monkeypatch, call, field
+):
     fake = tmp_path / "bin" / "go"
     fake.parent.mkdir()
     fake.write_text(HANGING_GO)
@@ -134,8 +155,10 @@ def test_a_hanging_go_fails_within_its_timeout_and_leaves_no_process(tmp_path, m
 
     assert took < 1.5 + 2, took
     assert str(err.value).startswith(f"`{fake} ")
-    assert f"did not finish within 1.5 s (GoResource.{field}); it and the processes it started were killed" \
+    assert (
+        f"did not finish within 1.5 s (GoResource.{field}); it and the processes it started were killed"
         in str(err.value)
+    )
     started_pids = [int(line) for line in pids.read_text().split()]
     assert len(started_pids) == 2
     deadline = time.monotonic() + 2  # SIGKILL is delivered at once; allow the kernel a moment

@@ -25,8 +25,13 @@ def _upload_blob(host: str, name: str, data: bytes) -> str:
     assert start.status_code == 202, start.text
     location = start.headers["Location"]
     location = location if location.startswith("http") else f"http://{host}{location}"
-    done = requests.put(location, params={"digest": digest}, data=data,
-                        headers={"Content-Type": "application/octet-stream"}, timeout=10)
+    done = requests.put(
+        location,
+        params={"digest": digest},
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
     assert done.status_code == 201, done.text
     return digest
 
@@ -40,18 +45,41 @@ def push_image(host: str, name: str, tag: str, arch: str = "arm64") -> str:
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     layer = gzip.compress(tar_bytes.getvalue(), mtime=0)
-    config = json.dumps({"architecture": arch, "os": "linux", "config": {},
-                         "rootfs": {"type": "layers",
-                                    "diff_ids": ["sha256:" + hashlib.sha256(tar_bytes.getvalue()).hexdigest()]}}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _upload_blob(host, name, config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _upload_blob(host, name, layer), "size": len(layer)}],
-    }).encode()
-    put = requests.put(f"http://{host}/v2/{name}/manifests/{tag}", data=manifest,
-                       headers={"Content-Type": OCI_MANIFEST}, timeout=10)
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "config": {},
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(tar_bytes.getvalue()).hexdigest()],
+            },
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _upload_blob(host, name, config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _upload_blob(host, name, layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    put = requests.put(
+        f"http://{host}/v2/{name}/manifests/{tag}",
+        data=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+        timeout=10,
+    )
     assert put.status_code == 201, put.text
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
@@ -104,8 +132,9 @@ def test_ecr_host_is_recognised_and_logs_in_with_get_authorization_token(ecr, re
 
     user, password = ecr.ecr_credentials()
 
-    token = boto3.client("ecr", region_name="eu-west-1", endpoint_url=ecr.ecr_endpoint_url) \
-        .get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    token = boto3.client(
+        "ecr", region_name="eu-west-1", endpoint_url=ecr.ecr_endpoint_url
+    ).get_authorization_token()["authorizationData"][0]["authorizationToken"]
     assert (user, password) == tuple(base64.b64decode(token).decode().split(":", 1))
     assert user == "AWS" and password
     assert ecr.docker_auth() == {"username": "AWS", "password": password}
@@ -149,15 +178,31 @@ def push_layers(host: str, name: str, tag: str, layers: list[dict[str, bytes]]) 
     """Push an image of these layers (bottom first) through the HTTP API; returns its digest."""
     blobs = [_layer(files) for files in layers]
     config = json.dumps({"architecture": "arm64", "os": "linux", "config": {}}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _upload_blob(host, name, config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _upload_blob(host, name, blob), "size": len(blob)} for blob in blobs],
-    }).encode()
-    put = requests.put(f"http://{host}/v2/{name}/manifests/{tag}", data=manifest,
-                       headers={"Content-Type": OCI_MANIFEST}, timeout=10)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _upload_blob(host, name, config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _upload_blob(host, name, blob),
+                    "size": len(blob),
+                }
+                for blob in blobs
+            ],
+        }
+    ).encode()
+    put = requests.put(
+        f"http://{host}/v2/{name}/manifests/{tag}",
+        data=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+        timeout=10,
+    )
     assert put.status_code == 201, put.text
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
@@ -174,7 +219,9 @@ def test_file_sha256_reads_the_binary_from_the_topmost_layer_that_has_it(registr
     assert layer == "sha256:" + hashlib.sha256(_layer({"service": binary})).hexdigest()
 
     # A layer above replaces the file: what runs is the top one's bytes, not the label's claim.
-    over = push_layers(registry, name, "over", [{"service": binary}, {"etc/x": b"x", "./service": forged}])
+    over = push_layers(
+        registry, name, "over", [{"service": binary}, {"etc/x": b"x", "./service": forged}]
+    )
     assert reg.file_sha256(name, over, "service")[2] == hashlib.sha256(forged).hexdigest()
     # A whiteout above deletes it; a path no layer has is absent.
     gone = push_layers(registry, name, "gone", [{"service": binary}, {".wh.service": b""}])

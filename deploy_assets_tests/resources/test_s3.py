@@ -52,9 +52,13 @@ def resource(bucket: str, endpoint: str, in_parts: bool) -> S3Resource:
 @pytest.mark.parametrize("in_parts", [False, True], ids=["copy-object", "upload-part-copy"])
 @pytest.mark.parametrize("mb", [1, 17, 40])
 def test_upload_then_copy_is_verified_without_downloading_and_a_rerun_writes_nothing(
-        tmp_path, s3_server, bucket, proxy, mb, in_parts):
+    tmp_path, s3_server, bucket, proxy, mb, in_parts
+):
     path, sha256 = random_binary(tmp_path / "ms_core", mb)
-    s3, direct = resource(bucket, proxy.url, in_parts), S3Resource(bucket=bucket, endpoint_url=s3_server)
+    s3, direct = (
+        resource(bucket, proxy.url, in_parts),
+        S3Resource(bucket=bucket, endpoint_url=s3_server),
+    )
     stored = s3.upload(path, SRC)
     assert (stored.sha256, stored.size) == (sha256, mb * MB)
     assert stored.checksum.composite is (mb * MB >= MULTIPART_THRESHOLD)
@@ -66,7 +70,10 @@ def test_upload_then_copy_is_verified_without_downloading_and_a_rerun_writes_not
     assert ("GET", f"/{bucket}/{DST}") not in proxy.seen  # verified from the server's report alone
     parts = math.ceil(mb * MB / MULTIPART_CHUNKSIZE)
     if in_parts and mb * MB >= MULTIPART_THRESHOLD:
-        assert proxy.writes() == {("POST", f"/{bucket}/{DST}"): 2, ("PUT", f"/{bucket}/{DST}"): parts}
+        assert proxy.writes() == {
+            ("POST", f"/{bucket}/{DST}"): 2,
+            ("PUT", f"/{bucket}/{DST}"): parts,
+        }
         assert copied.checksum == stored.checksum  # same cut, same composite
     else:
         assert proxy.writes() == {("PUT", f"/{bucket}/{DST}"): 1}
@@ -84,10 +91,14 @@ def test_upload_then_copy_is_verified_without_downloading_and_a_rerun_writes_not
 @pytest.mark.parametrize("in_parts", [False, True], ids=["copy-object", "upload-part-copy"])
 @pytest.mark.parametrize("mb", [1, 17])
 def test_a_copy_whose_bytes_were_tampered_is_detected_and_nothing_is_left(
-        tmp_path, s3_server, bucket, proxy, mb, in_parts):
+    tmp_path, s3_server, bucket, proxy, mb, in_parts
+):
     path, sha256 = random_binary(tmp_path / "ms_core", mb)
     other, _ = random_binary(tmp_path / "other", mb)
-    s3, direct = resource(bucket, proxy.url, in_parts), S3Resource(bucket=bucket, endpoint_url=s3_server)
+    s3, direct = (
+        resource(bucket, proxy.url, in_parts),
+        S3Resource(bucket=bucket, endpoint_url=s3_server),
+    )
     s3.upload(path, SRC)
     held = s3.head(SRC)
     client = boto3.client("s3", endpoint_url=s3_server, region_name="eu-west-1")
@@ -96,10 +107,15 @@ def test_a_copy_whose_bytes_were_tampered_is_detected_and_nothing_is_left(
         # While the copy is asked for, someone puts other bytes of the same size at the source,
         # claiming the built sha256 in the metadata as our upload does.
         if method == "PUT" and where == f"/{bucket}/{DST}" and nth == 1:
-            client.upload_file(str(other), bucket, SRC, ExtraArgs={"Metadata": {"sha256": sha256},
-                               "ChecksumAlgorithm": "SHA256"},
-                               Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                                                     multipart_chunksize=MULTIPART_CHUNKSIZE))
+            client.upload_file(
+                str(other),
+                bucket,
+                SRC,
+                ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"},
+                Config=TransferConfig(
+                    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNKSIZE
+                ),
+            )
         return False
 
     proxy.policy = tamper
@@ -109,14 +125,20 @@ def test_a_copy_whose_bytes_were_tampered_is_detected_and_nothing_is_left(
     assert direct.head(DST) is None  # nothing that claims to be the built bytes
 
 
-def test_an_object_replaced_by_other_bytes_under_the_same_claim_is_not_held(tmp_path, s3_server, bucket):
+def test_an_object_replaced_by_other_bytes_under_the_same_claim_is_not_held(
+    tmp_path, s3_server, bucket
+):
     path, sha256 = random_binary(tmp_path / "ms_core", 17)
     other, other_sha256 = random_binary(tmp_path / "other", 17)
     s3 = S3Resource(bucket=bucket, endpoint_url=s3_server)
     s3.upload(path, SRC)
     assert s3.holds(SRC, sha256, 17 * MB) is not None
-    s3._client().upload_file(str(other), bucket, SRC, ExtraArgs={"Metadata": {"sha256": sha256},
-                             "ChecksumAlgorithm": "SHA256"})
+    s3._client().upload_file(
+        str(other),
+        bucket,
+        SRC,
+        ExtraArgs={"Metadata": {"sha256": sha256}, "ChecksumAlgorithm": "SHA256"},
+    )
 
     assert s3.head(SRC).sha256 == sha256  # the claim: a composite checksum cannot contradict it
     assert s3.holds(SRC, sha256, 17 * MB) is None  # the bytes do

@@ -2,9 +2,8 @@
 location does not know, holds that release back saying to reload, and launches it after the
 reload. Real git (the example monorepo), the sensor evaluated with build_sensor_context."""
 
-import pytest
-
 import dagster as dg
+import pytest
 
 from deploy_assets.config import load_pipeline_config
 from deploy_assets.definitions import build_definitions
@@ -18,18 +17,28 @@ TAG = "v0.5.0-alpha.1"
 
 @pytest.fixture
 def settings(tmp_path, monorepo):
-    settings = make_settings(tmp_path, "registry.test:5000", "http://127.0.0.1:9", tmp_path / "git",
-                             monorepo.bare, "unused")
+    settings = make_settings(
+        tmp_path,
+        "registry.test:5000",
+        "http://127.0.0.1:9",
+        tmp_path / "git",
+        monorepo.bare,
+        "unused",
+    )
     refresh(settings, load_pipeline_config())
     return settings
 
 
 def tick(defs: dg.Definitions, cursor: str | None):
-    with dg.build_sensor_context(cursor=cursor, definitions=defs, resources=dict(defs.resources)) as context:
+    with dg.build_sensor_context(
+        cursor=cursor, definitions=defs, resources=dict(defs.resources)
+    ) as context:
         return defs.resolve_sensor_def(SENSOR_NAME)(context)
 
 
-def test_a_tag_with_a_new_service_refreshes_the_state_and_says_to_reload(settings, monorepo, tmp_path, monkeypatch):
+def test_a_tag_with_a_new_service_refreshes_the_state_and_says_to_reload(
+    settings, monorepo, tmp_path, monkeypatch
+):
     loaded = build_definitions(settings)
     baseline = tick(loaded, None)
     monorepo.write("cmd/ms/ms_search/main.go", NEW_MAIN)
@@ -43,7 +52,8 @@ def test_a_tag_with_a_new_service_refreshes_the_state_and_says_to_reload(setting
     assert held.skip_reason.skip_message == (
         f"tag {TAG} at {commit[:12]} has services ms_search that the loaded code location does not know: "
         f"recorded ms_search in the service state {path}; reload the code location (UI: Deployment -> Reload) "
-        "and the release launches")
+        "and the release launches"
+    )
     state = read_state(path)
     assert "ms_search" in state.names and state.commit == commit
     assert {"ms_chat", "ms_core", "ms_payments", "cli_core"} <= set(state.names)  # kept
@@ -53,13 +63,20 @@ def test_a_tag_with_a_new_service_refreshes_the_state_and_says_to_reload(setting
     monkeypatch.setenv("GIT_TRACE", str(trace))
     again = tick(loaded, held.cursor)
     assert again.run_requests == []
-    assert f"the service state {path} has them already; reload the code location" in again.skip_reason.skip_message
+    assert (
+        f"the service state {path} has them already; reload the code location"
+        in again.skip_reason.skip_message
+    )
     assert not any(c.startswith("git fetch") for c in git_commands(trace)), git_commands(trace)
     assert read_state(path) == state
 
-    reloaded = build_definitions(settings)  # Deployment -> Reload: the code location reads the state
+    reloaded = build_definitions(
+        settings
+    )  # Deployment -> Reload: the code location reads the state
     launched = tick(reloaded, again.cursor)
-    assert [(r.run_key, r.job_name) for r in launched.run_requests] == [(f"{TAG}@{commit}", "release_to_dev")]
+    assert [(r.run_key, r.job_name) for r in launched.run_requests] == [
+        (f"{TAG}@{commit}", "release_to_dev")
+    ]
     assert tick(reloaded, launched.cursor).skip_message.startswith("no new tags")
 
 

@@ -24,15 +24,18 @@ def failing():
 def run(defs: dg.Definitions, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     with dg.DagsterInstance.ephemeral() as instance:
         return defs.resolve_job_def("failing").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config)
+            instance=instance, raise_on_error=False, run_config=run_config
+        )
 
 
 def test_a_wired_job_logs_to_the_file_not_the_terminal(tmp_path, capsys):
     log = DagsterLog.for_command("release", tmp_path / "home")
     assert log.path.parent == tmp_path / "home" / "logs" and log.path.name.startswith("release-")
     assert log.written() is None and not (tmp_path / "home").exists()  # nothing before a record
-    result = run(log.wire(dg.Definitions(jobs=[failing])),
-                 {"loggers": {"console": {"config": {"log_level": log.level}}}})
+    result = run(
+        log.wire(dg.Definitions(jobs=[failing])),
+        {"loggers": {"console": {"config": {"log_level": log.level}}}},
+    )
     assert not result.success
     text = log.written().read_text()
     assert " - dagster - DEBUG - failing - " in text and "STEP_FAILURE" in text
@@ -46,8 +49,10 @@ def test_a_wired_job_logs_to_the_file_not_the_terminal(tmp_path, capsys):
 
 def test_the_level_bounds_the_records(tmp_path):
     log = DagsterLog(tmp_path / "x.log", level="error")
-    run(log.wire(dg.Definitions(jobs=[failing])),
-        {"loggers": {"console": {"config": {"log_level": log.level}}}})
+    run(
+        log.wire(dg.Definitions(jobs=[failing])),
+        {"loggers": {"console": {"config": {"log_level": log.level}}}},
+    )
     text = log.written().read_text()
     assert "STEP_FAILURE" in text and " - DEBUG - " not in text and "about to fail" not in text
 
@@ -78,7 +83,8 @@ def test_a_bad_level_is_refused_naming_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEPLOY_ASSETS_ENV_FILE", str(tmp_path / "none.env"))
     assert cli.main(["release", "v0.1.0"]) == EXIT_REFUSED  # before anything runs
     assert capsys.readouterr().err.startswith(
-        "deploy-assets: refused: DEPLOY_ASSETS_LOG_LEVEL='LOUD' is not a log level: set DEBUG")
+        "deploy-assets: refused: DEPLOY_ASSETS_LOG_LEVEL='LOUD' is not a log level: set DEBUG"
+    )
     assert not (tmp_path / "home").exists()
 
 

@@ -18,14 +18,16 @@ def texts(job: dg.JobDefinition, **kwargs) -> list[str]:
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_event_listener(RUN_ID, progress)
         with progress:
-            job.execute_in_process(instance=instance, run_id=RUN_ID, raise_on_error=False,
-                                   **kwargs)
+            job.execute_in_process(instance=instance, run_id=RUN_ID, raise_on_error=False, **kwargs)
     return [LINE.match(line)["text"] for line in lines]
 
 
 def test_a_long_steps_compile_lines_pass_through_unchanged():
-    said = [progress_line(120, 480, "arm64", 34.0), progress_line(480, 480, "arm64", 70.2),
-            final_line(300, 480, "arm64", 70.4)]
+    said = [
+        progress_line(120, 480, "arm64", 34.0),
+        progress_line(480, 480, "arm64", 70.2),
+        final_line(300, 480, "arm64", 70.4),
+    ]
 
     @dg.asset
     def binaries(context: dg.AssetExecutionContext) -> None:
@@ -59,8 +61,11 @@ def test_skipped_steps_are_one_line_after_the_failure():
     job = dg.Definitions(assets=[source, binaries, images, artifacts])
     lines = texts(job.resolve_implicit_global_asset_job_def())
     assert lines[0] == "source started"
-    assert re.fullmatch(r"source FAILED after \d+\.\ds: Refused: promotion gate: v0\.9\.0 "
-                        r"refused before any side effect: no rc", lines[1]), lines
+    assert re.fullmatch(
+        r"source FAILED after \d+\.\ds: Refused: promotion gate: v0\.9\.0 "
+        r"refused before any side effect: no rc",
+        lines[1],
+    ), lines
     assert lines[2].startswith("3 steps skipped, a step they need did not succeed: ")
     assert set(lines[2].split(": ", 1)[1].split(", ")) == {"binaries", "images", "artifacts"}
     assert lines[3:] == ["run FAILED"]

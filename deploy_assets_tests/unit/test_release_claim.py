@@ -23,12 +23,22 @@ def test_a_run_absent_from_the_list_or_without_start_time_yields_to_any_started_
 
 
 def test_recorded_objects_cover_binaries_per_platform_and_single_objects():
-    binary = {"s3_key_arm64": "p/v/x", "sha256_arm64": "aa", "size_arm64": 3,
-              "s3_key_amd64": "p/v/x_amd64", "sha256_amd64": "bb", "size_amd64": 4, "commit": "c"}
-    assert recorded_objects("s3/x", binary) == [RecordedObject("s3/x", "p/v/x_amd64", "bb", 4),
-                                               RecordedObject("s3/x", "p/v/x", "aa", 3)]
-    assert recorded_objects("s3/routes_json", {"s3_key": "p/v/routes.json", "sha256": "cc", "size": 9}) == [
-        RecordedObject("s3/routes_json", "p/v/routes.json", "cc", 9)]
+    binary = {
+        "s3_key_arm64": "p/v/x",
+        "sha256_arm64": "aa",
+        "size_arm64": 3,
+        "s3_key_amd64": "p/v/x_amd64",
+        "sha256_amd64": "bb",
+        "size_amd64": 4,
+        "commit": "c",
+    }
+    assert recorded_objects("s3/x", binary) == [
+        RecordedObject("s3/x", "p/v/x_amd64", "bb", 4),
+        RecordedObject("s3/x", "p/v/x", "aa", 3),
+    ]
+    assert recorded_objects(
+        "s3/routes_json", {"s3_key": "p/v/routes.json", "sha256": "cc", "size": 9}
+    ) == [RecordedObject("s3/routes_json", "p/v/routes.json", "cc", 9)]
 
 
 def test_an_object_is_published_only_with_the_recorded_size_and_sha256():

@@ -3,8 +3,13 @@ is named cleanly. (How git parses the trailer block: deploy_assets_tests/test_tr
 
 import pytest
 
+from deploy_assets.records.rollback import (
+    RollbackPlan,
+    RollbackRefused,
+    requested_by,
+    rollback_message,
+)
 from deploy_assets.resources.gitops import GitOpsError, commit_message, one_line
-from deploy_assets.records.rollback import RollbackPlan, RollbackRefused, requested_by, rollback_message
 
 REPO = "gitops-development"
 

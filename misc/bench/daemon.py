@@ -38,37 +38,53 @@ VERSION = "v1.0.1"  # a prod tag on the commit ours promoted as v1.0.0; its rc.1
 
 def start(folder: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, Started]:
     """`dagster-daemon run -w folder/workspace.yaml` in a session of its own, cwd in folder."""
-    with instance_at(env["DAGSTER_HOME"]):  # the schema first: two processes creating it at once race
+    with instance_at(
+        env["DAGSTER_HOME"]
+    ):  # the schema first: two processes creating it at once race
         pass
     folder.mkdir(parents=True, exist_ok=True)
     workspace = folder / "workspace.yaml"
     workspace.write_text(WORKSPACE.format(repo=REPO_ROOT))
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(DAEMON), "run", "-w", str(workspace)], cwd=folder, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [str(DAEMON), "run", "-w", str(workspace)],
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return proc, Started.of("dagster-daemon", proc.pid)
 
 
-def wait_for(condition, what: str, proc: subprocess.Popen, log: Path, timeout: float, interval: float = 0.2):
+def wait_for(
+    condition, what: str, proc: subprocess.Popen, log: Path, timeout: float, interval: float = 0.2
+):
     """condition()'s first truthy value; an exited daemon or the timeout raise with the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if found := condition():
             return found
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster-daemon exited ({proc.returncode}) while waiting for {what}; "
-                               f"log {log}:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(
+                f"dagster-daemon exited ({proc.returncode}) while waiting for {what}; "
+                f"log {log}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
         time.sleep(interval)
-    raise RuntimeError(f"gave up after {timeout:.0f}s waiting for {what}; daemon log {log}:\n"
-                       f"{log.read_text(errors='replace')[-3000:]}")
+    raise RuntimeError(
+        f"gave up after {timeout:.0f}s waiting for {what}; daemon log {log}:\n"
+        f"{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def baseline_taken(instance) -> bool:
     """The sensor's first tick has committed its cursor: tags pushed from now on are new to it."""
-    return any(state.instigator_name == SENSOR_NAME and getattr(state.instigator_data, "cursor", None)
-               for state in instance.all_instigator_state())
+    return any(
+        state.instigator_name == SENSOR_NAME and getattr(state.instigator_data, "cursor", None)
+        for state in instance.all_instigator_state()
+    )
 
 
 def finished_run(instance, tag: str):
@@ -87,10 +103,18 @@ def promote(bench, tag: str, started: list[Started], timeout: float = 900) -> di
     started.append(daemon)
     try:
         with instance_at(env["DAGSTER_HOME"]) as instance:
-            wait_for(lambda: baseline_taken(instance), "the sensor's baseline tick", proc, log, timeout=300)
+            wait_for(
+                lambda: baseline_taken(instance),
+                "the sensor's baseline tick",
+                proc,
+                log,
+                timeout=300,
+            )
             pushed = time.time()
             bench.tag(tag)
-            run = wait_for(lambda: finished_run(instance, tag), f"the run of {tag}", proc, log, timeout)
+            run = wait_for(
+                lambda: finished_run(instance, tag), f"the run of {tag}", proc, log, timeout
+            )
             times = launch_timings(instance, run.run_id)
             builds = go_builds(instance, run.run_id)
             steps = step_timings(instance, run.run_id)
@@ -98,11 +122,20 @@ def promote(bench, tag: str, started: list[Started], timeout: float = 900) -> di
         killed = stop(daemon, grace=STOP_GRACE)
         proc.wait(timeout=10)
     if run.status.value != "SUCCESS" or "ended" not in times or "starting" not in times:
-        raise RuntimeError(f"the daemon's run {run.run_id} of {tag} ended {run.status.value}; daemon log {log}")
-    return {"tag": tag, "run_id": run.run_id, "wall_s": times["ended"] - times["starting"], "steps": steps,
-            "sensor_s": times["created"] - pushed, "queue_s": times["starting"] - times["created"],
-            "worker_start_s": times.get("started", times["starting"]) - times["starting"],
-            "killed_hard": killed, **builds}
+        raise RuntimeError(
+            f"the daemon's run {run.run_id} of {tag} ended {run.status.value}; daemon log {log}"
+        )
+    return {
+        "tag": tag,
+        "run_id": run.run_id,
+        "wall_s": times["ended"] - times["starting"],
+        "steps": steps,
+        "sensor_s": times["created"] - pushed,
+        "queue_s": times["starting"] - times["created"],
+        "worker_start_s": times.get("started", times["starting"]) - times["starting"],
+        "killed_hard": killed,
+        **builds,
+    }
 
 
 def case(bench) -> None:

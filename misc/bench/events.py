@@ -40,9 +40,14 @@ def launch_timings(instance, run_id: str) -> dict[str, float]:
     started, ended (success or failure). Events the run never had are absent."""
     import dagster as dg
 
-    kinds = {dg.DagsterEventType.RUN_ENQUEUED: "enqueued", dg.DagsterEventType.RUN_DEQUEUED: "dequeued",
-             dg.DagsterEventType.RUN_STARTING: "starting", dg.DagsterEventType.RUN_START: "started",
-             dg.DagsterEventType.RUN_SUCCESS: "ended", dg.DagsterEventType.RUN_FAILURE: "ended"}
+    kinds = {
+        dg.DagsterEventType.RUN_ENQUEUED: "enqueued",
+        dg.DagsterEventType.RUN_DEQUEUED: "dequeued",
+        dg.DagsterEventType.RUN_STARTING: "starting",
+        dg.DagsterEventType.RUN_START: "started",
+        dg.DagsterEventType.RUN_SUCCESS: "ended",
+        dg.DagsterEventType.RUN_FAILURE: "ended",
+    }
     record = instance.get_run_record_by_id(run_id)
     found = {"created": record.create_timestamp.timestamp()}
     for entry in instance.all_logs(run_id, of_type=set(kinds)):
@@ -74,7 +79,9 @@ def go_builds(instance, run_id: str) -> dict:
         materialization = entry.dagster_event.event_specific_data.materialization
         if materialization.asset_key.path[0] != "binary":
             continue  # images and artifacts carry content keys too; only binaries are built by go
-        metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+        metadata = {
+            key: getattr(value, "value", value) for key, value in materialization.metadata.items()
+        }
         count, field = _count_built(metadata, str(materialization.partition))
         if count:
             built += count

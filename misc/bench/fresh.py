@@ -33,12 +33,18 @@ var benchChange = {n}
 def worker_env(base: dict[str, str], folder: Path) -> dict[str, str]:
     """base with a new, empty cache, work and local folder under folder, no Go cache of its own."""
     if folder.exists() and any(folder.iterdir()):
-        raise RuntimeError(f"fresh worker folder {folder} is not empty: a fresh worker starts with nothing")
+        raise RuntimeError(
+            f"fresh worker folder {folder} is not empty: a fresh worker starts with nothing"
+        )
     for name in ("cache", "work", "local"):
         (folder / name).mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in base.items() if key not in WORKER_LOCAL}
-    return {**env, "DEPLOY_ASSETS_CACHE_DIR": str(folder / "cache"), "DEPLOY_ASSETS_WORK_DIR": str(folder / "work"),
-            "DEPLOY_ASSETS_LOCAL_DIR": str(folder / "local")}
+    return {
+        **env,
+        "DEPLOY_ASSETS_CACHE_DIR": str(folder / "cache"),
+        "DEPLOY_ASSETS_WORK_DIR": str(folder / "work"),
+        "DEPLOY_ASSETS_LOCAL_DIR": str(folder / "local"),
+    }
 
 
 def one_change_commit(clone: Path, service_dir: str, n: int) -> str:
@@ -63,7 +69,12 @@ def cases(bench) -> None:
     bench.ours("one_change_warm", f"{CHANGE_VERSION}-alpha.1", commit=warm_at)
     fresh_at = one_change_commit(bench.clone, service, 2)
     bench.drop_images("ours")
-    bench.ours("one_change_fresh", f"{CHANGE_VERSION}-alpha.2", env=_worker(bench, "one-change"), commit=fresh_at)
+    bench.ours(
+        "one_change_fresh",
+        f"{CHANGE_VERSION}-alpha.2",
+        env=_worker(bench, "one-change"),
+        commit=fresh_at,
+    )
 
 
 def _worker(bench, name: str) -> dict[str, str]:

@@ -86,13 +86,17 @@ def _is_moto(pid: str) -> bool:
         return False
 
 
-def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path, sample_s: float = 0.5) -> ChildRun:
+def run_child(
+    argv: list[str], env: dict[str, str], log: Path, cwd: Path, sample_s: float = 0.5
+) -> ChildRun:
     """Run argv to completion (output to log); never raises on a non-zero exit."""
     log.parent.mkdir(parents=True, exist_ok=True)
     peak = [0]
     with open(log, "wb") as out:
         t0, services0 = time.monotonic(), services_cpu()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
         stop = threading.Event()
 
         def sample() -> None:
@@ -106,9 +110,16 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path, sample
         stop.set()
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(argv=argv, returncode=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
-                    maxrss_mb=usage.ru_maxrss / 1024, tree_peak_mb=peak[0] / 2**20,
-                    services_cpu_s=services, log=log)
+    return ChildRun(
+        argv=argv,
+        returncode=proc.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        maxrss_mb=usage.ru_maxrss / 1024,
+        tree_peak_mb=peak[0] / 2**20,
+        services_cpu_s=services,
+        log=log,
+    )
 
 
 def checked(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> ChildRun:
@@ -149,7 +160,7 @@ class Started:
     started: str  # /proc/PID/stat start time, to tell our process from a later one with its pid
 
     @classmethod
-    def of(cls, name: str, pid: int) -> "Started":
+    def of(cls, name: str, pid: int) -> Started:
         fields = _stat(pid)
         if not fields:
             raise RuntimeError(f"{name} (pid {pid}) exited right after it started")

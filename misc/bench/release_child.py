@@ -72,17 +72,26 @@ def main(argv: list[str] | None = None) -> int:
     defs = code_location()  # configured by the environment, as a run worker loads it
     loaded = time.monotonic()
     instance = get_instance()
-    outcome = run_release(defs, instance, args.tag,
-                          extra_tags={"dagster/run_key": args.run_key} if args.run_key else None)
+    outcome = run_release(
+        defs,
+        instance,
+        args.tag,
+        extra_tags={"dagster/run_key": args.run_key} if args.run_key else None,
+    )
     done = time.monotonic()
     result = {
-        "tag": args.tag, "success": outcome.success, "error": outcome.error, "run_id": outcome.run_id,
-        "load_s": loaded - T0, "release_s": done - loaded,  # steps: read by the bench after this process
+        "tag": args.tag,
+        "success": outcome.success,
+        "error": outcome.error,
+        "run_id": outcome.run_id,
+        "load_s": loaded - T0,
+        "release_s": done - loaded,  # steps: read by the bench after this process
         # ru_maxrss is in KiB on Linux: this process alone, and its largest tool (go, git, ...).
         "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "tools_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         # CPU seconds of this process (Dagster, our code, the SDK clients) and of its tools (go, git).
-        "self_cpu_s": _cpu(resource.RUSAGE_SELF), "tools_cpu_s": _cpu(resource.RUSAGE_CHILDREN),
+        "self_cpu_s": _cpu(resource.RUSAGE_SELF),
+        "tools_cpu_s": _cpu(resource.RUSAGE_CHILDREN),
     }
     args.out.write_text(json.dumps(result, indent=2))
     return 0 if outcome.success else 1

@@ -26,12 +26,26 @@ NEW_OTHER = ("v9.0.0-alpha", "nightly-99999")  # a near miss (rejected) and a hi
 def tag_names() -> tuple[list[str], list[str]]:
     """(valid release tags, the rest) — deterministic, TOTAL_TAGS in all."""
     suffixes = ("-alpha.1", "-beta.2", "-rc.1", "")  # majors from 3 on: the bench releases v1
-    valid = [f"v{3 + i // 100}.{(i // 10) % 10}.{i % 10}{suffixes[i % 4]}" for i in range(VALID_TAGS)]
+    valid = [
+        f"v{3 + i // 100}.{(i // 10) % 10}.{i % 10}{suffixes[i % 4]}" for i in range(VALID_TAGS)
+    ]
     # History (old conventions) and near misses; each shape carries n, so every name is unique.
-    shapes = ("release-2019.{n}", "build-{n}", "jenkins/{n}", "v{a}.{n}", "v{a}.{b}.{n}-alpha",
-              "V{a}.{b}.{n}", "v0{a}.{b}.{n}", "v{a}.{b}.{n}-RC.1", "v{a}.{b}.0.{n}", "deploy/{a}-{n}")
-    rest = [shapes[n % len(shapes)].format(n=n, a=n % 7, b=(n // 7) % 13)
-            for n in range(TOTAL_TAGS - VALID_TAGS)]
+    shapes = (
+        "release-2019.{n}",
+        "build-{n}",
+        "jenkins/{n}",
+        "v{a}.{n}",
+        "v{a}.{b}.{n}-alpha",
+        "V{a}.{b}.{n}",
+        "v0{a}.{b}.{n}",
+        "v{a}.{b}.{n}-RC.1",
+        "v{a}.{b}.0.{n}",
+        "deploy/{a}-{n}",
+    )
+    rest = [
+        shapes[n % len(shapes)].format(n=n, a=n % 7, b=(n // 7) % 13)
+        for n in range(TOTAL_TAGS - VALID_TAGS)
+    ]
     return valid, rest
 
 
@@ -39,15 +53,25 @@ def _fast_import_stream(base: str, valid: list[str], rest: list[str]) -> bytes:
     lines, when = [], 1_700_000_000
     for i in range(1, HISTORY_COMMITS + 1):
         msg = f"history {i}"
-        lines += [f"commit refs/heads/history", f"mark :{i}",
-                  f"committer bench <bench@localhost> {when + i} +0000", f"data {len(msg)}", msg]
+        lines += [
+            "commit refs/heads/history",
+            f"mark :{i}",
+            f"committer bench <bench@localhost> {when + i} +0000",
+            f"data {len(msg)}",
+            msg,
+        ]
         if i == 1:
             lines.append(f"from {base}")
         lines.append("")
     for n, tag in enumerate(valid):
         msg = f"release {tag}"
-        lines += [f"tag {tag}", f"from :{n % HISTORY_COMMITS + 1}",
-                  f"tagger bench <bench@localhost> {when + n} +0000", f"data {len(msg)}", msg]
+        lines += [
+            f"tag {tag}",
+            f"from :{n % HISTORY_COMMITS + 1}",
+            f"tagger bench <bench@localhost> {when + n} +0000",
+            f"data {len(msg)}",
+            msg,
+        ]
     for n, tag in enumerate(rest):
         lines += [f"reset refs/tags/{tag}", f"from :{n % HISTORY_COMMITS + 1}", ""]
     return ("\n".join(lines) + "\n").encode()
@@ -59,7 +83,9 @@ def make_remote(source_bare: Path, remote: Path) -> int:
     base = run_git(["rev-parse", "HEAD"], cwd=remote).decode().strip()
     valid, rest = tag_names()
     existing = run_git(["tag", "--list"], cwd=remote).decode().split()
-    run_git(["fast-import", "--quiet"], cwd=remote, input_bytes=_fast_import_stream(base, valid, rest))
+    run_git(
+        ["fast-import", "--quiet"], cwd=remote, input_bytes=_fast_import_stream(base, valid, rest)
+    )
     run_git(["pack-refs", "--all", "--prune"], cwd=remote)
     count = len(run_git(["tag", "--list"], cwd=remote).decode().split())
     if count != TOTAL_TAGS + len(existing):
@@ -99,8 +125,12 @@ def measure(defs, instance, remote: Path, cursor_file: Path) -> SensorResult:
     launched = sorted(r.tags["deploy_assets/tag"] for r in requests)
     if launched != sorted(NEW_VALID):
         raise RuntimeError(f"the tick launched {launched}, expected {sorted(NEW_VALID)}")
-    return SensorResult(tags=tags + len(NEW_VALID) + len(NEW_OTHER), baseline_s=baseline_s,
-                        tick_s=tick_s, launched=launched)
+    return SensorResult(
+        tags=tags + len(NEW_VALID) + len(NEW_OTHER),
+        baseline_s=baseline_s,
+        tick_s=tick_s,
+        launched=launched,
+    )
 
 
 def git_version() -> str:
@@ -126,6 +156,12 @@ def case(bench) -> None:
     defs = code_location()
     with dg.instance_for_test() as instance:
         found = measure(defs, instance, remote, bench.root / "sensor" / "cursor")
-    bench.results["sensor"] = {"tags": found.tags, "create_s": made_s, "baseline_s": found.baseline_s,
-                               "tick_s": found.tick_s, "launched": found.launched, "load": load_average()}
+    bench.results["sensor"] = {
+        "tags": found.tags,
+        "create_s": made_s,
+        "baseline_s": found.baseline_s,
+        "tick_s": found.tick_s,
+        "launched": found.launched,
+        "load": load_average(),
+    }
     report.progress(f"sensor tick over {found.tags} tags", found.tick_s)
