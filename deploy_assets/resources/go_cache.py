@@ -161,9 +161,7 @@ class SharedGoCache:
                 f"{where} is {mb(found.size)}, over the cap {mb(self.max_bytes)}"
             )
         with stage_dir(gocache) as staging:
-            body = self.s3._client().get_object(  # the HEAD's object, not one written since
-                Bucket=self.s3.bucket, Key=found.key, IfMatch=f'"{found.etag}"'
-            )["Body"]
+            body = self.s3.stream(found.key, found.etag)  # the HEAD's object, not a newer one
             stream = Hashing(body)
             try:
                 names, dropped = unpack(stream, Path(staging), self.max_bytes)
@@ -191,36 +189,16 @@ class SharedGoCache:
 
     def _find(self, key: str) -> Archive | None:
         """The archive of key, else the newest of its family (same toolchain, platform, flags)."""
-        client = self.s3._client()
-        candidates = [self.object_key(key)]
-        if not self._exists(candidates[0]):
-            pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.s3.bucket, Prefix=f"{self.prefix}/{key.split('/')[0]}/"
-            )
-            listed = [o for page in pages for o in page.get("Contents", ())]
+        head = self.s3.head(self.object_key(key))
+        if head is None:
+            listed = self.s3.list_prefix(f"{self.prefix}/{key.split('/')[0]}/")
             if not listed:
                 return None
-            candidates = [max(listed, key=lambda o: o["LastModified"])["Key"]]
-        head = client.head_object(Bucket=self.s3.bucket, Key=candidates[0])
-        return Archive(
-            key=candidates[0],
-            sha256=head.get("Metadata", {}).get("sha256", ""),
-            size=head["ContentLength"],
-            etag=head.get("ETag", "").strip('"'),
-        )
-
-    def _exists(self, object_key: str) -> bool:
-        try:
-            self.s3._client().head_object(Bucket=self.s3.bucket, Key=object_key)
-            return True
-        except Exception as exc:  # noqa: BLE001 — a 404 is absence; anything else is the caller's warning
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") in (
-                "404",
-                "NoSuchKey",
-                "NotFound",
-            ):
-                return False
-            raise
+            head = self.s3.head(max(listed, key=lambda o: o.last_modified).key)
+            if head is None:  # removed between the listing and the HEAD
+                return None
+        # `claimed`: the saver's digest in the metadata (no checksum is sent with an archive)
+        return Archive(key=head.key, sha256=head.claimed, size=head.size, etag=head.etag)
 
     def save(
         self,
@@ -283,12 +261,7 @@ class SharedGoCache:
             sha256, size = file_sha256(archive), archive.stat().st_size
             # Not S3Resource.upload: its read-back would take another worker's concurrent PUT for a
             # bad write and delete it. Every restore checks the bytes against this sha256 instead.
-            self.s3._client().upload_file(
-                str(archive),
-                self.s3.bucket,
-                self.object_key(key),
-                ExtraArgs={"Metadata": {"sha256": sha256}},
-            )
+            self.s3.upload_unverified(archive, self.object_key(key), sha256)
         marker(gocache, sha256).touch()
         return (
             f"saved {written} entries ({mb(sum(e.size for e in kept))}, archive {mb(size)}) "

@@ -20,168 +20,41 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-import dagster as dg
-from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
-from pydantic import PrivateAttr
-from s3transfer.exceptions import S3CopyFailedError
 
+from deploy_assets.resources.s3_bucket import (
+    COPY_PART_THRESHOLD,
+    TRANSFER_ERRORS,
+    S3Bucket,
+    S3Error,
+    S3Listed,
+    S3Object,
+    file_sha256,
+)
 from deploy_assets.resources.s3_checksums import (
     MULTIPART_CHUNKSIZE,
     MULTIPART_THRESHOLD,
-    Checksum,
     multipart_checksum,
-    needs_part_count,
-    reported_checksum,
     verdict,
-    with_part_count,
 )
 
-COPY_PART_THRESHOLD = (
-    5 * 1024**3
-)  # CopyObject refuses a source above 5 GiB: UploadPartCopy from there
-TRANSFER_ERRORS = (ClientError, BotoCoreError, S3UploadFailedError, S3CopyFailedError)
+__all__ = [
+    "COPY_PART_THRESHOLD",
+    "TRANSFER_ERRORS",
+    "S3Error",
+    "S3Listed",
+    "S3Object",
+    "S3Resource",
+    "file_sha256",
+]
 
 
-class S3Error(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class S3Object:
-    """What the server holds at key. `sha256` is the hex digest of the bytes where the server's
-    own checksum is one of them (a whole-object checksum), else the digest recorded in the
-    object's metadata at upload."""
-
-    key: str
-    sha256: str
-    size: int
-    checksum: Checksum = field(
-        default_factory=Checksum
-    )  # the server's ChecksumSHA256, and what it covers
-    etag: str = ""
-    claimed: str = ""  # the sha256 our metadata claims, which a corrupted object may contradict
-
-    def uri(self, bucket: str) -> str:
-        return f"s3://{bucket}/{self.key}"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class S3Resource(dg.ConfigurableResource):
-    """The artifact bucket (APP_ARCHIVER_* settings); endpoint_url points at an S3 API server."""
-
-    bucket: str
-    path: str = "binaries"
-    region: str = "eu-west-1"
-    endpoint_url: str = ""
-    max_attempts: int = (
-        4  # per request, the first try included; 5xx and refused connections are retried
-    )
-    # AWS S3 validates the checksum we send, so production may skip the read-back (one GET per object).
-    verify_reads_back: bool = True
-    # CopyObject takes sources up to 5 GiB; above, the copy is made of UploadPartCopy parts.
-    copy_part_threshold: int = COPY_PART_THRESHOLD
-    _cached_client: object = PrivateAttr(default=None)
-    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    def _client(self):
-        """One client per resource: botocore clients are thread-safe, and making one costs more
-        than most of the requests a release sends (it loads the service model)."""
-        with self._client_lock:
-            if self._cached_client is None:
-                self._cached_client = self._new_client()
-            return self._cached_client
-
-    def _new_client(self):
-        return boto3.client(
-            "s3",
-            region_name=self.region,
-            endpoint_url=self.endpoint_url or None,
-            # total_max_attempts counts the first try; botocore's "max_attempts" would not.
-            config=Config(
-                retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-                # _read_sha256 compares the bytes with the server's checksum itself.
-                response_checksum_validation="when_required",
-            ),
-        )
-
-    def key(self, version: str, name: str) -> str:
-        return f"{self.path.strip('/')}/{version}/{name}"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def _fail(self, action: str, key: str, exc: Exception) -> S3Error:
-        where = self.endpoint_url or f"S3 {self.region}"
-        return S3Error(f"{action} s3://{self.bucket}/{key} via {where} failed: {exc}")
-
-    def check_bucket(self) -> None:
-        """Raise a clear error unless the bucket answers (preflight: nothing is written)."""
-        try:
-            self._client().head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("reach bucket", "", exc) from None
-
-    def ensure_bucket(self) -> None:
-        client = self._client()
-        try:
-            client.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            client.create_bucket(
-                Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
-            )
-        except BotoCoreError as exc:
-            raise self._fail("reach bucket", "", exc) from None
-
-    def head(self, key: str) -> S3Object | None:
-        """What the server has at key (size, sha256 of its bytes as far as known), or None.
-
-        A whole-object checksum *is* the bytes' sha256 and wins over the metadata: a corrupted
-        object then shows the digest it really has. A composite one is kept for comparison only.
-        A checksum whose form leaves that open (moto's) costs a second HEAD for the part count.
-        """
-        head = self._head(key, ChecksumMode="ENABLED")
-        if head is None:
-            return None
-        checksum = reported_checksum(head)
-        if needs_part_count(checksum):
-            part = self._head(key, PartNumber=1)
-            checksum = with_part_count(checksum, part or {})
-        claimed = head.get("Metadata", {}).get("sha256", "")
-        return S3Object(
-            key=key,
-            sha256=checksum.sha256 or claimed,
-            size=head["ContentLength"],
-            checksum=checksum,
-            etag=head.get("ETag", "").strip('"'),
-            claimed=claimed,
-        )
-
-    def _head(self, key: str, **extra) -> dict | None:
-        try:
-            return self._client().head_object(Bucket=self.bucket, Key=key, **extra)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._fail("head", key, exc) from None
-        except BotoCoreError as exc:
-            raise self._fail("head", key, exc) from None
+class S3Resource(S3Bucket):
+    """The artifact bucket (APP_ARCHIVER_* settings); endpoint_url points at an S3 API server.
+    Its settings and plain requests are S3Bucket's (s3_bucket.py); here are the verified ones."""
 
     def upload(self, path: Path, key: str, sha256: str | None = None) -> S3Object:
         """Upload (multipart above 16 MiB) and verify that the server holds the whole object.
@@ -311,9 +184,8 @@ class S3Resource(dg.ConfigurableResource):
         """
         reported = reported or self.head(key)
         h, size = hashlib.sha256(), 0
+        body = self.stream(key, reported.etag if reported else "")
         try:
-            pin = {"IfMatch": f'"{reported.etag}"'} if reported and reported.etag else {}
-            body = self._client().get_object(Bucket=self.bucket, Key=key, **pin)["Body"]
             with open(into, "wb") if into else contextlib.nullcontext() as out:
                 for chunk in iter(lambda: body.read(1 << 20), b""):
                     h.update(chunk)
