@@ -3,7 +3,8 @@
 Two kinds of input live here on purpose: the *pipeline* config says what a release of this
 monorepo is (layout, platforms, which kinds each env gets) and is reviewed like code; the
 *settings* say where things go (registry, bucket, repos) and differ per machine, so they come
-from the environment with the old system's variable names where it had them.
+from the environment with the old system's variable names where it had them. The settings'
+code is in resources/deployment_settings.py; this module re-exports it, so imports stay here.
 """
 
 from __future__ import annotations
@@ -18,32 +19,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deploy_assets.gitops_config import GitOpsLayout, GitOpsTarget
+from deploy_assets.resources.deployment_settings import (  # noqa: F401 (re-exported)
+    LOCAL_DIR,
+    REPO_ROOT,
+    Settings,
+    apply_env_file,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES_DIR = REPO_ROOT / "misc" / "dockerfiles"
 DEFAULT_CONFIG = REPO_ROOT / "misc" / "configs" / "pipeline.yaml"
-LOCAL_DIR = Path(os.environ.get("DEPLOY_ASSETS_LOCAL_DIR", REPO_ROOT / ".local"))
 
 Kind = Literal["ms", "lambdas", "cli"]
 Env = Literal["dev", "staging", "prod"]
 Platform = Literal["arm64", "amd64"]
 ENVS: tuple[Env, ...] = ("dev", "staging", "prod")
 KINDS: tuple[Kind, ...] = ("ms", "lambdas", "cli")
-
-
-def apply_env_file(path: str | Path | None = None) -> None:
-    """Load KEY=VALUE lines (default misc/envs/local.env) for keys not already in the environment."""
-    path = Path(
-        path
-        or os.environ.get("DEPLOY_ASSETS_ENV_FILE")
-        or REPO_ROOT / "misc" / "envs" / "local.env"
-    )
-    if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            os.environ.setdefault(key.strip(), value.strip())
 
 
 _ALLOWED_BUILD_FLAGS = {
@@ -293,48 +283,3 @@ def load_pipeline_config(path: str | Path | None = None) -> PipelineConfig:
             for err in exc.errors()
         )
         raise ConfigError(f"pipeline config {path}: {problems}") from None
-
-
-class Settings(BaseModel):
-    """Where releases go. Defaults are the local stack (`make stack-up`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source_repo: str
-    registry: str
-    s3_endpoint: str | None
-    aws_region: str
-    bucket: str
-    s3_path: str
-    git_root: str
-    work_dir: Path
-    cache_dir: Path
-    github_api: str
-    github_owner: str
-    allow_prod_without_staging: bool = False
-    # Key prefix of the shared Go compile cache in the artifact bucket (resources/go_cache.py);
-    # "" turns it off (a machine that keeps its own GOCACHE between releases gains nothing).
-    go_compile_cache: str = "go-build-cache"
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        local = Path(env.get("DEPLOY_ASSETS_LOCAL_DIR", LOCAL_DIR))
-        return cls(
-            source_repo=env.get("DEPLOY_ASSETS_SOURCE_REPO", str(local / "git" / "monorepo.git")),
-            registry=env.get("DEPLOY_ASSETS_REGISTRY", "127.0.0.1:5000"),
-            s3_endpoint=env.get("DEPLOY_ASSETS_S3_ENDPOINT", "http://127.0.0.1:9000") or None,
-            aws_region=env.get("APP_ARCHIVER_AWS_REGION", "eu-west-1"),
-            bucket=env.get("APP_ARCHIVER_BUCKET", "app-artifacts"),
-            s3_path=env.get("APP_ARCHIVER_PATH", "binaries"),
-            git_root=env.get("DEPLOY_ASSETS_GITOPS_ROOT", str(local / "git")),
-            work_dir=Path(env.get("DEPLOY_ASSETS_WORK_DIR", local / "work")),
-            cache_dir=Path(env.get("DEPLOY_ASSETS_CACHE_DIR", local / "cache")),
-            github_api=env.get("DEPLOY_ASSETS_GITHUB_API", "https://api.github.com"),
-            github_owner=env.get("DEPLOY_ASSETS_GITHUB_OWNER", "example-org"),
-            allow_prod_without_staging=env.get(
-                "DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING", ""
-            ).lower()
-            in ("1", "true", "yes"),
-            go_compile_cache=env.get("DEPLOY_ASSETS_GO_COMPILE_CACHE", "go-build-cache").strip("/"),
-        )

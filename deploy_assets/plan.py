@@ -1,7 +1,9 @@
 """Release + pipeline config + the monorepo's files → what a release does. Pure code, no I/O.
 
-`deploy-assets plan`, the sensor's job choice and the assets all read the same plan, so what the
-CLI promises is what the run does.
+The services come from the monorepo's files here (discover_services); what each env does with
+them is the release matrix's (matrix.py), which the CLI's plan, the jobs, the sensor and the
+assets all read, so what `deploy-assets plan` promises is what the run does. The promotion gate
+lives in records/promotion_gate.py and is re-exported here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
-
-import semver
 
 from deploy_assets.assets.release_record import RECORD_NAMES
 from deploy_assets.config import (
@@ -24,9 +24,15 @@ from deploy_assets.config import (
     Settings,
     SourceLayout,
 )
+from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import job_name  # noqa: F401 (re-exported)
+from deploy_assets.records.promotion_gate import (  # noqa: F401 (re-exported)
+    PromotionGate,
+    StagingRecord,
+    promotion_gate,
+)
 from deploy_assets.resources.gitops_targets import describe_targets
-from deploy_assets.tags import Release, TagRejected, parse_tag
+from deploy_assets.tags import Release
 
 # Go names a main's binary after its directory, skipping a major-version element (cmd/x/v2 -> x).
 _VERSION_ELEMENT = re.compile(r"v(?:[2-9]|[1-9][0-9]+)")
@@ -38,9 +44,8 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class Service:
-    name: (
-        str  # the kind's name_template applied to the directory: binary, image, S3 and GitOps name
-    )
+    # The kind's name_template applied to the directory: binary, image, S3 and GitOps name.
+    name: str
     kind: str
     path: str  # relative to the Go module root, e.g. cmd/ms/ms_core
 
@@ -216,92 +221,6 @@ def _refuse_clashes(services: list[Service]) -> None:
 
 
 @dataclass(frozen=True)
-class StagingRecord:
-    """A staging release that succeeded (its GitOps bump materialized).
-
-    `rolled_back` says how staging was later rolled back away from it (empty while it stands):
-    an rc that staging no longer runs validated nothing, whatever its bump once recorded.
-    """
-
-    tag: str
-    commit: str
-    rolled_back: str = ""
-
-
-@dataclass(frozen=True)
-class PromotionGate:
-    passes: bool
-    reason: str
-    staging_tag: str | None = None
-
-
-def promotion_gate(
-    release: Release,
-    commit: str,
-    config: PipelineConfig,
-    settings: Settings,
-    staging: Iterable[StagingRecord],
-) -> PromotionGate:
-    """Never prod without staging: X.Y.Z needs a successful vX.Y.Z-rc.N (same commit by default)
-    that staging was not rolled back away from; one that was is named, with its rollback.
-
-    The only way around it is an explicit switch, and the reason then says so in capitals and
-    names the switch, so the bypass is visible in the run's log and metadata.
-    """
-    if not release.is_prod:
-        return PromotionGate(True, f"{release.env} releases need no staging validation")
-    candidates = [(s, _staging_version(s.tag)) for s in staging]
-    candidates = [
-        (s, v) for s, v in candidates if v is not None and v.finalize_version() == release.version
-    ]
-    matching = [
-        (s, v)
-        for s, v in candidates
-        if not s.rolled_back and (s.commit == commit or not config.promotion.same_commit)
-    ]
-    if matching:
-        best, _ = max(matching, key=lambda pair: pair[1])
-        return PromotionGate(
-            True, f"staging release {best.tag} validated commit {best.commit[:12]}", best.tag
-        )
-    want = f"v{release.base_version}-rc.N" + (
-        f" on commit {commit[:12]}" if config.promotion.same_commit else ""
-    )
-    seen = (
-        ", ".join(
-            f"{s.tag}@{s.commit[:12]}" + (f" ({s.rolled_back})" if s.rolled_back else "")
-            for s, _ in candidates
-        )
-        or "none"
-    )
-    switches = []
-    if not config.promotion.require_staging:
-        switches.append("promotion.require_staging=false")
-    if settings.allow_prod_without_staging:
-        switches.append("DEPLOY_ASSETS_ALLOW_PROD_WITHOUT_STAGING")
-    if switches:
-        return PromotionGate(
-            True,
-            f"ALLOWED WITHOUT STAGING by explicit switch {' and '.join(switches)}: "
-            f"no successful {want} (seen: {seen})",
-        )
-    return PromotionGate(
-        False,
-        f"no successful staging release {want} "
-        f"(staging releases of {release.base_version}: {seen})",
-    )
-
-
-def _staging_version(tag: str) -> semver.Version | None:
-    """The semver of an rc tag, or None for anything else (records are never trusted blindly)."""
-    try:
-        parsed = parse_tag(tag)
-    except TagRejected:
-        return None
-    return parsed.version if parsed.env == "staging" else None
-
-
-@dataclass(frozen=True)
 class ReleasePlan:
     tag: str
     version: str
@@ -327,6 +246,7 @@ class ReleasePlan:
 
 
 def services_for(services: list[Service], kinds: Iterable[str]) -> list[Service]:
+    """Kept for callers that do not read the matrix yet (matrix.ReleaseMatrix answers)."""
     wanted = set(kinds)
     return [s for s in services if s.kind in wanted]
 
@@ -340,32 +260,26 @@ def build_plan(
     settings: Settings,
     staging: Iterable[StagingRecord],
 ) -> ReleasePlan:
+    """What a release does, as its run does it: the matrix's answer for its env, the env's
+    GitOps targets and the promotion gate."""
+    env = ReleaseMatrix.of(config, services).env(release.env)
     rule = config.envs[release.env]
-    built = services_for(services, rule.build)
+    deployed = [s.name for s in env.deployed]
     return ReleasePlan(
         tag=release.tag,
         version=release.tag,
         env=release.env,
         commit=commit,
         commit_source=commit_source,
-        services=[s.name for s in built],
-        binaries=[s.binary_path(p) for s in built for p in config.platforms],
-        images={
-            s.name: f"{settings.registry}/{s.name}:{release.tag}"
-            for s in services_for(built, rule.images)
-            if config.source.kinds[s.kind].dockerfile
-        },  # a kind without a template gets no image
-        s3_keys={
-            name: f"{settings.s3_path.strip('/')}/{release.tag}/{name}"
-            for s in services_for(built, rule.upload)
-            for p in config.platforms
-            for name in [s.s3_object_name(p, config.platforms[0])]
-        },
+        services=[s.name for s in env.built],
+        binaries=[s.binary_path(p) for s, p in env.builds],
+        images=env.image_refs(settings.registry, release.tag),  # a kind without a template: none
+        s3_keys=env.s3_keys(settings.s3_path, release.tag),
         gitops_repo=" ".join(rule.gitops_repos),
-        gitops_projects=(deployed := [s.name for s in services_for(built, rule.deploy)]),
-        updates_routes=rule.updates_routes,
+        gitops_projects=deployed,
+        updates_routes=env.updates_routes,
         api_gateway_repo=rule.api_gateway_repo,
         gate=promotion_gate(release, commit, config, settings, staging),
-        job=job_name(release.env),
+        job=env.job,
         gitops_targets=describe_targets(rule.targets, release.env, deployed, release.tag),
     )

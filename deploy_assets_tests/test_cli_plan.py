@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from deploy_assets.cli.runner import get_instance
+from deploy_assets.names import partition_key
 
 CLI = Path(sys.executable).parent / "deploy-assets"
 DEV_SERVICES = ["ms_chat", "ms_core", "ms_payments"]
@@ -64,6 +65,21 @@ def test_plan_json_uses_the_tags_commit(monorepo, run_plan):
     assert plan["s3_keys"] == {n: f"binaries/v0.1.0-alpha.1/{n}" for n in DEV_SERVICES}
     assert plan["binaries"] == [f"bin_arm64/ms/{n}" for n in DEV_SERVICES]
     assert plan["gitops_repo"] == "gitops-development" and plan["gate"]["passes"] is True
+
+
+def test_plan_text_names_each_gitops_target_and_its_files(monorepo, run_plan):
+    tagged = monorepo.tag("v0.1.0-alpha.2")
+    done = run_plan("v0.1.0-alpha.2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    gitops = next(i for i, line in enumerate(lines) if line.startswith("gitops   "))
+    assert lines[gitops:] == [
+        f"gitops   gitops-development: {' '.join(DEV_SERVICES)} -> v0.1.0-alpha.2"
+        " (updatesRoutes=true)",
+        "  target gitops-development: gitops-development "
+        + " ".join(f"apps/{n}/kustomization.yaml" for n in DEV_SERVICES),
+    ]
+    assert f"commit   {tagged} from tag" in lines
 
 
 def test_plan_of_a_tag_not_pushed_yet_uses_head_and_says_so(monorepo, run_plan):
@@ -122,7 +138,7 @@ def test_prod_after_a_successful_staging_release_passes_the_gate(
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="gitops_bump",
-                partition="staging|v0.5.0-rc.2",
+                partition=partition_key("staging", "v0.5.0-rc.2"),
                 metadata={"commit": commit},
             )
         )

@@ -85,6 +85,8 @@ def cmd_plan(args) -> int:
         f"gitops   {plan.gitops_repo}: {' '.join(plan.gitops_projects)} -> {plan.version}"
         f" (updatesRoutes={str(plan.updates_routes).lower()})"
     )
+    for t in plan.gitops_targets:
+        print(f"  target {t['name']}: {t['repo']} {' '.join(t['files'])}")
     if plan.api_gateway_repo:
         print(f"routes   {plan.api_gateway_repo}: API-gateway routes -> {plan.version}")
     return EXIT_OK if plan.gate.passes else EXIT_GATE

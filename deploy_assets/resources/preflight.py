@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError
 from deploy_assets.resources.gitops import GitOpsError, GitOpsResource
@@ -131,8 +132,6 @@ def check_env_repos(
     and the targets' files take this release's bump (each project has an entry to update, each
     mapped project is one the release deploys): refused here, naming repo, file and project,
     before anything is built or published."""
-    from deploy_assets.plan import services_for
-
     rule = config.envs[env]
     if rule.gitops_mode != "git":
         return
@@ -140,7 +139,7 @@ def check_env_repos(
         gitops=gitops,
         gitops_repos=rule.gitops_repos + ([rule.api_gateway_repo] if rule.api_gateway_repo else []),
     )
-    projects = [s.name for s in services_for(services, rule.deploy) if s.kind in rule.build]
+    projects = [s.name for s in ReleaseMatrix.of(config, services).env(env).deployed]
     if not projects and not any(t.projects for t in rule.targets):
         return
     try:
