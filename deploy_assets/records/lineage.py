@@ -10,9 +10,6 @@ so the answer also says whether the artifacts are still what the release shipped
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.event_api import (
-    PartitionKeyFilter,  # partitioned check records (no public alias in 1.13)
-)
 
 from deploy_assets.checks import CHECK_NAMES
 from deploy_assets.checks.artifacts import object_problem
@@ -29,6 +26,7 @@ from deploy_assets.names import (
 from deploy_assets.records.history import latest_for_partition, materializations
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
+from deploy_assets.state.dagster_private import latest_check_executions
 from deploy_assets.tags import parse_tag
 
 HISTORY_LIMIT = 500
@@ -41,9 +39,7 @@ def check_results(
     check_keys = [
         dg.AssetCheckKey(k, name) for k in keys for name in CHECK_NAMES.get(k.path[0], ())
     ]
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        check_keys, partition_filter=PartitionKeyFilter(key=partition)
-    )
+    records = latest_check_executions(instance, check_keys, partition)
     out = {}
     for check_key, record in sorted(records.items(), key=lambda kv: kv[0].to_user_string()):
         evaluation = (
@@ -123,35 +119,46 @@ def _service_lineage(
         else None,
     }
     image = latest_for_partition(instance, asset_key_for("image", name), partition)
-    if image is not None:
-        problem, served = image_problem(registry, image.metadata["ref"], image.metadata["digest"])
-        entry["image"] = {
-            "ref": image.metadata["ref"],
-            "recorded_digest": image.metadata["digest"],
-            "registry_digest": served,
-            "problem": problem,
-            "reused_from": image.metadata.get("reused_from") or None,
-        }
+    entry["image"] = _image_view(registry, image.metadata) if image is not None else None
     stored = latest_for_partition(instance, asset_key_for("s3", name), partition)
     if stored is not None:
-        entry["s3"] = {}
-        for p in platforms:
-            key, recorded = stored.metadata[f"s3_key_{p}"], stored.metadata[f"sha256_{p}"]
-            problem, sha256, size = object_problem(s3, key, meta[f"sha256_{p}"])
-            entry["s3"][p] = {
-                "key": key,
-                "uri": s3.uri(key),
-                "recorded_sha256": recorded,
-                "object_sha256": sha256 or None,
-                "size": size,
-                "problem": problem,
-            }
+        entry["s3"] = _s3_view(s3, stored.metadata, meta, platforms)
     keys = [asset_key_for(prefix, name) for prefix in ("binary", "image", "s3")]
     entry["checks"] = check_results(instance, keys, partition)
     staging = _staging_view(instance, name, staging_partition, entry) if staging_partition else None
     if staging is not None:
         entry["staging"] = staging
     return entry
+
+
+def _image_view(registry, recorded: dict) -> dict:
+    """The image as recorded next to what the registry serves for its ref now."""
+    problem, served = image_problem(registry, recorded["ref"], recorded["digest"])
+    return {
+        "ref": recorded["ref"],
+        "recorded_digest": recorded["digest"],
+        "registry_digest": served,
+        "problem": problem,
+        "reused_from": recorded.get("reused_from") or None,
+    }
+
+
+def _s3_view(s3, stored: dict, binary: dict, platforms: list[str]) -> dict:
+    """Per platform, the object as recorded next to the bucket's copy, checked against the
+    binary's sha256 (what the release built), not only the upload's record."""
+    out = {}
+    for p in platforms:
+        key, recorded = stored[f"s3_key_{p}"], stored[f"sha256_{p}"]
+        problem, sha256, size = object_problem(s3, key, binary[f"sha256_{p}"])
+        out[p] = {
+            "key": key,
+            "uri": s3.uri(key),
+            "recorded_sha256": recorded,
+            "object_sha256": sha256 or None,
+            "size": size,
+            "problem": problem,
+        }
+    return out
 
 
 def _staging_view(instance, name: str, staging_partition: str, prod: dict) -> dict | None:
