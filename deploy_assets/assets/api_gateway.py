@@ -14,16 +14,13 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.deploy_inputs import published_keys, recorded_routes, release_facts
+from deploy_assets.assets.gitops_decisions import api_gateway_upstream, workflow_metadata
 from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.names import (
-    API_GATEWAY_KEY,  # noqa: F401 (re-exported)
-    ROUTES_KEY,
-    ROUTES_OBJECT_KEY,
-    artifact_key,
-    image_key,
+    API_GATEWAY_KEY,  # re-exported
     partition_key,
     split_partition_key,
 )
@@ -52,15 +49,9 @@ def routes_tfvars_edit(version: str, routes: list[dict]) -> Edit:
 def build_api_gateway_asset(
     services: list[Service], config: PipelineConfig, settings: Settings
 ) -> dg.AssetsDefinition:
-    deps = (
-        [ROUTES_KEY, ROUTES_OBJECT_KEY]
-        + [image_key(s) for s in services if config.source.kinds[s.kind].dockerfile]
-        + [artifact_key(s) for s in services]
-    )
-
     @dg.asset(
         key=API_GATEWAY_KEY,
-        deps=deps,
+        deps=api_gateway_upstream(services, config),
         partitions_def=release_partitions,
         group_name="deploy",
         kinds={"terraform"},
@@ -74,55 +65,52 @@ def build_api_gateway_asset(
         registry: RegistryResource,
         s3: S3Resource,
     ) -> dg.MaterializeResult:
-        env, tag = split_partition_key(context.partition_key)
-        check_partition(tag, env)
-        partition, rule = partition_key(env, tag), config.envs[env]
-        claim_release(context.instance, context.run.run_id, partition)
-        if not rule.api_gateway_repo:
-            raise RuntimeError(f"{env} has no api_gateway_repo configured")
-        facts = release_facts(context.instance, partition, services)
-        images, objects = published_keys(facts, config, env)
-        require_published(
-            context,
-            registry,
-            s3,
-            partition,
-            images,
-            objects,
-            f"API-gateway update of {rule.api_gateway_repo}",
-        )
-        routes = recorded_routes(context.instance, s3, partition)
-        metadata = {
-            "repo": rule.api_gateway_repo,
-            "mode": rule.gitops_mode,
-            "routes": len(routes),
-            "version": tag,
-        }
-        if rule.gitops_mode == "dispatch":
-            outcome = github.dispatch_and_wait(
-                rule.api_gateway_repo, UPDATE_ROUTES_WORKFLOW, {"newVersion": tag}, log=context.log
-            )
-            metadata.update(
-                {
-                    "workflow_run": dg.MetadataValue.url(outcome.html_url),
-                    "conclusion": outcome.conclusion,
-                }
-            )
-            return dg.MaterializeResult(metadata=metadata)
-        result = gitops.commit_and_push(
-            rule.api_gateway_repo,
-            routes_tfvars_edit(tag, routes),
-            commit_message(env, tag, facts.commit, ["api-gateway-routes"], context.run.run_id),
-            log=context.log.info,
-        )
-        metadata.update(
-            {
-                "gitops_commit": result.commit,
-                "changed": result.changed,
-                "push_attempts": result.attempts,
-                "path": ROUTES_TFVARS,
-            }
-        )
-        return dg.MaterializeResult(metadata=metadata)
+        resources = (gitops, github, registry, s3)
+        return dg.MaterializeResult(metadata=update_routes(context, resources, services, config))
 
     return api_gateway_routes
+
+
+def update_routes(
+    context: dg.AssetExecutionContext,
+    resources: tuple[GitOpsResource, GitHubResource, RegistryResource, S3Resource],
+    services: list[Service],
+    config: PipelineConfig,
+) -> dict:
+    """The gateway update of one release partition, after the deploy gate; its metadata."""
+    gitops, github, registry, s3 = resources
+    env, tag = split_partition_key(context.partition_key)
+    check_partition(tag, env)
+    partition, rule = partition_key(env, tag), config.envs[env]
+    claim_release(context.instance, context.run.run_id, partition)
+    if not rule.api_gateway_repo:
+        raise RuntimeError(f"{env} has no api_gateway_repo configured")
+    facts = release_facts(context.instance, partition, services)
+    images, objects = published_keys(facts, config, env)
+    what = f"API-gateway update of {rule.api_gateway_repo}"
+    require_published(context, registry, s3, partition, images, objects, what)
+    routes = recorded_routes(context.instance, s3, partition)
+    metadata = {
+        "repo": rule.api_gateway_repo,
+        "mode": rule.gitops_mode,
+        "routes": len(routes),
+        "version": tag,
+    }
+    if rule.gitops_mode == "dispatch":
+        outcome = github.dispatch_and_wait(
+            rule.api_gateway_repo, UPDATE_ROUTES_WORKFLOW, {"newVersion": tag}, log=context.log
+        )
+        return {**metadata, **workflow_metadata(outcome)}
+    result = gitops.commit_and_push(
+        rule.api_gateway_repo,
+        routes_tfvars_edit(tag, routes),
+        commit_message(env, tag, facts.commit, ["api-gateway-routes"], context.run.run_id),
+        log=context.log.info,
+    )
+    return {
+        **metadata,
+        "gitops_commit": result.commit,
+        "changed": result.changed,
+        "push_attempts": result.attempts,
+        "path": ROUTES_TFVARS,
+    }

@@ -18,21 +18,19 @@ from deploy_assets.assets.deploy_inputs import (
     release_facts,
     routes_by_service,
 )
+from deploy_assets.assets.gitops_decisions import (
+    already_deployed,
+    bump_metadata,
+    gitops_upstream,
+    image_repos,
+    version_workflow_inputs,
+    workflow_metadata,
+)
 from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.release_claim import claim_release
 from deploy_assets.checks.published import require_published
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.names import (
-    API_GATEWAY_KEY,
-    GITOPS_KEY,
-    MANIFEST_KEY,
-    ROUTES_KEY,
-    ROUTES_OBJECT_KEY,
-    artifact_key,
-    image_key,
-    partition_key,
-    split_partition_key,
-)
+from deploy_assets.names import GITOPS_KEY, partition_key, split_partition_key
 from deploy_assets.plan import Service
 from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.github import GitHubResource
@@ -48,18 +46,9 @@ UPDATE_VERSION_WORKFLOW = "Update Project List Version"
 def build_gitops_asset(
     services: list[Service], config: PipelineConfig, settings: Settings
 ) -> dg.AssetsDefinition:
-    upstream = (
-        [image_key(s) for s in services if config.source.kinds[s.kind].dockerfile]
-        + [artifact_key(s) for s in services]
-        + [ROUTES_KEY, ROUTES_OBJECT_KEY, MANIFEST_KEY]
-    )
-    # The release record is written before the env moves: a bump never precedes its manifest.
-    if any(rule.api_gateway_repo for rule in config.envs.values()):
-        upstream.append(API_GATEWAY_KEY)
-
     @dg.asset(
         key=GITOPS_KEY,
-        deps=upstream,
+        deps=gitops_upstream(services, config),
         partitions_def=release_partitions,
         group_name="deploy",
         kinds={"git"},
@@ -73,84 +62,55 @@ def build_gitops_asset(
         registry: RegistryResource,
         s3: S3Resource,
     ) -> dg.MaterializeResult:
-        env, tag = split_partition_key(context.partition_key)
-        check_partition(tag, env)  # a partition key typed in the UI gets the tag policy too
-        partition = partition_key(env, tag)
-        claim_release(context.instance, context.run.run_id, partition)
-        deployed = latest_for_partition(context.instance, GITOPS_KEY, partition)
-        if deployed is not None:
-            # Re-running a release never moves the env again: after a newer release or a rollback
-            # that would silently re-point it. Moving an env back is what `rollback` is for.
-            context.log.info(
-                f"{tag} was already deployed to {env} by run {deployed.run_id}; "
-                "not bumping again (use `deploy-assets rollback` to re-point the env)"
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    **deployed.metadata,
-                    "changed": False,
-                    "already_deployed_by_run": deployed.run_id,
-                }
-            )
-        facts = release_facts(context.instance, partition, services)
-        images, objects = published_keys(facts, config, env)
-        rule = config.envs[env]
-        require_published(
-            context,
-            registry,
-            s3,
-            partition,
-            images,
-            objects,
-            f"GitOps bump of {' '.join(rule.gitops_repos)}",
+        resources = (gitops, github, registry, s3)
+        return dg.MaterializeResult(
+            metadata=bump_release(context, resources, services, config, settings)
         )
-        projects = deployed_projects(facts, config, env)
-        metadata = {
-            "repo": " ".join(rule.gitops_repos),
-            "mode": rule.gitops_mode,
-            "version": tag,
-            "projects": projects,
-            "commit": facts.commit,
-            "updates_routes": rule.updates_routes,
-        }
-        if rule.gitops_mode == "dispatch":
-            outcome = github.dispatch_and_wait(
-                rule.gitops_repo,
-                UPDATE_VERSION_WORKFLOW,
-                {
-                    "newVersion": tag,
-                    "projectNames": " ".join(projects),
-                    "updatesRoutes": str(rule.updates_routes).lower(),
-                },
-                log=context.log,
-            )
-            metadata.update(
-                {
-                    "workflow_run": dg.MetadataValue.url(outcome.html_url),
-                    "conclusion": outcome.conclusion,
-                }
-            )
-            return dg.MaterializeResult(metadata=metadata)
-        routes = (
-            routes_by_service(recorded_routes(context.instance, s3, partition))
-            if rule.updates_routes
-            else None
-        )
-        metadata.update(
-            push_targets(
-                context,
-                gitops,
-                rule.targets,
-                env,
-                tag,
-                {p: f"{settings.registry}/{p}" for p in projects},
-                routes,
-                commit_message(env, tag, facts.commit, projects, context.run.run_id),
-            )
-        )
-        return dg.MaterializeResult(metadata=metadata)
 
     return gitops_bump
+
+
+def bump_release(
+    context: dg.AssetExecutionContext,
+    resources: tuple[GitOpsResource, GitHubResource, RegistryResource, S3Resource],
+    services: list[Service],
+    config: PipelineConfig,
+    settings: Settings,
+) -> dict:
+    """The bump of one release partition, after the deploy gate; its metadata. A release already
+    deployed is not bumped again: moving an env back is what `rollback` is for."""
+    gitops, github, registry, s3 = resources
+    env, tag = split_partition_key(context.partition_key)
+    check_partition(tag, env)  # a partition key typed in the UI gets the tag policy too
+    partition = partition_key(env, tag)
+    claim_release(context.instance, context.run.run_id, partition)
+    deployed = latest_for_partition(context.instance, GITOPS_KEY, partition)
+    if deployed is not None:
+        message, metadata = already_deployed(tag, env, deployed.metadata, deployed.run_id)
+        context.log.info(message)
+        return metadata
+    facts = release_facts(context.instance, partition, services)
+    images, objects = published_keys(facts, config, env)
+    rule = config.envs[env]
+    what = f"GitOps bump of {' '.join(rule.gitops_repos)}"
+    require_published(context, registry, s3, partition, images, objects, what)
+    projects = deployed_projects(facts, config, env)
+    metadata = bump_metadata(rule, tag, projects, facts.commit)
+    if rule.gitops_mode == "dispatch":
+        inputs = version_workflow_inputs(tag, projects, rule.updates_routes)
+        outcome = github.dispatch_and_wait(
+            rule.gitops_repo, UPDATE_VERSION_WORKFLOW, inputs, log=context.log
+        )
+        return {**metadata, **workflow_metadata(outcome)}
+    routes = (
+        routes_by_service(recorded_routes(context.instance, s3, partition))
+        if rule.updates_routes
+        else None
+    )
+    message = commit_message(env, tag, facts.commit, projects, context.run.run_id)
+    images_of = image_repos(settings.registry, projects)
+    pushed = push_targets(context, gitops, rule.targets, env, tag, images_of, routes, message)
+    return {**metadata, **pushed}
 
 
 def push_targets(
