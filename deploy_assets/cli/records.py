@@ -10,7 +10,6 @@ records of a rollback go to the command's log file (deploy_assets.cli.logs).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 
 from deploy_assets.config import PipelineConfig, Settings, load_pipeline_config
@@ -113,8 +112,20 @@ def cmd_status(
     settings, config = settings or Settings.from_env(), config or load_pipeline_config()
     gitops, _, _ = _clients(settings, config)
     doc = status(instance or get_instance(), gitops, config)
-    print(json.dumps(doc, indent=2) if args.json else format_status(doc))
+    print(json.dumps(doc, indent=2) if args.json else format_status(doc) + format_targets(doc))
     return 0
+
+
+def format_targets(doc: dict) -> str:
+    """The versions per GitOps target of the envs that write several (status gives them only
+    then): a target left behind shows here, not just as a `target=version / ...` cell."""
+    lines = [
+        f"{env} target {target}: "
+        + (", ".join(f"{p} {v or '-'}" for p, v in sorted(versions.items())) or "no projects")
+        for env, info in doc.items()
+        for target, versions in (info.get("targets") or {}).items()
+    ]
+    return "".join("\n" + line for line in lines)
 
 
 def cmd_lineage(
@@ -156,12 +167,17 @@ def cmd_rollback(args, instance=None, settings: Settings | None = None) -> int:
     settings = settings or Settings.from_env()
     log = getattr(args, "dagster_log", None)
     instance = instance or get_instance()
-    # run_rollback names no loggers in its run config: Dagster's default console logger writes
-    # to stderr, which goes to the command's log file (--verbose: stays on the terminal).
-    with log.stderr_to_file() if log else contextlib.nullcontext():
-        outcome = run_rollback(
-            build_definitions(settings), instance, args.env, args.to, args.by or requester()
-        )
+    # The job's `console` logger is the command's: its records go to the command's log file
+    # (--verbose: the terminal), at the command's level.
+    defs = build_definitions(settings)
+    outcome = run_rollback(
+        log.wire(defs) if log else defs,
+        instance,
+        args.env,
+        args.to,
+        args.by or requester(),
+        log_level=log.level if log else None,
+    )
     verdict = rollback_verdict(args.env, outcome.success, outcome.refused)
     if outcome.success:
         print(f"rollback of {args.env} done (run {outcome.run_id}); see `deploy-assets status`")

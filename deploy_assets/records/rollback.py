@@ -12,23 +12,25 @@ has never seen, and no asset has an automation condition.
 import getpass
 import socket
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from deploy_assets.assets.deploy_inputs import recorded_routes, routes_by_service
-from deploy_assets.checks.artifacts import object_problem
-from deploy_assets.checks.gitops import deployed_versions
-from deploy_assets.checks.images import image_problem
-from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.assets.gitops_decisions import image_repos
+from deploy_assets.config import EnvRule, PipelineConfig, Settings
 from deploy_assets.names import ENV_TAG, GITOPS_KEY, OPERATION_TAG, partition_key
-from deploy_assets.records.history import latest_for_partition
-from deploy_assets.records.status import env_history, env_projects, ours, version_stack
+from deploy_assets.records.rollback_plan import (  # re-exported: the rollback's public names
+    RollbackPlan,
+    RollbackRefused,
+    artifact_problems,
+    plan_rollback,
+)
 from deploy_assets.resources.gitops import (
     GitOpsError,
     GitOpsResource,
+    PushResult,
     bump_edit,
     one_line,
     trailer_block,
@@ -36,105 +38,10 @@ from deploy_assets.resources.gitops import (
 from deploy_assets.resources.gitops_targets import by_repo, plan_targets
 from deploy_assets.resources.registry import RegistryResource
 from deploy_assets.resources.s3 import S3Resource
-from deploy_assets.tags import TagRejected, check_partition
+
+__all__ = ["RollbackPlan", "RollbackRefused", "artifact_problems", "plan_rollback"]
 
 ROLLBACK_JOB = "rollback"
-
-
-class RollbackRefused(RuntimeError):
-    """The rollback would not leave the env in a verified state; the message says why."""
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    env: str
-    repo: str
-    from_version: str
-    to_version: str
-    projects: list[str]
-    source_commit: str
-
-
-def plan_rollback(
-    instance: dg.DagsterInstance,
-    gitops: GitOpsResource,
-    config: PipelineConfig,
-    env: str,
-    to: str | None,
-) -> RollbackPlan:
-    rule = config.envs.get(env)
-    if rule is None:
-        raise RollbackRefused(f"unknown env {env!r} (known: {', '.join(config.envs)})")
-    if rule.gitops_mode != "git":
-        raise RollbackRefused(
-            f"{env} bumps through the GitHub workflow (dispatch mode); "
-            "rollback re-points git-mode repos only"
-        )
-    repo = " ".join(rule.gitops_repos)
-    stack = version_stack(
-        ours(env_history(gitops, rule.targets[0].repo), env_projects(instance, env))
-    )
-    if not to:
-        if len(stack) < 2:
-            raise RollbackRefused(
-                f"{repo} has no earlier version to roll back to "
-                f"(versions run: {', '.join(stack) or 'none'})"
-            )
-        to = stack[-2]
-    try:
-        check_partition(to, env)
-    except TagRejected as exc:
-        raise RollbackRefused(str(exc)) from None
-    bump = latest_for_partition(instance, GITOPS_KEY, partition_key(env, to))
-    if bump is None:
-        raise RollbackRefused(
-            f"{to} was never released to {env}: no GitOps bump recorded for {env}|{to}"
-        )
-    projects = list(bump.metadata.get("projects") or [])
-    now = deployed_versions(gitops, config, env, projects)
-    if all(v == to for v in now.values()):
-        raise RollbackRefused(f"{repo} already sets {', '.join(projects)} to {to}")
-    counted = Counter(v for v in now.values() if v and v != to)
-    return RollbackPlan(
-        env=env,
-        repo=repo,
-        from_version=counted.most_common(1)[0][0] if counted else "-",
-        to_version=to,
-        projects=projects,
-        source_commit=str(bump.metadata.get("commit", "")),
-    )
-
-
-def artifact_problems(
-    instance: dg.DagsterInstance, registry: RegistryResource, s3: S3Resource, partition: str
-) -> list[str]:
-    """Every recorded image and S3 object of the release, checked against registry and bucket."""
-    problems = []
-    for key in instance.get_asset_keys(prefix=["image"]):
-        image = latest_for_partition(instance, key, partition)
-        if image is not None:
-            problem, _ = image_problem(registry, image.metadata["ref"], image.metadata["digest"])
-            problems += [problem] if problem else []
-    for key in instance.get_asset_keys(prefix=["s3"]):
-        stored = latest_for_partition(instance, key, partition)
-        if stored is None:
-            continue
-        meta = stored.metadata
-        objects = [
-            (meta[k], meta["sha256_" + k.removeprefix("s3_key_")])
-            for k in meta
-            if k.startswith("s3_key_")
-        ]
-        objects += [(meta["s3_key"], meta["sha256"])] if "s3_key" in meta else []
-        objects += [
-            (meta[f"{n}_key"], meta[f"{n}_sha256"])
-            for n in ("manifest", "checksums")
-            if f"{n}_key" in meta
-        ]
-        for object_key, sha256 in objects:
-            problem, _, _ = object_problem(s3, object_key, sha256)
-            problems += [problem] if problem else []
-    return problems
 
 
 def rollback_message(plan: RollbackPlan, by: str, at: str, run_id: str) -> str:
@@ -182,6 +89,94 @@ class RollbackConfig(dg.Config):
     requested_by: str = ""  # default: the run's `user` tag, else "dagster"; one line of text
 
 
+def refusal(env: str, exc: Exception) -> dg.Failure:
+    """A refused rollback: no retry, and marked so run_rollback (and the CLI) tell it from a
+    failure."""
+    return dg.Failure(
+        description=f"rollback of {env} refused: {exc}",
+        allow_retries=False,
+        metadata={"refused": True},
+    )
+
+
+def verified_rollback(
+    context: dg.OpExecutionContext,
+    config: RollbackConfig,
+    pipeline: PipelineConfig,
+    resources: tuple[GitOpsResource, RegistryResource, S3Resource],
+    at: str,
+) -> tuple[RollbackPlan, str, str]:
+    """(plan, who asked, commit message), once the target's artifacts verify; else refused."""
+    gitops, registry, s3 = resources
+    try:
+        by = requested_by(config.requested_by, context.run.tags.get("user"))
+        plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)
+        message = rollback_message(plan, by, at, context.run.run_id)  # refuses a forged trailer
+        partition = partition_key(plan.env, plan.to_version)
+        problems = artifact_problems(context.instance, registry, s3, partition)
+        if problems:
+            raise RollbackRefused(
+                f"artifacts of {partition} no longer verify: " + "; ".join(problems)
+            )
+    except (RollbackRefused, GitOpsError) as exc:
+        raise refusal(config.env, exc) from None
+    return plan, by, message
+
+
+def push_rollback(
+    context: dg.OpExecutionContext,
+    gitops: GitOpsResource,
+    s3: S3Resource,
+    rule: EnvRule,
+    plan: RollbackPlan,
+    message: str,
+    registry: str,
+) -> PushResult:
+    """Every target's files planned before the first push (never one repo rolled back alone),
+    then one commit per repo; the first repo's push."""
+    partition = partition_key(plan.env, plan.to_version)
+    routes = (
+        routes_by_service(recorded_routes(context.instance, s3, partition))
+        if rule.updates_routes
+        else None
+    )
+    images = image_repos(registry, plan.projects)
+    try:
+        plan_targets(
+            rule.targets, plan.env, images, plan.to_version, gitops.read_files, url=gitops.url
+        )
+    except GitOpsError as exc:
+        raise refusal(plan.env, exc) from None
+    pushed = [
+        gitops.commit_and_push(
+            repo,
+            bump_edit(group, plan.env, images, plan.to_version, routes),
+            message,
+            log=context.log.info,
+        )
+        for repo, group in by_repo(rule.targets).items()
+    ]
+    return pushed[0]
+
+
+def rollback_observation(plan: RollbackPlan, by: str, at: str, commit: str) -> dg.AssetObservation:
+    """The record on the target's GitOps partition that status and lineage show."""
+    return dg.AssetObservation(
+        asset_key=GITOPS_KEY,
+        partition=partition_key(plan.env, plan.to_version),
+        description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",
+        metadata={
+            "rollback_from": plan.from_version,
+            "rollback_to": plan.to_version,
+            "rolled_back_by": by,
+            "rolled_back_at": at,
+            "gitops_commit": commit,
+            "repo": plan.repo,
+            "projects": plan.projects,
+        },
+    )
+
+
 def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDefinition:
     @dg.op(
         name="rollback_env",
@@ -196,72 +191,10 @@ def build_rollback_job(pipeline: PipelineConfig, settings: Settings) -> dg.JobDe
         s3: S3Resource,
     ) -> None:
         at = datetime.now(UTC).isoformat(timespec="seconds")
-        try:
-            by = requested_by(config.requested_by, context.run.tags.get("user"))
-            plan = plan_rollback(context.instance, gitops, pipeline, config.env, config.to or None)
-            message = rollback_message(plan, by, at, context.run.run_id)  # refuses a forged trailer
-            problems = artifact_problems(
-                context.instance, registry, s3, partition_key(plan.env, plan.to_version)
-            )
-            if problems:
-                raise RollbackRefused(
-                    f"artifacts of {plan.env}|{plan.to_version} no longer verify: "
-                    + "; ".join(problems)
-                )
-        except (RollbackRefused, GitOpsError) as exc:
-            raise dg.Failure(
-                description=f"rollback of {config.env} refused: {exc}",
-                allow_retries=False,
-                metadata={"refused": True},
-            ) from None
+        plan, by, message = verified_rollback(context, config, pipeline, (gitops, registry, s3), at)
         rule = pipeline.envs[plan.env]
-        routes = (
-            routes_by_service(
-                recorded_routes(context.instance, s3, partition_key(plan.env, plan.to_version))
-            )
-            if rule.updates_routes
-            else None
-        )
-        try:  # every target's files planned before the first push: never one repo rolled back alone
-            images = {p: f"{settings.registry}/{p}" for p in plan.projects}
-            plan_targets(
-                rule.targets, plan.env, images, plan.to_version, gitops.read_files, url=gitops.url
-            )
-        except GitOpsError as exc:
-            raise dg.Failure(
-                description=f"rollback of {config.env} refused: {exc}",
-                allow_retries=False,
-                metadata={"refused": True},
-            ) from None
-        pushed = next(
-            iter(
-                [
-                    gitops.commit_and_push(
-                        repo,
-                        bump_edit(group, plan.env, images, plan.to_version, routes),
-                        message,
-                        log=context.log.info,
-                    )
-                    for repo, group in by_repo(rule.targets).items()
-                ]
-            )
-        )
-        context.log_event(
-            dg.AssetObservation(
-                asset_key=GITOPS_KEY,
-                partition=partition_key(plan.env, plan.to_version),
-                description=f"rollback of {plan.env} from {plan.from_version} to {plan.to_version} by {by}",
-                metadata={
-                    "rollback_from": plan.from_version,
-                    "rollback_to": plan.to_version,
-                    "rolled_back_by": by,
-                    "rolled_back_at": at,
-                    "gitops_commit": pushed.commit,
-                    "repo": plan.repo,
-                    "projects": plan.projects,
-                },
-            )
-        )
+        pushed = push_rollback(context, gitops, s3, rule, plan, message, settings.registry)
+        context.log_event(rollback_observation(plan, by, at, pushed.commit))
         context.log.info(
             f"{plan.repo}: {', '.join(plan.projects)} re-pointed from {plan.from_version} "
             f"to {plan.to_version} ({pushed.commit[:12]})"
@@ -287,20 +220,34 @@ class RollbackOutcome:
     error: str
 
 
+def rollback_run_config(
+    env: str, to: str | None, requested_by: str, log_level: str | None = None
+) -> dict:
+    """The rollback job's run config; with log_level, the `console` logger's threshold too (the
+    CLI's logger, writing to the command's log file, or Dagster's default one)."""
+    run_config: dict = {
+        "ops": {
+            "rollback_env": {"config": {"env": env, "to": to or "", "requested_by": requested_by}}
+        }
+    }
+    if log_level:
+        run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
+    return run_config
+
+
 def run_rollback(
-    defs: dg.Definitions, instance: dg.DagsterInstance, env: str, to: str | None, requested_by: str
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    env: str,
+    to: str | None,
+    requested_by: str,
+    log_level: str | None = None,
 ) -> RollbackOutcome:
     """Execute the rollback job in-process, as the CLI does (same job as the UI launches)."""
     result = defs.resolve_job_def(ROLLBACK_JOB).execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config={
-            "ops": {
-                "rollback_env": {
-                    "config": {"env": env, "to": to or "", "requested_by": requested_by}
-                }
-            }
-        },
+        run_config=rollback_run_config(env, to, requested_by, log_level),
         tags={ENV_TAG: env, "user": requested_by},
     )
     error, refused = "", False
