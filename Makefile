@@ -37,6 +37,7 @@ stack-down:
 
 dev: setup stack-up
 	@mkdir -p $(DAGSTER_HOME) && cp -n misc/configs/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	@sed -i 's/module: deploy_assets\.local_instance$$/module: deploy_assets.local.instance/' $(DAGSTER_HOME)/dagster.yaml
 	set -a; . misc/envs/local.env; set +a; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

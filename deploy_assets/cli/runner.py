@@ -51,7 +51,23 @@ def get_instance() -> dg.DagsterInstance:
         shutil.copyfile(
             REPO_ROOT / "misc" / "configs" / "dagster.local.yaml", home / "dagster.yaml"
         )
+    follow_moved_storage_module(home / "dagster.yaml")
     return dg.DagsterInstance.get()
+
+
+MOVED_STORAGE_MODULE = ("deploy_assets.local_instance", "deploy_assets.local.instance")
+
+
+def follow_moved_storage_module(config: Path) -> bool:
+    """A dagster.yaml copied before the local instance moved to deploy_assets/local/ names its
+    old module, and Dagster would refuse to load the instance: point it at the new one (the only
+    edit made to that file), so a DAGSTER_HOME from an earlier checkout keeps its runs."""
+    old, new = MOVED_STORAGE_MODULE
+    text = config.read_text()
+    if f"module: {old}" not in text:
+        return False
+    config.write_text(text.replace(f"module: {old}", f"module: {new}"))
+    return True
 
 
 @dataclass(frozen=True)
