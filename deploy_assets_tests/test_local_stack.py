@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy_assets.local import stack as local_stack
+from deploy_assets.local import stack as local_stack, stack_docker
 from deploy_assets.local.stack import StackError
 
 # The main conftest imports these too; importing them here keeps this module runnable alone.
@@ -265,7 +265,7 @@ def test_stale_docker_pidfile_is_removed_unless_dockerd_runs(docker_engine, tmp_
     running = [
         int(p.name)
         for p in Path("/proc").iterdir()
-        if p.name.isdigit() and local_stack._is_program(int(p.name), "dockerd")
+        if p.name.isdigit() and stack_docker.is_program(int(p.name), "dockerd")
     ]
     if running:  # the docker_engine fixture's dockerd, if it started one
         pidfile.write_text(str(running[0]))
@@ -274,8 +274,8 @@ def test_stale_docker_pidfile_is_removed_unless_dockerd_runs(docker_engine, tmp_
 
 
 def test_ensure_docker_engine_needs_root_to_start_dockerd(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(local_stack, "_docker_answers", lambda: False)
-    monkeypatch.setattr(local_stack.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(stack_docker, "_docker_answers", lambda: False)
+    monkeypatch.setattr(stack_docker.os, "geteuid", lambda: 1000)
     with pytest.raises(
         StackError, match="no Docker engine answers and we are not root to start one"
     ):

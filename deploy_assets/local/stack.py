@@ -10,21 +10,48 @@ Heavy imports (docker, boto3) happen inside the functions that need them: the CL
 Dagster definitions import this module, and must stay quick to load.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-DOCKER_PIDFILE = Path("/var/run/docker.pid")
-CONTAINERD_PIDFILE = Path("/var/run/docker/containerd/containerd.pid")  # the one dockerd runs
+from deploy_assets.local.stack_docker import (
+    CONTAINERD_PIDFILE,
+    DOCKER_PIDFILE,
+    ensure_docker_engine,
+    remove_stale_pidfile,
+)
+from deploy_assets.local.stack_processes import (
+    StackError,
+    read_pid,
+    runs,
+    spawn,
+    stop_process,
+    wait_until,
+)
+
+__all__ = [
+    "CONTAINERD_PIDFILE",
+    "DOCKER_PIDFILE",
+    "REPO_NAMES",
+    "StackError",
+    "StackInfo",
+    "down",
+    "ensure_docker_engine",
+    "free_port",
+    "init_bare_repos",
+    "remove_stale_pidfile",
+    "start_registry",
+    "start_s3",
+    "stop_process",
+    "up",
+]
+
 REPO_NAMES = (
     "gitops-development",
     "gitops-staging",
@@ -37,10 +64,6 @@ GIT_IDENTITY = {
     for who in ("AUTHOR", "COMMITTER")
     for what, value in (("NAME", "deploy-assets"), ("EMAIL", "deploy-assets@localhost"))
 }
-
-
-class StackError(RuntimeError):
-    """A local service could not be started; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -60,144 +83,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _proc(pid: int, name: str) -> str:
-    try:
-        return Path(f"/proc/{pid}/{name}").read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _stat(pid: int) -> list[str]:
-    """Fields of /proc/PID/stat after the command name: state, ppid, pgrp, ..."""
-    return _proc(pid, "stat").rpartition(")")[2].split()
-
-
-def _runs(pid: int, expect: str | None = None) -> bool:
-    """Whether pid is alive and (if given) its command line contains expect. Zombies count as
-    dead; they are not reaped here, as that would steal the exit status from a Popen's holder."""
-    alive = bool(fields := _stat(pid)) and fields[0] != "Z"
-    return alive and (expect is None or expect in _proc(pid, "cmdline").replace("\0", " "))
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    return (
-        "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-    )
-
-
-def _spawn(argv: list[str], pidfile: Path) -> subprocess.Popen:
-    # Own session: the service outlives the CLI that started it, a Ctrl-C meant for the
-    # foreground does not reach it, and stop_process can signal its whole process group.
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(pidfile.with_suffix(".log"), "ab") as out:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-        )
-    pidfile.write_text(f"{proc.pid}\n")
-    return proc
-
-
-def _wait_until(ready, proc: subprocess.Popen | None, pidfile: Path, timeout: float) -> None:
-    """Wait for ready(); if it never comes, stop what we spawned (it could hold the port)."""
-    what, log, deadline = pidfile.stem, pidfile.with_suffix(".log"), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        if proc is not None and proc.poll() is not None:
-            pidfile.unlink(missing_ok=True)
-            raise StackError(f"{what} exited with code {proc.returncode}; log {log}:\n{_tail(log)}")
-        time.sleep(0.2)
-    if proc is not None:
-        stop_process(pidfile, grace=5)
-    raise StackError(f"{what} did not answer within {timeout:.0f}s; log {log}:\n{_tail(log)}")
-
-
-def stop_process(pidfile: Path, grace: float = 10, expect: str | None = None) -> bool:
-    """SIGTERM the process (group) named by pidfile, SIGKILL it after grace; remove pidfile.
-
-    Returns whether a live process was stopped. A pid file naming a dead process, or (with
-    ``expect``) one whose command line lacks that word (the pid was reused), is just removed.
-    """
-    pid = _read_pid(pidfile)
-    if live := (pid is not None and pid not in (1, os.getpid()) and _runs(pid, expect)):
-        # Signal the group only when the process leads its own (as _spawn arranges), never ours.
-        group = _stat(pid)[2:3] == [str(pid)] and pid != os.getpgrp()
-        for sig, wait in (
-            (signal.SIGTERM, grace),
-            (signal.SIGKILL, 5),
-        ):  # KILL: ignorers, leftovers
-            try:
-                os.killpg(pid, sig) if group else os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + wait
-            while _runs(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-    pidfile.unlink(missing_ok=True)
-    return live
-
-
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        with contextlib.closing(docker.from_env(timeout=5)) as client:
-            return bool(client.ping())
-    except Exception:  # no socket, refused, daemon still starting
-        return False
-
-
-def _is_program(pid: int, program: str) -> bool:
-    return _proc(pid, "comm").strip() == program and _runs(pid)
-
-
-def remove_stale_pidfile(pidfile: Path = DOCKER_PIDFILE, program: str = "dockerd") -> bool:
-    """Remove a daemon's pid file unless it names a running `program`; True if removed.
-
-    A hard-killed dockerd leaves its file (and its containerd's) behind, and the next dockerd
-    refuses to start, or waits for that containerd, while the recorded pid exists: after pid
-    reuse that is any process, and in a container without a reaping init it is a zombie.
-    """
-    pid = _read_pid(pidfile)
-    if not pidfile.exists() or (pid is not None and _is_program(pid, program)):
-        return False
-    pidfile.unlink(missing_ok=True)
-    return True
-
-
-def ensure_docker_engine(
-    state_dir: Path,
-    timeout: float = 90,
-    docker_pidfile: Path = DOCKER_PIDFILE,
-    containerd_pidfile: Path = CONTAINERD_PIDFILE,
-) -> None:
-    """Make sure a Docker engine answers, starting dockerd (as root) if none does."""
-    if _docker_answers():
-        return
-    if os.geteuid() != 0:
-        raise StackError(
-            "no Docker engine answers and we are not root to start one: start it, or set DOCKER_HOST"
-        )
-    proc, pidfile = None, state_dir / "dockerd.pid"
-    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-    if not any(_is_program(pid, "dockerd") for pid in pids):  # else wait: a second one would fail
-        remove_stale_pidfile(docker_pidfile, "dockerd")
-        remove_stale_pidfile(containerd_pidfile, "containerd")
-        # vfs works on any filesystem (overlay on overlay does not); no iptables or bridge because
-        # sandboxes often lack the kernel modules, and builds here need no container network.
-        proc = _spawn(
-            ["dockerd", "--storage-driver", "vfs", "--iptables=false", "--bridge=none"], pidfile
-        )
-    _wait_until(_docker_answers, proc, pidfile, timeout)
-
-
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -212,8 +97,8 @@ def _reusable(pidfile: Path, port: int, ready, expect: str) -> int | None:
     A recorded live process that does not answer is hung and gets stopped. A port held by
     anyone else is an error: our server could not bind, yet the other would answer for it.
     """
-    pid = _read_pid(pidfile)
-    if pid is not None and _runs(pid, expect) and ready():
+    pid = read_pid(pidfile)
+    if pid is not None and runs(pid, expect) and ready():
         return pid
     stop_process(pidfile, grace=5, expect=expect)
     with socket.socket() as sock:
@@ -248,8 +133,8 @@ def start_registry(port: int, data_dir: Path, state_dir: Path, timeout: float = 
             indent=2,
         )
     )
-    proc = _spawn(["docker-registry", "serve", str(config)], pidfile)
-    _wait_until(lambda: _http_ok(url), proc, pidfile, timeout)
+    proc = spawn(["docker-registry", "serve", str(config)], pidfile)
+    wait_until(lambda: _http_ok(url), proc, pidfile, timeout)
     return proc.pid
 
 
@@ -265,8 +150,8 @@ def start_s3(port: int, state_dir: Path, bucket: str, region: str, timeout: floa
     if pid is None:
         exe = Path(sys.executable).parent / "moto_server"
         argv = [str(exe) if exe.exists() else "moto_server", "-H", "127.0.0.1", "-p", str(port)]
-        proc = _spawn(argv, pidfile)
-        _wait_until(ready, proc, pidfile, timeout)
+        proc = spawn(argv, pidfile)
+        wait_until(ready, proc, pidfile, timeout)
         pid = proc.pid
     import boto3
 

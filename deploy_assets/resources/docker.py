@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tarfile
 import tempfile
@@ -31,6 +30,15 @@ from typing import Literal
 import dagster as dg
 import docker
 from docker.errors import APIError, BuildError, DockerException
+from pydantic import Field
+
+from deploy_assets.resources.docker_decisions import (
+    RetryCounter,
+    buildkit_refusal,
+    executable_member,
+)
+
+__all__ = ["DockerEngineError", "DockerPushError", "DockerResource", "buildkit_refusal"]
 
 _CACHE_RACE = "failed to get digest"
 
@@ -43,20 +51,31 @@ class DockerPushError(DockerEngineError):
     pass
 
 
-_RETRYING = re.compile(r"^Retrying in (\d+) seconds?$")
 _UPLOAD_RACE_MARKERS = ("blob unknown", "digest invalid", "blob upload unknown")
 
 
 class DockerResource(dg.ConfigurableResource):
     """Docker engine via the docker SDK (DOCKER_HOST or the local socket)."""
 
-    base_url: str = ""
-    timeout_s: int = 300
-    registry_username: str = ""
-    registry_password: str = ""
-    max_push_retries: int = 2  # dockerd's retries of one failing layer before we cancel the push
-    push_attempts: int = 3  # whole pushes, when concurrent uploads of one layer raced
-    builder: Literal["buildkit", "classic"] = "buildkit"
+    base_url: str = Field(
+        default="", description="The engine's URL; empty for DOCKER_HOST or the local socket."
+    )
+    timeout_s: int = Field(default=300, description="Seconds one request to the engine may take.")
+    registry_username: str = Field(
+        default="",
+        description="Registry user for pushes; empty: the Docker client config's credentials.",
+    )
+    registry_password: str = Field(default="", description="Password of registry_username.")
+    max_push_retries: int = Field(
+        default=2, description="dockerd's retries of one failing layer before we cancel the push."
+    )
+    push_attempts: int = Field(
+        default=3, description="Whole pushes, when concurrent uploads of one layer raced."
+    )
+    builder: Literal["buildkit", "classic"] = Field(
+        default="buildkit",
+        description="BuildKit (the default), or the classic builder for engines without it.",
+    )
 
     @property
     def endpoint(self) -> str:
@@ -108,7 +127,7 @@ class DockerResource(dg.ConfigurableResource):
         with tempfile.TemporaryFile(prefix="deploy-assets-ctx-") as context:
             with tarfile.open(fileobj=context, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 tar.add(dockerfile, arcname="Dockerfile")
-                tar.add(binary, arcname="service", filter=_executable)
+                tar.add(binary, arcname="service", filter=executable_member)
             context.seek(0)
             api = self._client().api
             params = {
@@ -214,7 +233,7 @@ class DockerResource(dg.ConfigurableResource):
     ) -> str:
         registry = repository.split("/", 1)[0]
         digest = None
-        retries = _RetryCounter()
+        retries = RetryCounter()
         client = self._client()
         try:
             for chunk in client.images.push(
@@ -262,42 +281,3 @@ class DockerResource(dg.ConfigurableResource):
             self._client().images.remove(ref, noprune=True)
         except DockerException:
             pass
-
-
-def buildkit_refusal(version: dict) -> str | None:
-    """Why an engine (its /version answer) cannot run BuildKit builds, or None when it can:
-    BuildKit came with API 1.39 (Docker 18.09), for Linux engines only."""
-    api = tuple(int(part) for part in str(version.get("ApiVersion", "0.0")).split(".")[:2])
-    if api < (1, 39):
-        return f"speaks API {version.get('ApiVersion')}, BuildKit builds need 1.39 (Docker 18.09) or later"
-    if version.get("Os", "linux") != "linux":
-        return f"runs on {version.get('Os')}, BuildKit builds need a Linux engine"
-    return None
-
-
-def _executable(member: tarfile.TarInfo) -> tarfile.TarInfo:
-    """One mode and owner whatever the source's (the build cache's files are read-only)."""
-    member.mode, member.uid, member.gid, member.uname, member.gname = 0o755, 0, 0, "", ""
-    return member
-
-
-class _RetryCounter:
-    """Counts dockerd's layer upload retries from its progress stream.
-
-    Each retry announces a countdown, "Retrying in 5 seconds", 4, 3, ...; a countdown that
-    starts over (a larger number than the last one seen for that layer) is the next retry.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, int] = {}
-        self._retries: dict[str, int] = {}
-
-    def count(self, chunk: dict) -> int:
-        match = _RETRYING.match(str(chunk.get("status", "")))
-        if not match:
-            return 0
-        layer, seconds = str(chunk.get("id")), int(match.group(1))
-        if seconds > self._last.get(layer, 0):
-            self._retries[layer] = self._retries.get(layer, 0) + 1
-        self._last[layer] = seconds
-        return self._retries[layer]

@@ -19,7 +19,6 @@ import io
 import os
 import shutil
 import socket
-import subprocess
 import tarfile
 import time
 import uuid
@@ -27,112 +26,27 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
-from deploy_assets.resources.credentials import (
-    git_credentials,
-    has_credentials,
-    plain_url,
-    redact_text,
-    redact_url,
-)
+from deploy_assets.resources.credentials import plain_url, redact_url
 from deploy_assets.resources.git_locks import lock_holder, pid_alive, remove_stale_git_locks
-from deploy_assets.resources.processes import kill_tree
+from deploy_assets.resources.git_run import GIT_ENV, GitError, parse_ls_remote, run_git
 
-GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "deploy-assets",
-    "GIT_AUTHOR_EMAIL": "deploy-assets@localhost",
-    "GIT_COMMITTER_NAME": "deploy-assets",
-    "GIT_COMMITTER_EMAIL": "deploy-assets@localhost",
-}
-
-
-# git's words when a remote answered 401/403 to the credentials we sent
-_AUTH_REFUSED = ("could not read Username", "Authentication failed", "error: 401", "error: 403")
-
-
-class GitError(RuntimeError):
-    pass
-
-
-def run_git(
-    args: list[str],
-    cwd: str | Path | None = None,
-    input_bytes: bytes | None = None,
-    timeout: float = 300,
-    auth: str = "",
-) -> bytes:
-    """Run git with an argument list (never a shell); raise GitError with git's own words.
-
-    A URL with credentials never reaches argv: it is replaced by its plain URL and the secret
-    goes to git through its environment (`auth`: the URL behind a remote name, as in `fetch
-    origin`); error text is redacted. On timeout git is killed with its children, so no
-    `git-remote-https` child outlives the call either."""
-    secrets = [a for a in [*args, auth] if has_credentials(a)]
-    env = {**os.environ, **GIT_ENV}
-    for url in dict.fromkeys(secrets):
-        env.update(git_credentials(url, env)[1])
-    argv = ["git", *(plain_url(a) for a in args)]
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-    except OSError as exc:
-        raise GitError(f"cannot run git: {redact_text(str(exc), *secrets)}") from None
-    try:
-        stdout, stderr = proc.communicate(input_bytes, timeout=timeout)
-    except BaseException as exc:  # a timeout, Ctrl-C or a terminated run: no git outlives the call
-        kill_tree(proc.pid)  # resources/processes.py: git and its remote helpers
-        proc.communicate()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise GitError(f"git {_subcommand(argv[1:])} timed out after {timeout:g}s") from None
-        raise
-    if proc.returncode != 0:
-        message = redact_text(stderr.decode(errors="replace").strip(), *secrets)
-        if secrets and any(m in message for m in _AUTH_REFUSED):
-            message += " (the remote refused the credentials in the URL: wrong or expired token?)"
-        raise GitError(f"git {_subcommand(argv[1:])} failed: {message}")
-    return stdout
-
-
-def _subcommand(args: list[str]) -> str:
-    """The subcommand and its first argument, not the `-c` config overrides; never a secret."""
-    command = args[:]
-    while command[:1] == ["-c"]:
-        command = command[2:]
-    return redact_text(" ".join(command[:2]))
-
-
-def parse_ls_remote(output: str) -> dict[str, str]:
-    """tag name -> commit; annotated tags resolve to the commit they point at (the ^{} line)."""
-    tags: dict[str, str] = {}
-    peeled: dict[str, str] = {}
-    for line in output.splitlines():
-        sha, _, ref = line.partition("\t")
-        if not ref.startswith("refs/tags/"):
-            continue
-        name = ref[len("refs/tags/") :]
-        if name.endswith("^{}"):
-            peeled[name[:-3]] = sha
-        else:
-            tags[name] = sha
-    tags.update(peeled)
-    return tags
+__all__ = ["GIT_ENV", "GitError", "GitSourceResource", "parse_ls_remote", "run_git"]
 
 
 class GitSourceResource(dg.ConfigurableResource):
     """The monorepo's remote (a path or any git URL) and our local mirror of it. A token in
     `remote` reaches git only through its environment; whatever is shown uses display_remote."""
 
-    remote: str
-    cache_dir: str
-    lock_timeout: float = 900  # seconds to wait for another process's fetch of the mirror
-    git_timeout: float = 600  # seconds any one git command may take
+    remote: str = Field(
+        description="The monorepo: a path or any git URL; a token in it is kept out of argv and logs."
+    )
+    cache_dir: str = Field(description="Directory of the local bare mirror (under mirrors/).")
+    lock_timeout: float = Field(
+        default=900, description="Seconds to wait for another process's fetch of the mirror."
+    )
+    git_timeout: float = Field(default=600, description="Seconds any one git command may take.")
 
     @property
     def display_remote(self) -> str:
