@@ -23,8 +23,9 @@ from deploy_assets.assets.image_recipe import image_labels, prebuild_tag
 from deploy_assets.assets.image_warmup import ImageWarmup, WarmupJob
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
+from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import PROMOTED_TO
-from deploy_assets.plan import Service, services_for
+from deploy_assets.plan import Service
 from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.go import GoBuildError, GoPackage, GoResource
 from deploy_assets.resources.go_build_events import BuildProgress, closure_size
@@ -111,19 +112,18 @@ def _warmup_jobs(
     partition: str,
 ) -> dict[str, WarmupJob]:
     """The images this env's images step would build from these binaries, as it would build them."""
-    rule = config.envs[release.env]
     if platform != config.platforms[0]:  # images are built for the primary platform only
         return {}
+    matrix = ReleaseMatrix.of(config, stale)
     return {
         s.build_output: WarmupJob(
             name=s.name,
             tag=prebuild_tag(keys[s.name]),
             platform=platform,
-            dockerfile=config.source.kinds[s.kind].dockerfile_path,
+            dockerfile=matrix.dockerfile(s),
             labels=image_labels(s, keys[s.name], commit, partition),
         )
-        for s in services_for(stale, rule.images)
-        if config.source.kinds[s.kind].dockerfile
+        for s in matrix.env(release.env).images
     }
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from deploy_assets.assets.build_store import BUILT, ORIGINS, Recorded
 from deploy_assets.assets.workspace import BuiltBinary
 from deploy_assets.config import PipelineConfig
-from deploy_assets.names import PROMOTED_FROM, PROMOTED_TO
-from deploy_assets.plan import Service, services_for
+from deploy_assets.matrix import ReleaseMatrix
+from deploy_assets.plan import Service
 from deploy_assets.resources.go import GoBuildError
 
 
@@ -50,11 +50,9 @@ def refuse_missing(selected: list[str], present: set[str], tag: str, commit: str
 
 
 def promotion_prebuilds(env: str, services: list[Service], config: PipelineConfig) -> list[Service]:
-    """At the env prod promotes from: the services prod builds and this env does not."""
-    if env != PROMOTED_FROM or PROMOTED_TO not in config.envs:
-        return []
-    own = set(config.envs[env].build)
-    return [s for s in services_for(services, config.envs[PROMOTED_TO].build) if s.kind not in own]
+    """At the env prod promotes from: the services prod builds and this env does not (the
+    release matrix's prebuilds; none at any other env)."""
+    return list(ReleaseMatrix.of(config, services).env(env).prebuilds)
 
 
 def recorded(metadata: dict | None, partition: str, platform: str) -> Recorded | None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import dagster as dg
 
 from deploy_assets.config import PipelineConfig
-from deploy_assets.matrix import with_image
+from deploy_assets.matrix import ReleaseMatrix
 from deploy_assets.names import ROUTES_OBJECT_KEY, SOURCE_KEY, artifact_key, image_key
-from deploy_assets.plan import Service, services_for
+from deploy_assets.plan import Service
 from deploy_assets.records.history import latest_for_partition
 from deploy_assets.resources.s3 import S3Resource
 
@@ -55,18 +55,17 @@ def release_facts(
 
 
 def deployed_projects(facts: ReleaseFacts, config: PipelineConfig, env: str) -> list[str]:
-    rule = config.envs[env]
-    return [s.name for s in services_for(facts.services, rule.deploy) if s.kind in rule.build]
+    """The GitOps projects this env's release sets to its version (the matrix's deployed)."""
+    return [s.name for s in ReleaseMatrix.of(config, facts.services).env(env).deployed]
 
 
 def published_keys(
     facts: ReleaseFacts, config: PipelineConfig, env: str
 ) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
     """(image keys, S3 asset keys) this env's release publishes: what a deploy may point to."""
-    rule = config.envs[env]
-    built = services_for(facts.services, rule.build)
-    images = [image_key(s) for s in with_image(config, services_for(built, rule.images))]
-    objects = [artifact_key(s) for s in services_for(built, rule.upload)] + [ROUTES_OBJECT_KEY]
+    release = ReleaseMatrix.of(config, facts.services).env(env)
+    images = [image_key(s) for s in release.images]
+    objects = [artifact_key(s) for s in release.uploads] + [ROUTES_OBJECT_KEY]
     return images, objects
 
 

@@ -36,10 +36,9 @@ from deploy_assets.assets.image_recipe import proof_metadata
 from deploy_assets.assets.partitions import release_partitions
 from deploy_assets.assets.workspace import BuiltBinary, ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
-from deploy_assets.matrix import dockerfile_of, with_image
+from deploy_assets.matrix import ReleaseMatrix, with_image
 from deploy_assets.names import (
     PROMOTED_FROM,
-    PROMOTED_TO,
     SOURCE_KEY,
     binary_key,
     image_key,
@@ -81,7 +80,7 @@ def build_images_asset(
         selected = [by_key[k] for k in by_key if k in context.selected_asset_keys]
         _ready(docker, registry, selected, settings.registry)
         publisher = Publisher(context, docker, registry, workspace, config, release)
-        prebuilds = _promotion_prebuilds(workspace, config, platform)
+        prebuilds = _promotion_prebuilds(workspace, config, tagged.env, platform)
         results, errors = _publish_all(context, publisher, selected, prebuilds)
         for service in selected:
             if service.name in results:
@@ -171,20 +170,16 @@ def _image_metadata(
 
 
 def _promotion_prebuilds(
-    workspace: ReleaseWorkspace, config: PipelineConfig, platform: str
+    workspace: ReleaseWorkspace, config: PipelineConfig, env: str, platform: str
 ) -> list[tuple[Service, BuiltBinary]]:
-    """Binaries the binaries step prebuilt for prod whose kind prod ships as an image."""
-    rule = config.envs.get(PROMOTED_TO)
-    if rule is None:
-        return []
-    services = {s.name: s for s in workspace.services()}
+    """Binaries the binaries step prebuilt for prod whose image prod ships (the matrix's
+    prebuilt images of this env; none at any other env)."""
+    matrix = ReleaseMatrix.of(config, workspace.services())
+    wanted = {s.name: s for s in matrix.env(env).prebuilt_images}
     return [
-        (services[name], built)
+        (wanted[name], built)
         for (name, p), built in workspace.prebuilds().items()
-        if p == platform
-        and name in services
-        and services[name].kind in rule.images
-        and dockerfile_of(config, services[name])
+        if p == platform and name in wanted
     ]
 
 

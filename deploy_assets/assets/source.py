@@ -14,138 +14,34 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.partitions import release_partitions
+from deploy_assets.assets.source_checks import (  # noqa: F401 (RELOAD_HINT, validate_mains re-exported)
+    RELOAD_HINT,
+    DestinationUnreachable,
+    built_services,
+    check_destinations,
+    check_dockerfiles,
+    check_known,
+    validate_mains,
+)
 from deploy_assets.assets.source_export import ExportPlan, export_plan, tree_size
 from deploy_assets.assets.workspace import ReleaseWorkspace
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.names import COMMIT_TAG, SOURCE_KEY  # noqa: F401 (re-exported)
-from deploy_assets.plan import (
-    PlanError,
-    PromotionGate,
-    Service,
-    discover_services,
-    promotion_gate,
-    services_for,
-)
+from deploy_assets.plan import PlanError, PromotionGate, Service, discover_services, promotion_gate
 from deploy_assets.records.history import latest_for_partition, staging_records
 from deploy_assets.resources import preflight
-from deploy_assets.resources.docker import DockerEngineError, DockerResource
+from deploy_assets.resources.docker import DockerResource
 from deploy_assets.resources.git import GitError, GitSourceResource
 from deploy_assets.resources.gitops import GitOpsResource
 from deploy_assets.resources.go import GoResource
-from deploy_assets.resources.registry import RegistryError, RegistryResource
-from deploy_assets.resources.s3 import S3Error, S3Resource
+from deploy_assets.resources.registry import RegistryResource
+from deploy_assets.resources.s3 import S3Resource
 from deploy_assets.tags import Release
 
 
 def go_mod_version(go_mod: str | None) -> str | None:
     match = re.search(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", go_mod or "", re.MULTILINE)
     return match.group(1) if match else None
-
-
-def validate_mains(
-    go: GoResource,
-    module_dir: Path,
-    services,
-    platform: str,
-    flags: list[str] | tuple[str, ...] = (),
-) -> None:
-    """Every service directory must be a buildable `package main` with the build's flags (a
-    file behind `-tags` counts); say which one is not."""
-    packages = go.list_packages(module_dir, [f"./{s.path}" for s in services], platform, flags)
-    by_dir = {Path(p.dir).resolve(): p for p in packages.values()}
-    problems = []
-    for service in services:
-        pkg = by_dir.get((module_dir / service.path).resolve())
-        if pkg is None:
-            problems.append(f"{service.name} ({service.path}): go list did not find the package")
-        elif pkg.error:
-            problems.append(f"{service.name} ({service.path}): {pkg.error}")
-        elif pkg.name != "main":
-            problems.append(
-                f"{service.name} ({service.path}): not a main package (package {pkg.name})"
-            )
-        elif pkg.deps_errors:
-            problems.append(f"{service.name} ({service.path}): {'; '.join(pkg.deps_errors)}")
-    if problems:
-        raise PlanError("cannot build: " + "; ".join(problems))
-
-
-class DestinationUnreachable(RuntimeError):
-    """A registry, S3 endpoint or Docker engine the release needs does not answer."""
-
-
-def check_dockerfiles(config: PipelineConfig, env: str, services: list[Service]) -> None:
-    """Every image this env pushes needs its kind's template; say which file and which services."""
-    rule = config.envs[env]
-    problems = []
-    for kind in rule.images:
-        layout = config.source.kinds.get(kind)
-        users = [s.name for s in services_for(services_for(services, rule.build), [kind])]
-        if layout and layout.dockerfile and users and not layout.dockerfile_path.is_file():
-            problems.append(
-                f"{', '.join(users)}: Dockerfile template {layout.dockerfile_path} "
-                f"(source.kinds.{kind}.dockerfile) does not exist"
-            )
-    if problems:
-        raise PlanError("cannot build images: " + "; ".join(problems))
-
-
-def check_destinations(
-    config: PipelineConfig,
-    env: str,
-    services: list[Service],
-    tag: str,
-    docker: DockerResource,
-    registry: RegistryResource,
-    s3: S3Resource,
-) -> None:
-    """Ask every destination of this env's release whether it answers, before anything is built."""
-    rule = config.envs[env]
-    built = services_for(services, rule.build)
-    pushed = [
-        s.name for s in services_for(built, rule.images) if config.source.kinds[s.kind].dockerfile
-    ]
-    uploaded = [s.name for s in services_for(built, rule.upload)]
-    problems = []
-    if pushed:
-        for check in (docker.ping, registry.ping):
-            try:
-                check()
-            except (DockerEngineError, RegistryError) as exc:
-                problems.append(f"images of {', '.join(pushed)} cannot be pushed: {exc}")
-    try:
-        s3.head(s3.key(tag, "routes.json"))
-    except S3Error as exc:
-        problems.append(
-            f"binaries of {', '.join(uploaded) or 'no service'} and routes.json cannot be "
-            f"uploaded: {exc}"
-        )
-    if problems:
-        raise DestinationUnreachable("; ".join(problems))
-
-
-def unknown_services(
-    services: list[Service], known: set[str], env: str, config: PipelineConfig
-) -> list[str]:
-    """Services this env builds at a commit that the loaded code location has no assets for."""
-    return [s.name for s in services_for(services, config.envs[env].build) if s.name not in known]
-
-
-RELOAD_HINT = "reload the code location (UI: Deployment -> Reload)"
-
-
-def check_known(
-    services: list[Service], known: set[str], env: str, config: PipelineConfig, commit: str
-) -> None:
-    """A service added after the code location loaded has no assets yet: building the others and
-    bumping GitOps for all would deploy a project that was never built."""
-    unknown = unknown_services(services, known, env, config)
-    if unknown:
-        raise PlanError(
-            f"services {', '.join(unknown)} at {commit[:12]} are not in the loaded code location "
-            f"(it knows {', '.join(sorted(known)) or 'none'}): run `deploy-assets refresh` (the tag "
-            f"sensor does it when it sees them), then {RELOAD_HINT} and re-run"
-        )
 
 
 def moved_since_released(
@@ -250,6 +146,33 @@ def source_metadata(
     }
 
 
+def check_before_build(
+    config: PipelineConfig,
+    settings: Settings,
+    release: Release,
+    services: list[Service],
+    module_dir: Path,
+    go: GoResource,
+    docker: DockerResource,
+    registry: RegistryResource,
+    s3: S3Resource,
+    gitops: GitOpsResource,
+) -> None:
+    """What the exported tree and the destinations must pass before the first side effect: the
+    services this env builds are main packages, every destination answers, the env repos hold
+    the files the bump will write."""
+    # Only what this env builds must compile as a main: a dev release builds no lambdas.
+    built = built_services(config, release.env, services)
+    validate_mains(go, module_dir, built, config.platforms[0], config.build_flags)
+    check_destinations(config, release.env, services, release.tag, docker, registry, s3)
+    try:  # a missing env repo or file must fail before images and objects exist
+        preflight.check_env_repos(
+            gitops, config, release.env, release.tag, services, settings.registry
+        )
+    except preflight.PreflightError as exc:
+        raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
+
+
 def build_source_asset(
     config: PipelineConfig, settings: Settings, known: list[Service]
 ) -> dg.AssetsDefinition:
@@ -284,21 +207,9 @@ def build_source_asset(
         toolchain = go.version()
         tree = git.export(commit, workspace.src, export.paths)
         module_dir = tree / config.source.module_root
-        # Only what this env builds must compile as a main: a dev release builds no lambdas.
-        validate_mains(
-            go,
-            module_dir,
-            services_for(services, config.envs[release.env].build),
-            config.platforms[0],
-            config.build_flags,
+        check_before_build(
+            config, settings, release, services, module_dir, go, docker, registry, s3, gitops
         )
-        check_destinations(config, release.env, services, release.tag, docker, registry, s3)
-        try:  # a missing env repo or file must fail before images and objects exist
-            preflight.check_env_repos(
-                gitops, config, release.env, release.tag, services, settings.registry
-            )
-        except preflight.PreflightError as exc:
-            raise (DestinationUnreachable if exc.unreachable else PlanError)(str(exc)) from None
         go_mod = go_mod_version(go_mod_text)
         workspace.write_source(commit, module_dir, services, go_mod, toolchain)
         context.log.info(
