@@ -143,3 +143,34 @@ def test_an_object_replaced_by_other_bytes_under_the_same_claim_is_not_held(
     assert s3.head(SRC).sha256 == sha256  # the claim: a composite checksum cannot contradict it
     assert s3.holds(SRC, sha256, 17 * MB) is None  # the bytes do
     assert s3.download_sha256(SRC) == (other_sha256, 17 * MB)
+
+
+def test_plain_requests_stream_list_and_upload_unverified_as_the_go_cache_uses_them(
+    tmp_path, s3_server, bucket, proxy
+):
+    """The Go cache's public requests: an unverified upload reads nothing back, a listing names
+    every object under the prefix, and a stream pinned to a replaced object's ETag is refused."""
+    first, first_sha256 = random_binary(tmp_path / "first", 1)
+    second, second_sha256 = random_binary(tmp_path / "second", 1)
+    s3 = S3Resource(bucket=bucket, endpoint_url=proxy.url)
+    key = "go-cache/family/a.tgz"
+
+    s3.upload_unverified(first, key, first_sha256)
+    assert [m for m, _ in proxy.seen if m in ("GET", "HEAD")] == []  # nothing read back
+    stored = s3.head(key)
+    assert (stored.claimed, stored.size) == (first_sha256, MB)
+    assert hashlib.sha256(s3.stream(key, stored.etag).read()).hexdigest() == first_sha256
+
+    s3.upload_unverified(second, "go-cache/family/b.tgz", second_sha256)
+    s3.upload_unverified(second, "go-cache/other/c.tgz", second_sha256)
+    listed = s3.list_prefix("go-cache/family/")
+    assert sorted((o.key, o.size) for o in listed) == [
+        ("go-cache/family/a.tgz", MB),
+        ("go-cache/family/b.tgz", MB),
+    ]
+    assert all(o.last_modified.tzinfo is not None for o in listed)  # comparable across pages
+
+    s3.upload_unverified(second, key, second_sha256)  # another worker's save: last writer wins
+    with pytest.raises(S3Error, match=f"download s3://{bucket}/{key} via .* failed"):
+        s3.stream(key, stored.etag).read()
+    assert s3.list_prefix("go-cache/none/") == []
