@@ -24,7 +24,7 @@ from deploy_assets import names
 from deploy_assets.assets.release_record import RECORD_NAMES
 from deploy_assets.config import EnvRule, PipelineConfig
 
-if TYPE_CHECKING:  # plan.py will build on this module: importing it here would be a cycle
+if TYPE_CHECKING:  # plan.py builds on this module: importing it at run time would be a cycle
     from deploy_assets.plan import Service
 
 # Kinds whose `@Router` annotations make the release's routes.json (the old workflow's swag step).
