@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from deploy_assets.assets.partitions import release_partitions
-from deploy_assets.assets.source_checks import (  # noqa: F401 (RELOAD_HINT, validate_mains re-exported)
+from deploy_assets.assets.source_checks import (  # noqa: F401 (RELOAD_HINT re-exported)
     RELOAD_HINT,
     DestinationUnreachable,
     built_services,
