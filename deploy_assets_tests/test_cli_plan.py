@@ -12,8 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from deploy_assets.cli.runner import get_instance
+from deploy_assets.config import DEFAULT_CONFIG
 from deploy_assets.names import partition_key
 
 CLI = Path(sys.executable).parent / "deploy-assets"
@@ -98,6 +100,18 @@ def test_a_rejected_tag_exits_2_with_the_reason_on_stderr(run_plan):
     assert done.stderr.strip() == (
         "deploy-assets: refused: tag 'v1.2.3-rc1' pre-release 'rc1' is not alpha.N, beta.N or rc.N; "
         "release tags are vX.Y.Z-alpha.N / vX.Y.Z-beta.N (dev), vX.Y.Z-rc.N (staging), vX.Y.Z (prod)"
+    )
+
+
+def test_an_env_the_config_has_no_rule_for_exits_2_naming_it(run_plan, tmp_path):
+    pipeline = yaml.safe_load(Path(DEFAULT_CONFIG).read_text())
+    del pipeline["envs"]["dev"]
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    done = run_plan("v0.1.0-alpha.1", "--config", str(tmp_path / "pipeline.yaml"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "deploy-assets: refused: env 'dev' has no rule in the pipeline config (envs: staging, "
+        "prod); add envs.dev to pipeline.yaml or release to a configured env"
     )
 
 

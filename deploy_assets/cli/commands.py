@@ -30,6 +30,7 @@ from deploy_assets.config import (
     apply_env_file,
     load_pipeline_config,
 )
+from deploy_assets.matrix import MatrixError
 from deploy_assets.names import partition_key
 from deploy_assets.plan import PlanError
 from deploy_assets.resources.credentials import redact_url
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args.dagster_log = log
     try:
         return args.func(args)
-    except (TagRejected, ConfigError, PlanError) as exc:
+    except (TagRejected, ConfigError, PlanError, MatrixError) as exc:
         print(f"deploy-assets: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as exc:  # a clear one-line error, not a traceback (that goes to the log)
