@@ -245,12 +245,6 @@ class ReleasePlan:
         return data
 
 
-def services_for(services: list[Service], kinds: Iterable[str]) -> list[Service]:
-    """Kept for callers that do not read the matrix yet (matrix.ReleaseMatrix answers)."""
-    wanted = set(kinds)
-    return [s for s in services if s.kind in wanted]
-
-
 def build_plan(
     release: Release,
     commit: str,
