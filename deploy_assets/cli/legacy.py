@@ -84,7 +84,7 @@ def build(
 ) -> list[tuple[Service, str, Path]]:
     """bin_{platform}/{kind}/{name} for every service of kinds: one `go build` per platform."""
     from deploy_assets.assets.binaries import _explain_build_failure
-    from deploy_assets.assets.source import validate_mains
+    from deploy_assets.assets.source_checks import validate_mains
     from deploy_assets.resources.go import GoBuildError
 
     services = tree.services(kinds)

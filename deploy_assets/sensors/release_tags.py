@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from deploy_assets.assets.partitions import release_partition_key, versions
-from deploy_assets.assets.source import RELOAD_HINT
+from deploy_assets.assets.source_checks import RELOAD_HINT
 from deploy_assets.config import PipelineConfig, Settings
 from deploy_assets.matrix import MatrixError, ReleaseMatrix
 from deploy_assets.names import COMMIT_TAG, release_run_tags
