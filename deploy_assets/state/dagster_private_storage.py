@@ -4,7 +4,7 @@ The sibling of deploy_assets/state/dagster_private.py (see its docstring), apart
 imports only that one (the code location, the CLI) does not pay for importing Dagster's storage
 (about a second): a process loads this module when its instance's storage is the local one.
 
-local_instance.py subclasses `DagsterSqliteStorage` and `SqliteEventLogStorage` and overrides the
+local/instance.py subclasses `DagsterSqliteStorage` and `SqliteEventLogStorage` and overrides the
 private `_connect` through which Dagster reaches every SQLite database. What it relies on is
 listed in OVERRIDDEN, CALLED and INSTANCE_ATTRIBUTES below, which
 deploy_assets_tests/unit/test_dagster_private_contract.py checks, naming the symbol when a Dagster
@@ -48,7 +48,7 @@ CALLED: dict[tuple[type, str], tuple[str, ...]] = {
         "partition_filter",
     ),
 }
-# Attributes local_instance.py's event log reads on itself (set by Dagster's __init__). What it
+# Attributes local/instance.py's event log reads on itself (set by Dagster's __init__). What it
 # replaces on DagsterSqliteStorage, `_event_log_storage`, is checked by the public property
 # `event_log_storage` returning the replacement.
 INSTANCE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
