@@ -181,7 +181,7 @@ def test_killed_mid_build_the_rerun_completes_with_one_bump(killed_mid_build):
         all(missing is None for missing in run.after_kill.values()) and run.commits_after_kill == 1
     )
     # with the registry down, the release is refused by the preflight (exit 4), nothing changed
-    assert run.failed[0] == 4 and "preflight failed" in run.failed[1], run.failed[1]
+    assert run.failed[0] == 4 and "deploy-assets: refused:" in run.failed[1], run.failed[1]
     code, out = run.rerun
     assert code == 0 and "succeeded" in out.splitlines()[-1], out
     assert_images_and_objects_complete(
