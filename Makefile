@@ -36,8 +36,8 @@ stack-down:
 	@if [ -x $(CLI) ]; then $(CLI) stack down; fi
 
 dev: setup stack-up
-	@mkdir -p $(DAGSTER_HOME) && cp -n misc/configs/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
-	@sed -i 's/module: deploy_assets\.local_instance$$/module: deploy_assets.local.instance/' $(DAGSTER_HOME)/dagster.yaml
+	@# the instance the CLI uses: dagster.yaml copied when missing, an old storage module followed
+	@$(BIN)/python -c "from deploy_assets.cli.runner import get_instance; get_instance()"
 	set -a; . misc/envs/local.env; set +a; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
