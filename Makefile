@@ -36,8 +36,8 @@ stack-down:
 	@if [ -x $(CLI) ]; then $(CLI) stack down; fi
 
 dev: setup stack-up
-	@# the instance the CLI uses: dagster.yaml copied when missing, an old storage module followed
-	@$(BIN)/python -c "from deploy_assets.cli.runner import get_instance; get_instance()"
+	@# the example monorepo when the source is the local one, and the instance the CLI uses
+	@set -a; . misc/envs/local.env; set +a; $(BIN)/python -c "from deploy_assets.cli.demo import prepare_dev; prepare_dev()"
 	set -a; . misc/envs/local.env; set +a; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

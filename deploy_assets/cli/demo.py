@@ -53,6 +53,20 @@ def create_monorepo(bare: Path, clone: Path, template: Path = EXAMPLE_MONOREPO) 
     run_git(["push", "--quiet", "origin", "main"], cwd=clone)
 
 
+def prepare_dev(local_dir: Path = LOCAL_DIR) -> None:
+    """What `make dev` needs before `dagster dev` loads the code location: the example monorepo
+    when the source is the local stand-in (a machine that never ran the demo has none, and the
+    first load has no service list to read) and the instance's dagster.yaml. A configured remote
+    of the user's is never touched."""
+    from deploy_assets.cli.runner import get_instance
+
+    settings = Settings.from_env()
+    bare = Path(settings.source_repo)
+    if bare.resolve().is_relative_to(local_dir.resolve()):
+        create_monorepo(bare, local_dir / "monorepo")
+    get_instance()
+
+
 def push_tag(clone: Path, tag: str) -> bool:
     """Tag HEAD and push, unless the tag exists already (a second demo run)."""
     if run_git(["tag", "--list", tag], cwd=clone).strip():
